@@ -1,0 +1,1 @@
+"""The MPC agent: goal handling, replanning, warm start, the gymnasium-facing ``Agent``, and the CLIs."""

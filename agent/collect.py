@@ -1,0 +1,161 @@
+"""Dataset collection: run a data policy in an environment and record image trajectories.
+
+Each episode is written as its own ``.npz`` part (atomically) into ``<out>.parts/`` as soon as it is finished,
+so an interrupted run keeps every finished episode; rerunning the same command collects only what is missing.
+When all parts exist they are merged into the HDF5 file (atomically) and the parts folder is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What to collect. ``seed`` and the episode index fix each episode's start state and actions."""
+
+    env: str
+    episodes: int
+    steps: int
+    image_size: int = 64
+    seed: int = 0
+    policy: str = "held_random"
+    max_hold: int = 10
+
+
+class CollectError(ValueError):
+    """A problem the user can fix (paths, mismatched resume); reported as one line."""
+
+
+_WORKER_ENV = {}
+
+
+def _worker_env(cfg: CollectConfig):
+    """One environment per worker process, built on first use."""
+    import envs
+
+    key = (cfg.env, cfg.image_size)
+    if key not in _WORKER_ENV:
+        _WORKER_ENV.clear()
+        _WORKER_ENV[key] = envs.make(cfg.env, image_size=cfg.image_size).unwrapped
+    return _WORKER_ENV[key]
+
+
+def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
+    """Runs one episode of ``cfg.steps`` env steps; returns columns with ``steps + 1`` frames each.
+
+    ``action[t]`` is the action taken at frame ``t``; the last frame has a NaN action (le-wm's convention).
+    """
+    from envs.policies import HeldRandomPolicy
+
+    env = _worker_env(cfg)
+    seed_seq = np.random.SeedSequence([cfg.seed, index])
+    env_seed, policy_seed = (int(s) for s in seed_seq.generate_state(2))
+    policy = HeldRandomPolicy(env.action_space.shape[0], np.random.default_rng(policy_seed), max_hold=cfg.max_hold)
+    obs, info = env.reset(seed=env_seed)
+    frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
+    for _ in range(cfg.steps):
+        action = policy(obs)
+        obs, _, _, _, info = env.step(action)
+        frames.append(obs)
+        actions.append(action)
+        qpos.append(info["qpos"])
+        qvel.append(info["qvel"])
+    actions.append(np.full_like(actions[0], np.nan))
+    return {
+        "pixels": np.stack(frames).astype(np.uint8),
+        "action": np.stack(actions).astype(np.float32),
+        "qpos": np.stack(qpos).astype(np.float32),
+        "qvel": np.stack(qvel).astype(np.float32),
+    }
+
+
+def _part_path(parts: Path, index: int) -> Path:
+    return parts / f"ep_{index:06d}.npz"
+
+
+def _collect_part(job: tuple[CollectConfig, str, int]) -> int:
+    cfg, parts, index = job
+    episode = collect_episode(cfg, index)
+    final = _part_path(Path(parts), index)
+    tmp = final.with_name(final.stem + ".tmp.npz")
+    np.savez(tmp, **episode)
+    os.replace(tmp, final)
+    return index
+
+
+def _check_output(out: Path) -> None:
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CollectError(f"output folder does not exist: {parent} (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise CollectError(f"output folder is not writable: {parent}")
+
+
+def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
+    """Creates or checks the parts folder; returns the episode indices still to collect."""
+    manifest = parts / "manifest.json"
+    if parts.is_dir() and manifest.is_file():
+        previous = json.loads(manifest.read_text())
+        if previous != asdict(cfg):
+            raise CollectError(
+                f"{parts} holds an unfinished collection with other settings ({previous}); "
+                f"rerun with those settings to resume, or delete the folder to start over"
+            )
+    else:
+        parts.mkdir(exist_ok=True)
+        manifest.write_text(json.dumps(asdict(cfg)))
+    for stale in parts.glob("*.tmp.npz"):
+        stale.unlink()
+    return [i for i in range(cfg.episodes) if not _part_path(parts, i).is_file()]
+
+
+def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
+    """Collects ``cfg.episodes`` episodes into ``out`` (HDF5), resuming an interrupted run.
+
+    Returns a summary: episodes, frames, seconds spent collecting in this call, frames per second.
+    """
+    from world_model.dataset import write_episodes
+
+    out = Path(out)
+    _check_output(out)
+    if out.exists():
+        raise CollectError(f"{out} already exists; choose another --out or delete it")
+    parts = out.with_name(out.name + ".parts")
+    todo = _prepare_parts(cfg, parts)
+    start = time.perf_counter()
+    jobs = [(cfg, str(parts), i) for i in todo]
+    bar = tqdm(total=cfg.episodes, initial=cfg.episodes - len(todo), unit="ep", desc=f"collect {cfg.env}",
+               disable=not progress)
+    try:
+        if workers <= 1:
+            for job in jobs:
+                _collect_part(job)
+                bar.update()
+        elif jobs:
+            with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+                for _ in pool.imap_unordered(_collect_part, jobs):
+                    bar.update()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    episodes = []
+    for i in range(cfg.episodes):
+        with np.load(_part_path(parts, i)) as part:
+            episodes.append({k: part[k] for k in part.files})
+    attrs = {**asdict(cfg), "action_repeat": 2, "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    write_episodes(out, episodes, attrs=attrs)
+    shutil.rmtree(parts)
+    frames = len(todo) * (cfg.steps + 1)
+    return {"episodes": cfg.episodes, "frames": cfg.episodes * (cfg.steps + 1), "seconds": seconds,
+            "frames_per_second": frames / seconds if seconds > 0 and frames else float("nan")}

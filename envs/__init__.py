@@ -1,0 +1,16 @@
+"""Gymnasium environments over dm_control / MuJoCo with image observations and goal images.
+
+Importing this package sets ``MUJOCO_GL`` (egl on Linux, glfw on macOS, unless already set) and registers the
+environment ids of ``TASKS``::
+
+    import gymnasium as gym, envs
+    env = gym.make("lewm/Reacher-v0")       # or envs.make("reacher", image_size=64)
+"""
+
+from envs._gl import configure_gl_backend
+
+configure_gl_backend()
+
+from envs.registry import TASKS, UnknownTaskError, make, task_spec  # noqa: E402
+
+__all__ = ["TASKS", "UnknownTaskError", "make", "task_spec"]

@@ -1,0 +1,160 @@
+"""A goal-image gymnasium environment over a MuJoCo physics, shared by every task.
+
+Observations are top-down RGB images; the goal is an image of the same scene rendered at the goal state, so a
+picture of a pose is all a planner needs. Subclasses say how to build the physics, how to draw states and when
+a state counts as the goal reached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class GoalImageEnv(gym.Env):
+    """Base class: image observations, a goal image in ``info``, exact start and goal states.
+
+    Args:
+        image_size: side of the square observation, in pixels.
+        action_repeat: physics control steps per env step.
+        render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current observation).
+
+    Subclasses define ``_build_physics``, ``sample_state``, ``state_error``, ``success_tolerance``,
+    ``camera`` and ``fovy`` (degrees), and may hide task markers in ``_build_physics``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    camera: str = "fixed"
+    fovy: float | None = None
+    success_tolerance: float = 0.0
+
+    def __init__(self, image_size: int = 64, action_repeat: int = 2, render_mode: str | None = None):
+        if int(image_size) < 8:
+            raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.image_size = int(image_size)
+        self.action_repeat = int(action_repeat)
+        self.render_mode = render_mode
+        self.physics = self._build_physics()
+        if self.fovy is not None:
+            self.physics.model.cam_fovy[self.physics.model.name2id(self.camera, "camera")] = self.fovy
+        self.nq = int(self.physics.model.nq)
+        self.nv = int(self.physics.model.nv)
+        nu = int(self.physics.model.nu)
+        self.observation_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (nu,), np.float32)
+        self._goal_qpos = np.zeros(self.nq)
+        self._goal_image = np.zeros(self.observation_space.shape, np.uint8)
+        self._last_obs = self._goal_image
+
+    # ----- hooks for subclasses -------------------------------------------------------------------------------
+    def _build_physics(self):
+        raise NotImplementedError
+
+    def sample_state(self, rng: np.random.Generator) -> np.ndarray:
+        """Draws a reachable configuration (nq,)."""
+        raise NotImplementedError
+
+    def state_error(self, qpos: np.ndarray, goal_qpos: np.ndarray) -> np.ndarray:
+        """Per-coordinate error between a configuration and the goal, in the task's units."""
+        raise NotImplementedError
+
+    def _on_goal_set(self, goal_qpos: np.ndarray) -> None:
+        """Called when the goal changes (e.g. to move a task marker); default: nothing."""
+
+    # ----- state ----------------------------------------------------------------------------------------------
+    def _as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Splits a user-given state into (qpos, qvel); accepts qpos (nq,) or qpos+qvel (nq+nv,)."""
+        arr = np.asarray(state, dtype=np.float64).reshape(-1)
+        if arr.shape[0] == self.nq:
+            qpos, qvel = arr, np.zeros(self.nv)
+        elif arr.shape[0] == self.nq + self.nv:
+            qpos, qvel = arr[: self.nq], arr[self.nq :]
+        else:
+            raise ValueError(
+                f"{name} must have {self.nq} values (qpos) or {self.nq + self.nv} (qpos then qvel), "
+                f"got {arr.shape[0]}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+        return qpos, qvel
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None:
+        """Puts the physics in an exact configuration (velocities default to zero)."""
+        qpos, qvel_default = self._as_state(qpos, "state")
+        with self.physics.reset_context():
+            self.physics.data.qpos[:] = qpos
+            self.physics.data.qvel[:] = qvel_default if qvel is None else np.asarray(qvel, np.float64)
+
+    def render_state(self, qpos: np.ndarray) -> np.ndarray:
+        """Renders the scene at configuration ``qpos`` without disturbing the current state; uint8 (H, W, 3)."""
+        saved_qpos = self.physics.data.qpos.copy()
+        saved_qvel = self.physics.data.qvel.copy()
+        self.set_state(qpos)
+        image = self._render()
+        self.set_state(saved_qpos, saved_qvel)
+        return image
+
+    def _render(self) -> np.ndarray:
+        return self.physics.render(height=self.image_size, width=self.image_size, camera_id=self.camera)
+
+    def is_success(self, qpos: np.ndarray, goal_qpos: np.ndarray) -> bool:
+        return bool(np.all(np.abs(self.state_error(qpos, goal_qpos)) <= self.success_tolerance))
+
+    # ----- gymnasium API ----------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"state", "goal_state"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
+        if options.get("goal_state") is not None:
+            goal_qpos, _ = self._as_state(options["goal_state"], "goal_state")
+        else:
+            goal_qpos = self.sample_state(self.np_random)
+        if options.get("state") is not None:
+            qpos, qvel = self._as_state(options["state"], "state")
+        else:
+            qpos, qvel = self.sample_state(self.np_random), np.zeros(self.nv)
+        self._goal_qpos = np.array(goal_qpos, dtype=np.float64)
+        self._on_goal_set(self._goal_qpos)
+        self._goal_image = self.render_state(self._goal_qpos)
+        self.set_state(qpos, qvel)
+        self._last_obs = self._render()
+        return self._last_obs, self._info()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be finite, got {action.tolist()}")
+        self.physics.set_control(np.clip(action, -1.0, 1.0))
+        for _ in range(self.action_repeat):
+            self.physics.step()
+        self._last_obs = self._render()
+        info = self._info()
+        return self._last_obs, float(info["success"]), info["success"], False, info
+
+    def _info(self) -> dict:
+        qpos = self.physics.data.qpos.copy()
+        error = self.state_error(qpos, self._goal_qpos)
+        return {
+            "goal": self._goal_image.copy(),  # a fresh array each call: callers keep infos
+            "success": self.is_success(qpos, self._goal_qpos),
+            "qpos": qpos,
+            "qvel": self.physics.data.qvel.copy(),
+            "goal_qpos": self._goal_qpos.copy(),
+            "error": np.abs(error),
+        }
+
+    def render(self):
+        return self._last_obs.copy() if self.render_mode == "rgb_array" else None
+
+    def close(self):
+        physics, self.physics = getattr(self, "physics", None), None
+        if physics is not None:
+            physics.free()

@@ -1,0 +1,47 @@
+"""The task list, gymnasium registration and ``envs.make``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its short name, gymnasium id, entry point and default episode length (env steps)."""
+
+    name: str
+    env_id: str
+    entry_point: str
+    max_episode_steps: int
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in [
+        TaskSpec("reacher", "lewm/Reacher-v0", "envs.reacher:ReacherEnv", 200),
+    ]
+}
+
+
+class UnknownTaskError(ValueError):
+    """Raised for a task name that is not in ``TASKS``."""
+
+
+def task_spec(name: str) -> TaskSpec:
+    """Looks a task up by short name (``"reacher"``) or gymnasium id (``"lewm/Reacher-v0"``)."""
+    for spec in TASKS.values():
+        if name in (spec.name, spec.env_id):
+            return spec
+    raise UnknownTaskError(f"unknown env {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+
+
+def make(name: str, **kwargs) -> gym.Env:
+    """``gym.make`` for a task's short name or id; kwargs go to the environment constructor."""
+    return gym.make(task_spec(name).env_id, **kwargs)
+
+
+for _spec in TASKS.values():
+    if _spec.env_id not in gym.registry:
+        gym.register(_spec.env_id, entry_point=_spec.entry_point, max_episode_steps=_spec.max_episode_steps)

@@ -1,0 +1,49 @@
+"""``lewm-collect`` run as installed, the way a user runs it."""
+
+import os
+import shutil
+import subprocess
+
+import h5py
+import pytest
+
+EXE = shutil.which("lewm-collect")
+pytestmark = pytest.mark.skipif(EXE is None, reason="package not installed (pip install -e .)")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_collect_with_two_workers(tmp_path):
+    out = tmp_path / "r.h5"
+    result = run("--env", "reacher", "--episodes", "3", "--steps", "6", "--image-size", "16",
+                 "--workers", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "3 episodes" in result.stdout
+    with h5py.File(out) as f:
+        assert f["pixels"].shape == (21, 16, 16, 3)
+        assert list(f["ep_len"][:]) == [7, 7, 7]
+
+
+def test_unknown_env_is_one_line_exit_2(tmp_path):
+    result = run("--env", "cartpole", "--episodes", "1", "--out", str(tmp_path / "x.h5"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "lewm-collect: error: unknown env 'cartpole'; known tasks: reacher"
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_output_folder(tmp_path):
+    result = run("--env", "reacher", "--episodes", "1", "--out", str(tmp_path / "no" / "x.h5"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_read_only_output_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    result = run("--env", "reacher", "--episodes", "1", "--out", str(ro / "x.h5"))
+    assert result.returncode == 2 and "not writable" in result.stderr
+    assert list(ro.iterdir()) == []

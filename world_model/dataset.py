@@ -1,0 +1,179 @@
+"""Trajectory datasets in the HDF5 layout of stable-worldmodel and le-wm, and training windows over them.
+
+Layout: one dataset per column, rows are frames of all episodes back to back::
+
+    pixels    uint8   (N, H, W, 3)
+    action    float32 (N, A)    the action taken at that frame; NaN on the last frame of an episode
+    qpos      float32 (N, nq)   and other state columns (qvel, ...)
+    ep_len    int64   (E,)      frames per episode
+    ep_offset int64   (E,)      row of each episode's first frame
+
+File attributes hold the collection metadata (env, image size, policy, seed, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+REQUIRED_COLUMNS = ("pixels", "action", "ep_len", "ep_offset")
+
+
+def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | None = None) -> None:
+    """Writes episodes to an HDF5 file atomically (a temporary file, then a rename).
+
+    Args:
+        path: destination ``.h5`` file.
+        episodes: dicts of equal-keyed arrays; each array has the episode's frames on axis 0
+            (``pixels`` (T+1, H, W, 3) uint8, ``action`` (T+1, A), ``qpos`` (T+1, nq), ...).
+        attrs: metadata stored as file attributes (strings, numbers).
+    """
+    if not episodes:
+        raise ValueError("no episodes to write")
+    path = Path(path)
+    columns = list(episodes[0])
+    lengths = np.array([len(ep["pixels"]) for ep in episodes], dtype=np.int64)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for col in columns:
+                first = np.asarray(episodes[0][col])
+                dset = f.create_dataset(col, shape=(int(lengths.sum()), *first.shape[1:]), dtype=first.dtype,
+                                        chunks=(min(256, int(lengths.sum())), *first.shape[1:]))
+                row = 0
+                for ep in episodes:
+                    arr = np.asarray(ep[col])
+                    dset[row : row + len(arr)] = arr
+                    row += len(arr)
+            f.create_dataset("ep_len", data=lengths)
+            f.create_dataset("ep_offset", data=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_attrs(path: str | os.PathLike) -> dict:
+    """The file attributes (collection metadata) of a dataset."""
+    with h5py.File(path, "r") as f:
+        return dict(f.attrs)
+
+
+def _episode_rows(ep_offset: np.ndarray, ep_len: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+    """Row indices of all frames of the given episodes."""
+    rows = [np.arange(ep_offset[e], ep_offset[e] + ep_len[e]) for e in episodes]
+    return np.concatenate(rows) if rows else np.zeros(0, np.int64)
+
+
+def _action_stats(action: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std (floored at 1e-6) of the finite actions among ``rows``."""
+    actions = action[rows]
+    actions = actions[np.all(np.isfinite(actions), axis=1)]
+    if len(actions) == 0:
+        raise ValueError("no finite actions to compute normalisation statistics from")
+    return actions.mean(0).astype(np.float32), np.maximum(actions.std(0), 1e-6).astype(np.float32)
+
+
+class TrajectoryDataset(torch.utils.data.Dataset):
+    """Training windows: ``num_steps`` frames ``frameskip`` apart, with the action blocks between them.
+
+    Window ``i`` starting at frame ``t`` of an episode holds frames ``t, t+fs, ..., t+(T-1)fs`` and, for each,
+    the block of the ``fs`` raw actions that follow it, flattened to ``fs * A`` values and z-scored with the
+    dataset statistics (NaN boundary actions become 0 after scaling).
+
+    Args:
+        path: an HDF5 file in the layout above.
+        num_steps: frames per window (T); LeWM uses 4 (history 3 + 1 prediction).
+        frameskip: env steps between frames (fs); LeWM uses 5.
+        episodes: indices of the episodes to use (default: all).
+        state_columns: extra per-frame columns returned with each window.
+        action_stats: ``(mean, std)`` to use instead of this subset's own (e.g. a validation split uses the
+            training statistics).
+
+    Items: ``{"pixels": uint8 (T, H, W, 3), "action": float32 (T, fs*A), <state>: float32 (T, k)}``.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_steps: int = 4, frameskip: int = 5,
+                 episodes: list[int] | np.ndarray | None = None, state_columns: tuple[str, ...] = ("qpos",),
+                 action_stats: tuple[np.ndarray, np.ndarray] | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"dataset not found: {self.path}")
+        self.num_steps, self.frameskip = int(num_steps), int(frameskip)
+        with h5py.File(self.path, "r") as f:
+            missing = [c for c in REQUIRED_COLUMNS if c not in f]
+            if missing:
+                raise ValueError(f"{self.path} is not a trajectory dataset: missing columns {missing}")
+            self.ep_len = f["ep_len"][:].astype(np.int64)
+            self.ep_offset = f["ep_offset"][:].astype(np.int64)
+            self.state_columns = tuple(c for c in state_columns if c in f)
+            self._pixels = f["pixels"][:]
+            self._action = f["action"][:].astype(np.float32)
+            self._states = {c: f[c][:].astype(np.float32) for c in self.state_columns}
+            self.attrs = dict(f.attrs)
+        self._select(np.arange(len(self.ep_len)) if episodes is None else episodes)
+        if action_stats is None:
+            action_stats = _action_stats(self._action, _episode_rows(self.ep_offset, self.ep_len, self.episodes))
+        self.action_mean = np.asarray(action_stats[0], np.float32)
+        self.action_std = np.asarray(action_stats[1], np.float32)
+
+    def _select(self, episodes) -> None:
+        """Uses only ``episodes``: every start frame whose window (frames and actions) fits in its episode."""
+        self.episodes = np.asarray(episodes, dtype=np.int64)
+        span = self.num_steps * self.frameskip
+        starts = [self.ep_offset[e] + np.arange(max(0, self.ep_len[e] - span + 1)) for e in self.episodes]
+        self._starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+
+    @property
+    def image_size(self) -> int:
+        return int(self._pixels.shape[1])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self._action.shape[1])
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        t0 = self._starts[index]
+        frames = t0 + self.frameskip * np.arange(self.num_steps)
+        actions = self._action[t0 : t0 + self.num_steps * self.frameskip]
+        actions = np.nan_to_num((actions - self.action_mean) / self.action_std, nan=0.0)
+        item = {
+            "pixels": torch.from_numpy(self._pixels[frames]),
+            "action": torch.from_numpy(actions.reshape(self.num_steps, -1).astype(np.float32)),
+        }
+        for col in self.state_columns:
+            item[col] = torch.from_numpy(self._states[col][frames])
+        return item
+
+    def subset(self, episodes) -> "TrajectoryDataset":
+        """A dataset over some episodes of the same file, sharing arrays and this dataset's action statistics."""
+        other = object.__new__(TrajectoryDataset)
+        other.__dict__.update(self.__dict__)
+        other._select(episodes)
+        return other
+
+    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
+        """Splits by episode into (train, val); both use the training episodes' action statistics."""
+        order = np.random.default_rng(seed).permutation(self.episodes)
+        n_val = max(1, int(round(len(order) * val_fraction))) if len(order) > 1 else 0
+        val_eps, train_eps = np.sort(order[:n_val]), np.sort(order[n_val:])
+        train = self.subset(train_eps)
+        train.action_mean, train.action_std = _action_stats(
+            self._action, _episode_rows(self.ep_offset, self.ep_len, train_eps))
+        return train, train.subset(val_eps)
+
+    def episode(self, index: int) -> dict[str, np.ndarray]:
+        """All frames of one episode: raw (un-normalised) columns, each (ep_len, ...)."""
+        rows = slice(self.ep_offset[index], self.ep_offset[index] + self.ep_len[index])
+        out = {"pixels": self._pixels[rows], "action": self._action[rows]}
+        out.update({c: self._states[c][rows] for c in self.state_columns})
+        return out
