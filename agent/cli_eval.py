@@ -1,11 +1,102 @@
-"""``lewm-eval``: not built yet."""
+"""``lewm-eval``: success rates with 95 % confidence intervals, steps to success and planning time.
 
+    lewm-eval --env reacher --suite lewm --suite free --planner cem --planner mppi --episodes 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
 import sys
+import time
+
+from agent.cli_common import run_cli
 
 
-def main(argv=None) -> int:
-    print("lewm-eval: not available yet in this version (see the open issues)", file=sys.stderr)
-    return 2
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lewm-eval", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--env", action="append", help="task (repeatable); default: reacher")
+    p.add_argument("--suite", action="append", choices=["lewm", "free"],
+                   help="protocol (repeatable); default: both")
+    p.add_argument("--planner", action="append", choices=["cem", "mppi", "icem"],
+                   help="planner (repeatable); default: cem")
+    p.add_argument("--checkpoint", help="checkpoint folder or shipped name; default: the task's shipped model")
+    p.add_argument("--eval-data", action="append",
+                   help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
+                        "default: the shipped model's own held-out file if present")
+    p.add_argument("--episodes", type=int, default=50, help="episodes per task, suite and planner")
+    p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
+    p.add_argument("--budget", type=int, help="env steps per episode (default: 50 for lewm, 200 for free)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--samples", type=int, help="planner samples per iteration (default 300)")
+    p.add_argument("--iters", type=int, help="planner iterations per replan (default 15)")
+    p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
+    p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
+    p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
+    p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
+    p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def _eval_data_for(task: str, values: list[str] | None, checkpoint_dir) -> str | None:
+    from pathlib import Path
+
+    for value in values or []:
+        if "=" in value:
+            name, path = value.split("=", 1)
+            if name == task:
+                return path
+        elif len(values) == 1:
+            return value
+    shipped = Path(checkpoint_dir) / "heldout_states.h5"
+    return str(shipped) if shipped.is_file() else None
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    import envs
+    from agent.evaluation import evaluate, to_jsonable
+    from agent.pretrained import make_agent, resolve_checkpoint
+    from agent.report import SUITE_TITLES, markdown_table, write_reports
+
+    tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
+    suites = args.suite or ["lewm", "free"]
+    planners = args.planner or ["cem"]
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    runs = []
+    for task in tasks:
+        folder = resolve_checkpoint(args.checkpoint or task)
+        eval_data = _eval_data_for(task, args.eval_data, folder)
+        for planner in planners:
+            agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
+                               receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
+                               num_samples=args.samples, n_iters=args.iters, horizon=args.horizon, seed=args.seed)
+            for suite in suites:
+                if suite == "lewm" and eval_data is None:
+                    raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")
+                run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
+                               budget=args.budget, planner_name=planner, progress=not args.no_progress)
+                summary = to_jsonable(run)
+                summary["checkpoint"] = str(folder)
+                runs.append(summary)
+                lo, hi = summary["ci95"]
+                print(f"{task} {suite} {planner}: {summary['successes']}/{summary['episodes']} "
+                      f"({100 * summary['success_rate']:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
+                      f"{summary['plan_seconds_per_replan']:.2f} s per replan", flush=True)
+    command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    header = (f"Command: `{command}`  \nDate: {time.strftime('%Y-%m-%d %H:%M')}  \n"
+              + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
+    paths = write_reports(runs, args.out, header=header)
+    print(markdown_table(runs))
+    print(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("lewm-eval", _main, argv)
 
 
 if __name__ == "__main__":

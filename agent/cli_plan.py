@@ -1,11 +1,140 @@
-"""``lewm-plan``: not built yet."""
+"""``lewm-plan``: drive a task's robot towards the pose shown in a goal image.
 
+    lewm-plan --env reacher --goal goal.png [--planner cem|mppi|icem] [--video out.mp4]
+    lewm-plan --env reacher --make-goal goal.png --seed 3      # render a random reachable goal pose
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
+import time
+
+import numpy as np
+
+from agent.cli_common import run_cli
 
 
-def main(argv=None) -> int:
-    print("lewm-plan: not available yet in this version (see the open issues)", file=sys.stderr)
-    return 2
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lewm-plan", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--env", default="reacher", help="task name")
+    goal = p.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--goal", help="goal image (PNG/JPEG) to reach")
+    goal.add_argument("--make-goal", metavar="PNG", help="write a goal image of a random reachable pose and exit")
+    p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
+    p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
+    p.add_argument("--planner", default="cem", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
+    p.add_argument("--steps", type=int, default=100, help="env-step budget (stops early on success)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
+    p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--samples", type=int, help="planner samples per iteration")
+    p.add_argument("--iters", type=int, help="planner iterations per replan")
+    p.add_argument("--horizon", type=int, help="planning horizon in action blocks")
+    p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
+    p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
+    p.add_argument("--image-size", type=int, help="with --make-goal: image side (default: the model's)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def _floats(text: str, name: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+
+
+def _make_goal(args, spec) -> int:
+    import envs
+    from agent.goal_files import save_goal_png
+    from agent.pretrained import resolve_checkpoint
+    from world_model import LeWMConfig
+
+    size = args.image_size
+    if size is None:
+        try:
+            size = LeWMConfig.from_yaml(resolve_checkpoint(args.checkpoint or spec.name) / "config.yaml").image_size
+        except FileNotFoundError:
+            size = 64
+    env = envs.make(spec.name, image_size=size).unwrapped
+    if args.goal_state:
+        pose = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")[0]
+    else:
+        pose = env.sample_state(np.random.default_rng(args.seed))
+    save_goal_png(args.make_goal, env.render_state(pose), spec.name, pose)
+    env.close()
+    print(f"wrote {args.make_goal}: {spec.name} goal pose qpos = {np.round(pose, 4).tolist()}")
+    return 0
+
+
+def _write_video(path, frames, goal) -> None:
+    import imageio.v2 as imageio
+
+    scale = max(1, 256 // goal.shape[0])
+    big = lambda img: np.kron(img, np.ones((scale, scale, 1), np.uint8))  # noqa: E731
+    gap = np.full((goal.shape[0] * scale, 4, 3), 255, np.uint8)
+    imageio.mimsave(path, [np.concatenate([big(f), gap, big(goal)], 1) for f in frames], fps=25)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    import envs
+
+    spec = envs.task_spec(args.env)
+    if args.make_goal:
+        return _make_goal(args, spec)
+    from tqdm import tqdm
+
+    from agent.goal_files import read_goal_pose
+    from agent.images import load_image, to_rgb_frames
+    from agent.pretrained import make_agent
+
+    started = time.perf_counter()
+    goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
+                       autocast=args.bf16, num_samples=args.samples, n_iters=args.iters, horizon=args.horizon,
+                       seed=args.seed)
+    env = envs.make(spec.name, image_size=agent.image_size).unwrapped
+    pose = read_goal_pose(args.goal)
+    goal_state = pose[1] if pose and pose[0] == spec.name else None
+    start = _floats(args.start_state, "--start-state") if args.start_state else None
+    obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
+    agent.set_goal(goal_image)
+    goal_shown = to_rgb_frames(goal_image, agent.image_size)
+    frames = [obs]
+    success, steps = False, 0
+    bar = tqdm(range(args.steps), desc=f"lewm-plan {spec.name}", unit="step", disable=args.no_progress)
+    for steps in range(1, args.steps + 1):
+        obs, _, terminated, _, info = env.step(agent.act(obs))
+        frames.append(obs)
+        bar.update()
+        if goal_state is not None:
+            bar.set_postfix(error=f"{np.max(info['error']):.3f}")
+        if terminated:
+            success = True
+            break
+    bar.close()
+    if args.video:
+        _write_video(args.video, frames, goal_shown)
+    plan_s = agent.plan_seconds
+    timing = f"planning {np.mean(plan_s):.2f} s per replan ({len(plan_s)} replans, {sum(plan_s):.1f} s)"
+    if goal_state is not None:
+        outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
+                   f"{np.max(info['error']):.3f} rad (max over joints; success below {env.success_tolerance})")
+    else:
+        outcome = f"success: unknown (the goal image carries no pose) | steps: {steps}"
+    env.close()
+    print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"
+          + (f" | video: {args.video}" if args.video else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli("lewm-plan", _main, argv)
 
 
 if __name__ == "__main__":

@@ -22,3 +22,25 @@ def tiny_reacher_h5(tmp_path_factory):
     collect(CollectConfig(env="reacher", episodes=4, steps=30, image_size=32, seed=0), out, workers=1,
             progress=False)
     return out
+
+
+def tiny_config(**changes):
+    """A LeWM small enough to run a plan in milliseconds: 32 px, one predictor block, width 32."""
+    from world_model import LeWMConfig
+
+    base = dict(image_size=32, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1, pred_heads=2,
+                pred_dim_head=16, pred_mlp_dim=64, pred_dropout=0.0, action_mean=[0.0, 0.0], action_std=[0.6, 0.6],
+                task="reacher", sigreg_projections=64, batch_size=8)
+    base.update(changes)
+    return LeWMConfig.preset("cpu").replace(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained tiny reacher checkpoint folder (config.yaml + model.safetensors)."""
+    from world_model import LeWM
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny_reacher"
+    LeWM(tiny_config()).save(folder)
+    return folder

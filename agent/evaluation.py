@@ -1,0 +1,203 @@
+"""Evaluation protocols: start/goal pairs, batched episodes, success statistics.
+
+Two suites (DESIGN.md, "Evaluation protocol"):
+
+- ``lewm``: the LeWM paper's protocol. A start is a state of a held-out trajectory of the data-collection policy,
+  the goal the state ``goal_offset`` (25) env steps later on the same trajectory; budget 50 env steps.
+- ``free``: the goal is an independent random reachable pose; budget 200 env steps.
+
+All episodes of a run are stepped together and planned as one batch; an env leaves the batch when it succeeds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+SUITES = {"lewm": dict(budget=50, goal_offset=25), "free": dict(budget=200)}
+
+
+@dataclass
+class Pair:
+    """One episode's start state (qpos then qvel) and goal configuration (qpos)."""
+
+    start: np.ndarray
+    goal: np.ndarray
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval for a success rate (bounds in [0, 1])."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0) -> list[Pair]:
+    """Start/goal pairs from held-out trajectories: a random row, and the row ``goal_offset`` steps later.
+
+    Rows are drawn uniformly among those with ``step <= ep_len - goal_offset - 1`` (le-wm's rule), with
+    ``np.random.default_rng(seed)``. The dataset must have ``qpos`` and ``qvel`` columns.
+    """
+    import h5py
+
+    with h5py.File(dataset_path, "r") as f:
+        for col in ("qpos", "qvel", "ep_len", "ep_offset"):
+            if col not in f:
+                raise ValueError(f"{dataset_path} has no {col!r} column; the LeWM protocol needs states")
+        ep_len, ep_offset = f["ep_len"][:], f["ep_offset"][:]
+        qpos, qvel = f["qpos"][:].astype(np.float64), f["qvel"][:].astype(np.float64)
+    rows = np.concatenate([off + np.arange(max(0, n - goal_offset)) for off, n in zip(ep_offset, ep_len)])
+    if len(rows) == 0:
+        raise ValueError(f"{dataset_path}: no episode is longer than the goal offset {goal_offset}")
+    chosen = np.random.default_rng(seed).choice(rows, size=episodes, replace=len(rows) < episodes)
+    return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
+
+
+def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
+    """Independent random start and goal poses (at rest), drawn by the env's own sampler."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(episodes):
+        start = env.sample_state(rng)
+        pairs.append(Pair(np.concatenate([start, np.zeros(env.nv)]), env.sample_state(rng)))
+    return pairs
+
+
+@dataclass
+class EpisodeResult:
+    success: bool
+    steps: int  # env steps taken (to success, or the budget)
+    final_error: float  # max over coordinates of |error| at the end, task units (rad for reacher)
+
+
+@dataclass
+class RunResult:
+    """Outcome of one (task, suite, planner) run."""
+
+    task: str
+    suite: str
+    planner: str
+    episodes: list[EpisodeResult]
+    plan_seconds: list[float]  # wall time of each batched replan
+    plan_batch_sizes: list[int]  # envs planned together in each replan
+    budget: int
+    wall_seconds: float
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        n = len(self.episodes)
+        k = sum(e.success for e in self.episodes)
+        lo, hi = wilson_interval(k, n)
+        steps = [e.steps for e in self.episodes if e.success]
+        per_env = [s / b for s, b in zip(self.plan_seconds, self.plan_batch_sizes) if b]
+        return {
+            "task": self.task, "suite": self.suite, "planner": self.planner, "episodes": n, "successes": k,
+            "success_rate": k / n if n else float("nan"), "ci95": [lo, hi],
+            "mean_steps_to_success": float(np.mean(steps)) if steps else None,
+            "median_final_error": float(np.median([e.final_error for e in self.episodes])) if n else None,
+            "plan_seconds_per_replan": float(np.mean(self.plan_seconds)) if self.plan_seconds else None,
+            "plan_seconds_per_env_replan": float(np.mean(per_env)) if per_env else None,
+            "replans": len(self.plan_seconds), "budget": self.budget, "wall_seconds": self.wall_seconds,
+            "settings": self.settings,
+        }
+
+
+def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool = True,
+                 desc: str = "episodes") -> tuple[list[EpisodeResult], list[float], list[int]]:
+    """Runs every pair as one env, all stepped together and planned as one batch.
+
+    Args:
+        make_env: builds one (unwrapped) env of the task.
+        agent: an :class:`agent.Agent`; it is reset here.
+        pairs: start/goal pairs, one per episode.
+        budget: env steps per episode; an episode ends early on success.
+
+    Returns:
+        Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
+    """
+    envs_, obs, goals = [], [], []
+    for pair in pairs:
+        env = make_env()
+        o, info = env.reset(options={"state": pair.start, "goal_state": pair.goal})
+        envs_.append(env)
+        obs.append(o)
+        goals.append(info["goal"])
+    agent.reset()
+    agent.set_goal(np.stack(goals))
+    agent.plan_seconds.clear()
+    batch_sizes: list[int] = []
+    active = list(range(len(pairs)))
+    results: list[EpisodeResult | None] = [None] * len(pairs)
+    last_error = [float("inf")] * len(pairs)
+    bar = tqdm(total=budget, desc=desc, unit="step", disable=not progress, leave=False)
+    for step in range(1, budget + 1):
+        n_plans = len(agent.plan_seconds)
+        actions = agent.act(np.stack([obs[i] for i in active]))
+        if len(agent.plan_seconds) > n_plans:
+            batch_sizes.append(len(active))
+        still = []
+        for row, i in enumerate(active):
+            o, _, terminated, _, info = envs_[i].step(actions[row])
+            obs[i], last_error[i] = o, float(np.max(info["error"]))
+            if terminated:
+                results[i] = EpisodeResult(True, step, last_error[i])
+            else:
+                still.append(row)
+        if len(still) < len(active):
+            agent.keep(still)
+            active = [active[r] for r in still]
+        bar.update()
+        bar.set_postfix(active=len(active), success=sum(r is not None for r in results))
+        if not active:
+            break
+    bar.close()
+    for i in active:
+        results[i] = EpisodeResult(False, budget, last_error[i])
+    for env in envs_:
+        env.close()
+    return results, list(agent.plan_seconds), batch_sizes
+
+
+def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
+             planner_name: str = "", image_size: int | None = None, progress: bool = True) -> RunResult:
+    """Runs one suite of one task with one agent; see :data:`SUITES` for the budgets."""
+    import envs
+
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    spec = envs.task_spec(task)
+    size = image_size or agent.image_size
+
+    def make_env():
+        return envs.make(spec.name, image_size=size).unwrapped
+
+    budget = budget or SUITES[suite]["budget"]
+    if suite == "lewm":
+        if eval_data is None:
+            raise ValueError("the lewm suite needs held-out trajectories: pass --eval-data FILE.h5")
+        pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed)
+    else:
+        probe = make_env()
+        pairs = free_pairs(probe, episodes, seed=seed)
+        probe.close()
+    start = time.perf_counter()
+    results, plan_seconds, batch_sizes = run_episodes(make_env, agent, pairs, budget, progress=progress,
+                                                      desc=f"{spec.name}/{suite}/{planner_name}")
+    settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
+                "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
+                "n_iters": agent.planner.n_iters, "topk": agent.planner.topk, "autocast": agent.autocast}
+    return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
+                     time.perf_counter() - start, settings)
+
+
+def to_jsonable(run: RunResult) -> dict:
+    out = run.summary()
+    out["per_episode"] = [asdict(e) for e in run.episodes]
+    return out

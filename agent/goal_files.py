@@ -1,0 +1,34 @@
+"""Goal images on disk: PNGs that also carry the pose they show, so success can be measured against it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+POSE_KEY = "lewm_goal_state"
+
+
+def save_goal_png(path, image: np.ndarray, task: str, goal_qpos: np.ndarray) -> None:
+    """Writes a goal image as PNG with the task and pose in a text chunk (readable by ``read_goal_pose``)."""
+    from PIL import Image, PngImagePlugin
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text(POSE_KEY, json.dumps({"task": task, "qpos": [float(q) for q in goal_qpos]}))
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(Path(path), pnginfo=meta)
+
+
+def read_goal_pose(path) -> tuple[str, np.ndarray] | None:
+    """The (task, qpos) stored in a goal PNG by ``save_goal_png``, or None for any other image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            text = getattr(img, "text", {}).get(POSE_KEY)
+    except OSError:
+        return None
+    if not text:
+        return None
+    data = json.loads(text)
+    return data["task"], np.asarray(data["qpos"], dtype=np.float64)

@@ -1,0 +1,73 @@
+"""Shipped models by name, and building an agent from a checkpoint and a planner name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+PLANNERS = ("cem", "mppi", "icem")
+
+# Planner settings the agent uses unless told otherwise: the LeWM sampling budget (300 samples, top 30,
+# horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice.
+PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0)
+
+
+def shipped_checkpoints() -> dict[str, Path]:
+    """Names of the checkpoints shipped inside the ``world_model`` package, with their folders."""
+    import world_model
+
+    root = Path(world_model.__file__).parent / "checkpoints"
+    return {p.name: p for p in sorted(root.glob("*")) if (p / "config.yaml").is_file()} if root.is_dir() else {}
+
+
+def resolve_checkpoint(name_or_dir: str) -> Path:
+    """A shipped name (``"reacher"``) or a checkpoint folder -> the folder; a clear error otherwise."""
+    shipped = shipped_checkpoints()
+    if name_or_dir in shipped:
+        return shipped[name_or_dir]
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return path
+    known = ", ".join(shipped) or "none"
+    raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known})")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but CUDA is not available (use auto or cpu)")
+    return torch.device(device)
+
+
+def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, **settings):
+    """A planner by name (``cem``, ``mppi``, ``icem``) with the agent's defaults, overridden by ``settings``."""
+    from planners import CEM, ICEM, MPPI
+
+    classes = {"cem": CEM, "mppi": MPPI, "icem": ICEM}
+    if name not in classes:
+        raise ValueError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    kwargs = {**PLANNER_DEFAULTS, **settings}
+    if "topk" not in settings:  # keep the default elite fraction (30 of 300) for other sample counts
+        kwargs["topk"] = min(kwargs["num_samples"], max(2, min(kwargs["topk"], kwargs["num_samples"] // 10)))
+    return classes[name](action_dim=action_dim, action_low=action_low, action_high=action_high, device=device,
+                         **kwargs)
+
+
+def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
+               cost: str = "all", autocast: bool = False, task: str | None = None, **planner_settings):
+    """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task."""
+    from agent.agent import Agent
+    from world_model import LeWM
+
+    folder = resolve_checkpoint(name_or_dir)
+    dev = resolve_device(device)
+    model = LeWM.load(folder, map_location=dev)
+    if task is not None and model.cfg.task and model.cfg.task != task:
+        raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
+    if isinstance(planner, str):
+        low, high = Agent.planner_box(model)
+        planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, **planner_settings)
+    return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast)

@@ -1,0 +1,63 @@
+"""Writing evaluation results: JSON, a Markdown table, and a PNG plot of success rates with intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)", "free": "free goal (budget 200)"}
+
+
+def _fmt(value, spec: str, missing: str = "–") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def markdown_table(summaries: list[dict]) -> str:
+    """One row per (task, suite, planner): success with its 95 % Wilson interval, steps, planning time."""
+    lines = [
+        "| task | suite | planner | success | 95% CI | mean steps to success | median final error "
+        "| plan s / replan (batch) | plan s / replan / env |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        lo, hi = s["ci95"]
+        lines.append(
+            f"| {s['task']} | {s['suite']} | {s['planner']} | {s['successes']}/{s['episodes']} "
+            f"({100 * s['success_rate']:.0f}%) | {100 * lo:.0f}–{100 * hi:.0f}% "
+            f"| {_fmt(s['mean_steps_to_success'], '.1f')} | {_fmt(s['median_final_error'], '.3f')} "
+            f"| {_fmt(s['plan_seconds_per_replan'], '.2f')} | {_fmt(s['plan_seconds_per_env_replan'], '.3f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_success(summaries: list[dict], path) -> None:
+    """Bar chart of success rates with 95 % intervals, one bar per (task, suite, planner)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{s['task']}\n{s['suite']}\n{s['planner']}" for s in summaries]
+    rates = [100 * s["success_rate"] for s in summaries]
+    err = [[100 * (s["success_rate"] - s["ci95"][0]) for s in summaries],
+           [100 * (s["ci95"][1] - s["success_rate"]) for s in summaries]]
+    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(summaries)), 3.6))
+    ax.bar(range(len(rates)), rates, yerr=err, capsize=4, color="#4c78a8")
+    ax.set_xticks(range(len(rates)), labels, fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("success rate (%)")
+    ax.set_title("lewm-eval: success with 95% Wilson intervals", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(runs_json: list[dict], out_dir, header: str = "") -> dict[str, Path]:
+    """Writes ``results.json``, ``results.md`` and ``results.png`` into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "results.json", "md": out / "results.md", "png": out / "results.png"}
+    paths["json"].write_text(json.dumps(runs_json, indent=2))
+    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(runs_json))
+    plot_success(runs_json, paths["png"])
+    return paths
