@@ -34,7 +34,7 @@ def bench(cfg: LeWMConfig, steps: int, device: torch.device) -> dict:
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        train_step(model, batch, opt, sched, cfg, device)
+        train_step(model, batch, opt, sched, device, cfg.precision, cfg.grad_clip)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= 2:
@@ -47,7 +47,7 @@ def bench(cfg: LeWMConfig, steps: int, device: torch.device) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=["cpu"], help="preset names or YAML paths")
-    ap.add_argument("--precision", nargs="+", default=["bf16"])
+    ap.add_argument("--precision", nargs="+", default=["fp32"], help="bf16 and/or fp32")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--set", nargs="*", default=[], help="overrides key=value (YAML values)")

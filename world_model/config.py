@@ -1,0 +1,216 @@
+"""LeWM configuration: architecture, data facts, action normalisation and training hyper-parameters.
+
+One flat dataclass, stored as YAML beside every checkpoint (``config.yaml``). Presets live in
+``experiments/configs/`` and are mirrored here so ``LeWMConfig.preset`` works from an installed package.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration the user wrote is invalid (unknown key, bad value, unreadable file)."""
+
+
+@dataclass
+class LeWMConfig:
+    """Everything needed to rebuild a LeWM and to train it.
+
+    Attributes are grouped as: task/data facts, encoder, latent/projector, predictor, action encoder,
+    SIGReg, training. Image size is in pixels, ``frameskip`` in env steps per action block, ``action_dim``
+    is the raw per-step action dimension ``A`` (an action block has ``frameskip * A`` entries).
+    """
+
+    # --- task and data facts (written by lewm-train from the dataset) ---
+    task: str = ""
+    data_path: str = ""
+    image_size: int = 64
+    frameskip: int = 5
+    action_dim: int = 2
+    action_mean: Optional[list] = None  # (A,) raw-action mean over the training episodes
+    action_std: Optional[list] = None  # (A,) raw-action std over the training episodes
+    angle_qpos: Optional[list] = None  # qpos indices that are angles (probe uses cos/sin); None = all
+
+    # --- encoder ---
+    encoder: str = "cnn"  # "vit" (paper) or "cnn" (strided CNN, the CPU default)
+    patch_size: int = 14
+    enc_width: int = 192
+    enc_depth: int = 12
+    enc_heads: int = 3
+    enc_mlp_ratio: float = 4.0
+    cnn_channels: list = field(default_factory=lambda: [32, 64, 128, 256])
+
+    # --- latent and projectors ---
+    embed_dim: int = 192
+    proj_hidden: int = 2048
+
+    # --- predictor ---
+    history_size: int = 3
+    num_preds: int = 1
+    pred_depth: int = 6
+    pred_heads: int = 16
+    pred_dim_head: int = 64
+    pred_mlp_dim: int = 2048
+    pred_dropout: float = 0.1
+
+    # --- action encoder ---
+    action_smoothed_dim: int = 10
+    action_mlp_scale: int = 4
+
+    # --- SIGReg ---
+    sigreg_lambda: float = 0.09
+    sigreg_projections: int = 1024
+    sigreg_knots: int = 17
+
+    # --- training ---
+    lr: float = 5e-5
+    weight_decay: float = 1e-3
+    batch_size: int = 128
+    steps: int = 10000
+    warmup_fraction: float = 0.05
+    min_lr_fraction: float = 0.0
+    grad_clip: float = 1.0
+    precision: str = "auto"  # "auto" (bf16 on CUDA and on CPUs where it is measured faster), "bf16", "fp32"
+    seed: int = 3072
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    eval_every: int = 250
+    eval_batches: int = 4
+    log_every: int = 10
+    checkpoint_every: int = 500
+    collapse_rank_threshold: float = 8.0
+    num_workers: int = 0
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def num_steps(self) -> int:
+        """Frames per training window (history + predicted)."""
+        return self.history_size + self.num_preds
+
+    @property
+    def action_block_dim(self) -> int:
+        """Entries of one action block: ``frameskip * action_dim``."""
+        return self.frameskip * self.action_dim
+
+    # ------------------------------------------------------------------ I/O
+    def validate(self) -> "LeWMConfig":
+        """Checks values; raises ConfigError naming the first bad field. Returns self."""
+        if self.encoder not in ("vit", "cnn"):
+            raise ConfigError(f"encoder must be 'vit' or 'cnn', got {self.encoder!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if self.encoder == "vit" and self.image_size % self.patch_size:
+            raise ConfigError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.encoder == "cnn" and self.image_size % (2 ** len(self.cnn_channels)):
+            raise ConfigError(
+                f"image_size {self.image_size} is not divisible by 2**{len(self.cnn_channels)} (cnn_channels)")
+        if self.encoder == "vit" and self.enc_width % self.enc_heads:
+            raise ConfigError(f"enc_width {self.enc_width} is not divisible by enc_heads {self.enc_heads}")
+        for name in ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("action_mean", "action_std"):
+            v = getattr(self, name)
+            if v is not None and len(v) != self.action_dim:
+                raise ConfigError(f"{name} has {len(v)} entries but action_dim is {self.action_dim}")
+        return self
+
+    def to_dict(self) -> dict:
+        """Plain dict of all fields (YAML/JSON serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LeWMConfig":
+        """Builds a config from a dict; unknown keys raise ConfigError naming them.
+
+        A ``preset: NAME`` entry starts from that preset; the other entries override it.
+        """
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a mapping, got {type(d).__name__}")
+        if "preset" in d:
+            d = dict(d)
+            name = d.pop("preset")
+            if name not in PRESETS:
+                raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+            d = {**PRESETS[name], **d}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in d:
+                kwargs[f.name] = _coerce(f.name, f.type, d[f.name])
+        return cls(**kwargs).validate()
+
+    @classmethod
+    def from_yaml(cls, path) -> "LeWMConfig":
+        """Reads a YAML config file. Raises FileNotFoundError / ConfigError with one clear line."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            d = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"cannot parse {path}: {str(e).splitlines()[0]}") from None
+        return cls.from_dict(d)
+
+    def to_yaml(self, path) -> None:
+        """Writes this config as YAML (atomically: temp file then rename)."""
+        from world_model.io_utils import atomic_write_text
+
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def replace(self, **changes) -> "LeWMConfig":
+        """Returns a validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes).validate()
+
+    @classmethod
+    def preset(cls, name: str) -> "LeWMConfig":
+        """Returns a named preset: ``"paper"`` (the LeWM paper exactly) or ``"cpu"`` (the shipped default)."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        return cls.from_dict(PRESETS[name])
+
+
+def _coerce(name: str, type_name: str, value):
+    """Checks/converts a YAML value for a field annotated ``type_name`` ("int", "float", "str", ...)."""
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise ConfigError(f"config key {name} must be an integer, got {value!r}")
+        return int(value)
+    if type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {name} must be a number, got {value!r}")
+        return float(value)
+    if type_name == "str" and not isinstance(value, str):
+        raise ConfigError(f"config key {name} must be a string, got {value!r}")
+    if type_name.endswith("list]") or type_name == "list":
+        if value is not None and not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {name} must be a list, got {value!r}")
+        return None if value is None else list(value)
+    return value
+
+
+# Mirrors experiments/configs/{paper,cpu}.yaml (a test checks that they agree).
+PRESETS: dict[str, dict] = {
+    "paper": dict(
+        image_size=224, frameskip=5, encoder="vit", patch_size=14, enc_width=192, enc_depth=12, enc_heads=3,
+        enc_mlp_ratio=4.0, embed_dim=192, proj_hidden=2048, history_size=3, num_preds=1, pred_depth=6,
+        pred_heads=16, pred_dim_head=64, pred_mlp_dim=2048, pred_dropout=0.1, action_smoothed_dim=10,
+        action_mlp_scale=4, sigreg_lambda=0.09, sigreg_projections=1024, sigreg_knots=17, lr=5e-5,
+        weight_decay=1e-3, batch_size=128, grad_clip=1.0, precision="auto", seed=3072,
+    ),
+    "cpu": dict(
+        image_size=64, frameskip=5, encoder="cnn", cnn_channels=[16, 32, 64, 128], embed_dim=192,
+        proj_hidden=2048, history_size=3, num_preds=1, pred_depth=4, pred_heads=4, pred_dim_head=48,
+        pred_mlp_dim=768, pred_dropout=0.1, action_smoothed_dim=10, action_mlp_scale=4, sigreg_lambda=0.1,
+        sigreg_projections=1024, sigreg_knots=17, lr=5e-4, weight_decay=1e-3, batch_size=64, steps=12000,
+        warmup_fraction=0.03, grad_clip=1.0, precision="auto", seed=3072,
+    ),
+}

@@ -1,0 +1,199 @@
+"""LeWM: encoder + projector, action encoder, causal AdaLN-zero predictor + prediction projector, SIGReg."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from world_model.action_encoder import ActionEncoder
+from world_model.config import LeWMConfig
+from world_model.encoder import build_encoder
+from world_model.predictor import Predictor
+from world_model.projector import Projector
+from world_model.sigreg import SIGReg
+
+
+class LeWM(nn.Module):
+    """LeWorldModel: a JEPA trained end-to-end from pixels with a prediction loss and SIGReg.
+
+    Latents have ``D = cfg.embed_dim`` entries. Actions passed to ``predict``/``rollout``/``loss`` are
+    action blocks of ``cfg.action_block_dim = frameskip * action_dim`` entries, z-scored with the dataset
+    statistics in ``cfg.action_mean`` / ``cfg.action_std`` (see ``normalize_actions``).
+
+    Args:
+        cfg: architecture and training configuration.
+    """
+
+    def __init__(self, cfg: LeWMConfig):
+        super().__init__()
+        self.cfg = cfg.validate()
+        d = cfg.embed_dim
+        self.encoder = build_encoder(cfg)
+        self.projector = Projector(self.encoder.out_dim, cfg.proj_hidden, d)
+        self.action_encoder = ActionEncoder(cfg.action_block_dim, cfg.action_smoothed_dim, d, cfg.action_mlp_scale)
+        self.predictor = Predictor(d, cfg.history_size, cfg.pred_depth, cfg.pred_heads, cfg.pred_dim_head,
+                                   cfg.pred_mlp_dim, cfg.pred_dropout)
+        self.pred_proj = Projector(d, cfg.proj_hidden, d)
+        self.sigreg = SIGReg(cfg.sigreg_projections, cfg.sigreg_knots)
+
+    # ------------------------------------------------------------------ encoding
+    def _to_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(..., H, W, 3) or (..., 3, H, W), uint8 or float in [0, 1] -> float (N, 3, S, S) on the model device."""
+        s = self.cfg.image_size
+        if pixels.shape[-1] == 3 and pixels.shape[-3:-1] == (s, s):
+            pixels = pixels.movedim(-1, -3)
+        elif pixels.shape[-3:] != (3, s, s):
+            raise ValueError(f"expected images of shape (..., {s}, {s}, 3) or (..., 3, {s}, {s}), "
+                             f"got {tuple(pixels.shape)}")
+        param = next(self.encoder.parameters())
+        x = pixels.reshape(-1, 3, s, s).to(param.device)
+        if x.dtype == torch.uint8:
+            return x.to(param.dtype) / 255.0
+        return x.to(param.dtype)
+
+    def encode(self, pixels) -> torch.Tensor:
+        """Embeds frames.
+
+        Args:
+            pixels: (B, T, H, W, 3) or (B, T, 3, H, W), uint8 in [0, 255] or float in [0, 1]; a 4-D
+                (B, H, W, 3) / (B, 3, H, W) batch of single frames is accepted too. H = W = cfg.image_size.
+
+        Returns:
+            (B, T, D) embeddings (or (B, D) for 4-D input).
+        """
+        pixels = torch.as_tensor(pixels)
+        if pixels.dim() not in (4, 5):
+            raise ValueError(f"expected 4-D or 5-D pixels, got shape {tuple(pixels.shape)}")
+        lead = pixels.shape[:-3]
+        z = self.projector(self.encoder(self._to_images(pixels)))
+        return z.reshape(*lead, -1)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, z_hist: torch.Tensor, a_hist: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced causal prediction.
+
+        Args:
+            z_hist: (B, T, D) embeddings of T consecutive frames (T <= history_size).
+            a_hist: (B, T, A_block) normalised action block taken at each of those frames.
+
+        Returns:
+            (B, T, D): output t predicts the embedding of frame t+1 (it sees frames and actions <= t only).
+        """
+        h = self.predictor(z_hist, self.action_encoder(a_hist))
+        return self.pred_proj(h)
+
+    def rollout(self, z_hist: torch.Tensor, a_hist: Optional[torch.Tensor], plan: torch.Tensor) -> torch.Tensor:
+        """Autoregressive open-loop rollout of N candidate plans per batch element.
+
+        All B*N candidates go through one predictor call per step. Predicted embeddings are written into a
+        preallocated (B*N, Th + H, D) buffer; each step feeds the last ``history_size`` of them.
+
+        Args:
+            z_hist: (B, Th, D) embeddings of the Th most recent frames (the last is the current frame).
+            a_hist: (B, Th-1, A_block) normalised actions taken between those frames, or None (then the
+                history frames are conditioned on the zero action, i.e. the dataset mean).
+            plan: (B, N, H, A_block) normalised candidate action blocks; plan[:, :, 0] acts on the current frame.
+
+        Returns:
+            (B, N, H, D): entry h is the predicted embedding after executing plan blocks 0..h.
+        """
+        b, th, d = z_hist.shape
+        _, n, horizon, ablk = plan.shape
+        if a_hist is None:
+            a_hist = z_hist.new_zeros(b, th - 1, ablk)
+        if a_hist.shape[:2] != (b, th - 1):
+            raise ValueError(f"a_hist must be (B, Th-1, A_block) = ({b}, {th - 1}, {ablk}), got {tuple(a_hist.shape)}")
+        hist = self.cfg.history_size
+        bn = b * n
+        # Action embeddings once per call: history part per batch element, then broadcast over candidates.
+        c_hist = self.action_encoder(a_hist.to(plan.dtype)) if th > 1 else None
+        c_plan = self.action_encoder(plan.reshape(bn, horizon, ablk))
+        c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
+        if c_hist is not None:
+            c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
+        c[:, th - 1:] = c_plan
+        buf = z_hist.new_empty(bn, th + horizon, d, dtype=c.dtype)
+        buf[:, :th] = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
+        for step in range(horizon):
+            end = th + step
+            start = max(0, end - hist)
+            h = self.predictor(buf[:, start:end], c[:, start:end], last_only=True)  # (BN, 1, D)
+            buf[:, end] = self.pred_proj(h[:, 0])
+        return buf[:, th:].reshape(b, n, horizon, d)
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: dict, generator: Optional[torch.Generator] = None, sync: bool = True) -> dict:
+        """Teacher-forced prediction loss plus lambda * step-wise SIGReg on the encoder embeddings.
+
+        Args:
+            batch: {"pixels": (B, T, H, W, 3) uint8, "action": (B, T, A_block) normalised}, T = num_steps.
+            generator: optional RNG for SIGReg's directions.
+            sync: under torch.distributed, compute SIGReg over all ranks' embeddings (see ``SIGReg``).
+
+        Returns:
+            {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
+            lambda * sigreg}, scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
+        """
+        z = self.encode(batch["pixels"])
+        actions = torch.as_tensor(batch["action"]).to(z.device)
+        n_ctx = self.cfg.history_size
+        pred = self.predict(z[:, :n_ctx], actions[:, :n_ctx])
+        tgt = z[:, 1: n_ctx + 1]
+        pred_loss = (pred.float() - tgt.float()).pow(2).mean()
+        sig = self.sigreg(z.transpose(0, 1), generator=generator, sync=sync)
+        total = pred_loss + self.cfg.sigreg_lambda * sig
+        return {"pred": pred_loss, "sigreg": sig, "total": total, "emb": z.detach()}
+
+    def forward(self, batch: dict, generator: Optional[torch.Generator] = None) -> dict:
+        """Same as ``loss`` (so DistributedDataParallel can wrap the model)."""
+        return self.loss(batch, generator=generator)
+
+    # ------------------------------------------------------------------ actions
+    def _action_stats(self, like: torch.Tensor):
+        a = self.cfg.action_dim
+        mean = np.zeros(a) if self.cfg.action_mean is None else np.asarray(self.cfg.action_mean, dtype=np.float64)
+        std = np.ones(a) if self.cfg.action_std is None else np.asarray(self.cfg.action_std, dtype=np.float64)
+        reps = self.cfg.frameskip
+        mean_t = torch.as_tensor(np.tile(mean, reps), dtype=like.dtype, device=like.device)
+        std_t = torch.as_tensor(np.tile(std, reps), dtype=like.dtype, device=like.device)
+        return mean_t, std_t
+
+    def normalize_actions(self, raw_blocks):
+        """Raw env action blocks (..., frameskip * A) -> z-scored blocks (same shape), per raw action dim."""
+        x = torch.as_tensor(raw_blocks, dtype=torch.float32) if not torch.is_tensor(raw_blocks) else raw_blocks
+        mean, std = self._action_stats(x)
+        return (x - mean) / std
+
+    def denormalize_actions(self, norm_blocks):
+        """Z-scored action blocks (..., frameskip * A) -> raw env action blocks (same shape)."""
+        x = torch.as_tensor(norm_blocks, dtype=torch.float32) if not torch.is_tensor(norm_blocks) else norm_blocks
+        mean, std = self._action_stats(x)
+        return x * std + mean
+
+    # ------------------------------------------------------------------ checkpoints
+    def num_parameters(self) -> dict:
+        """Parameter counts per component and in total."""
+        parts = {k: sum(p.numel() for p in getattr(self, k).parameters())
+                 for k in ("encoder", "projector", "action_encoder", "predictor", "pred_proj")}
+        parts["total"] = sum(parts.values())
+        return parts
+
+    def save(self, path, half: bool = False) -> None:
+        """Writes ``path/config.yaml`` and ``path/model.safetensors`` (fp16 weights when ``half``)."""
+        from world_model.checkpoint import save_checkpoint
+
+        save_checkpoint(self, path, half=half)
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> "LeWM":
+        """Loads a checkpoint folder written by ``save``; weights come back as float32, in eval mode.
+
+        Raises:
+            FileNotFoundError: the folder or one of its files is missing.
+            CheckpointMismatchError (a ValueError): the weights do not fit the config.
+        """
+        from world_model.checkpoint import load_checkpoint
+
+        return load_checkpoint(cls, path, map_location=map_location)
