@@ -118,6 +118,11 @@ class SamplingPlanner:
         self.action_high = self._bound(action_high, "action_high")
         if self.action_low is not None and self.action_high is not None:
             _check(bool((self.action_low <= self.action_high).all()), "action_low must be <= action_high")
+        # Clamping to Python floats is about twice as fast as to broadcast tensors; use them when possible
+        # (torch.clamp takes two numbers or two tensors, not one of each).
+        bounds = (self.action_low, self.action_high)
+        uniform = all(b is None or bool((b == b[0]).all()) for b in bounds)
+        self._clamp_args = tuple(None if b is None else float(b[0]) if uniform else b for b in bounds)
         self.seed = seed
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -254,7 +259,7 @@ class SamplingPlanner:
         """Clamp ``(..., A)`` actions to the box (a no-op for an unbounded side)."""
         if self.action_low is None and self.action_high is None:
             return actions
-        return torch.clamp(actions, self.action_low, self.action_high)
+        return torch.clamp(actions, *self._clamp_args)
 
     def _bound(self, value: Bound, name: str) -> torch.Tensor | None:
         if value is None:

@@ -78,7 +78,7 @@ class ICEM(CEM):
         """Seed the first iteration with the last plan's elites, shifted forward in time."""
         self._kept = None
         tail = self._tail
-        if tail is None or tail.shape[0] != mean.shape[0] or tail.device != mean.device:
+        if tail is None or tail.shape[0] != mean.shape[0]:
             return
         batch, n_keep = tail.shape[:2]
         # The new last block of each shifted elite is drawn around the initial mean's last block.

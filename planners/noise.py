@@ -27,11 +27,11 @@ class ColoredNoise:
             raise ValueError(f"noise beta must be >= 0, got {beta}")
         self.horizon = horizon
         self.beta = beta
-        self.scale = None  # (H // 2 + 1, 1) frequency gains, or None for white noise
+        self.scale = None  # (H // 2 + 1,) frequency gains, or None for white noise
         if beta > 0 and horizon > 1:
             freqs = torch.fft.rfftfreq(horizon, dtype=torch.float64, device=device)
             freqs[0] = freqs[1]
-            self.scale = freqs.pow(-beta / 2)[:, None]
+            self.scale = freqs.pow(-beta / 2)
 
     def __call__(self, shape: tuple[int, int, int, int], generator: torch.Generator,
                  dtype: torch.dtype) -> torch.Tensor:
@@ -39,8 +39,11 @@ class ColoredNoise:
         if self.scale is None:
             return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
         # FFTs do not support half precision on every backend: filter in float32 (or float64) and cast.
+        # Time is made the last axis, where the FFT and the per-sample std are fastest.
         work = torch.promote_types(dtype, torch.float32)
-        white = torch.randn(shape, generator=generator, device=generator.device, dtype=work)
-        spectrum = torch.fft.rfft(white, dim=2) * self.scale.to(work)
-        colored = torch.fft.irfft(spectrum, n=self.horizon, dim=2)
-        return (colored / colored.std(dim=2, keepdim=True).clamp_min(1e-8)).to(dtype)
+        batch, n, horizon, action_dim = shape
+        white = torch.randn((batch, n, action_dim, horizon), generator=generator, device=generator.device,
+                            dtype=work)
+        colored = torch.fft.irfft(torch.fft.rfft(white, dim=-1) * self.scale.to(work), n=horizon, dim=-1)
+        colored = colored / colored.std(dim=-1, keepdim=True).clamp_min(1e-8)
+        return colored.transpose(2, 3).contiguous().to(dtype)

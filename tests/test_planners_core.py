@@ -84,6 +84,32 @@ def test_nan_costs_are_never_elites():
     assert (result.actions[:, 0, 0] <= 0).all()
 
 
+@pytest.mark.parametrize("name", PLANNER_CLASSES)
+def test_no_host_sync_inside_plan(name, monkeypatch):
+    """Every way a tensor reaches a Python value (a device sync on CUDA) fails while planning."""
+    planner = PLANNER_CLASSES[name](horizon=5, action_dim=4, n_iters=3, action_low=torch.tensor([-1.0, -1, -1, 0]))
+    planner.plan(bowl, 2)  # iCEM: also exercise the tail carried into the next plan
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host synchronisation inside plan()")
+
+    for method in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, method, forbidden)
+    planner.plan(bowl, 2, return_history=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+@pytest.mark.parametrize("name", PLANNER_CLASSES)
+def test_no_cuda_sync_inside_plan(name):
+    planner = PLANNER_CLASSES[name](horizon=5, action_dim=4, n_iters=3, device="cuda")
+    planner.plan(bowl, 2)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        planner.plan(bowl, 2)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
 # ------------------------------------------------------------------------------------------------ hooks
 
 
