@@ -52,9 +52,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--set", nargs="*", default=[], help="overrides key=value (YAML values)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = []
     for name in args.configs:
         cfg = LeWMConfig.from_yaml(name) if name.endswith(".yaml") else LeWMConfig.preset(name)

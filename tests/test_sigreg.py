@@ -25,10 +25,15 @@ def _directions(d, m, seed):
     return a / a.norm(p=2, dim=0)
 
 
-def test_matches_reference_code():
+def test_matches_reference_code_value_and_gradient():
     z = torch.randn(4, 64, 16)
-    ours = SIGReg(num_proj=128)(z, generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(ours, reference_sigreg(z, _directions(16, 128, 3)))
+    z1, z2 = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    ours = SIGReg(num_proj=128)(z1, generator=torch.Generator().manual_seed(3))
+    ref = reference_sigreg(z2, _directions(16, 128, 3))
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(z1.grad, z2.grad, rtol=1e-4, atol=1e-7)
 
 
 def test_small_for_gaussian_large_for_collapsed():

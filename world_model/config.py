@@ -21,7 +21,7 @@ class ConfigError(ValueError):
 class LeWMConfig:
     """Everything needed to rebuild a LeWM and to train it.
 
-    Attributes are grouped as: task/data facts, encoder, latent/projector, predictor, action encoder,
+    The defaults are the ``cpu`` preset. Attributes are grouped as: task/data facts, encoder, latent/projector, predictor, action encoder,
     SIGReg, training. Image size is in pixels, ``frameskip`` in env steps per action block, ``action_dim``
     is the raw per-step action dimension ``A`` (an action block has ``frameskip * A`` entries).
     """
@@ -43,7 +43,7 @@ class LeWMConfig:
     enc_depth: int = 12
     enc_heads: int = 3
     enc_mlp_ratio: float = 4.0
-    cnn_channels: list = field(default_factory=lambda: [32, 64, 128, 256])
+    cnn_channels: list = field(default_factory=lambda: [16, 32, 64, 128])
 
     # --- latent and projectors ---
     embed_dim: int = 192
@@ -52,10 +52,10 @@ class LeWMConfig:
     # --- predictor ---
     history_size: int = 3
     num_preds: int = 1
-    pred_depth: int = 6
-    pred_heads: int = 16
-    pred_dim_head: int = 64
-    pred_mlp_dim: int = 2048
+    pred_depth: int = 4
+    pred_heads: int = 4
+    pred_dim_head: int = 48
+    pred_mlp_dim: int = 768
     pred_dropout: float = 0.1
 
     # --- action encoder ---
@@ -63,16 +63,16 @@ class LeWMConfig:
     action_mlp_scale: int = 4
 
     # --- SIGReg ---
-    sigreg_lambda: float = 0.09
+    sigreg_lambda: float = 0.1
     sigreg_projections: int = 1024
     sigreg_knots: int = 17
 
     # --- training ---
-    lr: float = 5e-5
+    lr: float = 5e-4
     weight_decay: float = 1e-3
-    batch_size: int = 128
-    steps: int = 10000
-    warmup_fraction: float = 0.05
+    batch_size: int = 64
+    steps: int = 3000
+    warmup_fraction: float = 0.03
     min_lr_fraction: float = 0.0
     grad_clip: float = 1.0
     precision: str = "auto"  # "auto" (bf16 on CUDA and on CPUs where it is measured faster), "bf16", "fp32"
@@ -210,7 +210,7 @@ PRESETS: dict[str, dict] = {
         image_size=64, frameskip=5, encoder="cnn", cnn_channels=[16, 32, 64, 128], embed_dim=192,
         proj_hidden=2048, history_size=3, num_preds=1, pred_depth=4, pred_heads=4, pred_dim_head=48,
         pred_mlp_dim=768, pred_dropout=0.1, action_smoothed_dim=10, action_mlp_scale=4, sigreg_lambda=0.1,
-        sigreg_projections=1024, sigreg_knots=17, lr=5e-4, weight_decay=1e-3, batch_size=64, steps=12000,
+        sigreg_projections=1024, sigreg_knots=17, lr=5e-4, weight_decay=1e-3, batch_size=64, steps=3000,
         warmup_fraction=0.03, grad_clip=1.0, precision="auto", seed=3072,
     ),
 }

@@ -51,6 +51,8 @@ class LeWM(nn.Module):
         x = pixels.reshape(-1, 3, s, s).to(param.device)
         if x.dtype == torch.uint8:
             return x.to(param.dtype) / 255.0
+        if x.numel() and float(x.max()) > 1.5:
+            raise ValueError("float pixels must be in [0, 1] (pass uint8 for 0-255 images)")
         return x.to(param.dtype)
 
     def encode(self, pixels) -> torch.Tensor:
@@ -114,7 +116,7 @@ class LeWM(nn.Module):
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
         c[:, th - 1:] = c_plan
-        buf = z_hist.new_empty(bn, th + horizon, d, dtype=c.dtype)
+        buf = z_hist.new_empty(bn, th + horizon, d)  # z_hist's dtype: history stays fp32 under autocast
         buf[:, :th] = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
         for step in range(horizon):
             end = th + step

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (YAML values)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -131,6 +132,10 @@ def _main(argv) -> int:
     from world_model.trainer import build_optimizer, build_scheduler, resolve_precision, train_step
 
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     cfg = _config(args)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     state_path = out / STATE_NAME
