@@ -38,14 +38,15 @@ def run_table(run: dict) -> str:
              f"lambda {cfg.get('sigreg_lambda')}, encoder {cfg.get('encoder')}, batch {cfg.get('batch_size')}, "
              f"steps {cfg.get('steps')}, precision {run['meta'].get('precision')}, "
              f"{run['meta'].get('params', 0) / 1e6:.2f} M parameters", "",
-             "| step | train pred | train SIGReg | val pred | val SIGReg | emb std mean | emb std min | eff. rank "
-             "| samples/s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| step | train pred | train SIGReg | val pred | val pred / emb var | val SIGReg | emb std mean "
+             "| emb std min | eff. rank | samples/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     prev = 0
     for e in run["eval"]:
         m = _interval_means(run["train"], prev, e["step"])
         prev = e["step"]
         fmt = lambda k, p=4: f"{m[k]:.{p}f}" if k in m else "-"  # noqa: E731
-        lines.append(f"| {e['step']} | {fmt('pred')} | {fmt('sigreg', 3)} | {e['val_pred']:.4f} | "
+        rel = f"{e['val_pred_rel']:.3f}" if "val_pred_rel" in e else "-"
+        lines.append(f"| {e['step']} | {fmt('pred')} | {fmt('sigreg', 3)} | {e['val_pred']:.4f} | {rel} | "
                      f"{e['val_sigreg']:.3f} | {e['std_mean']:.3f} | {e['std_min']:.3f} | {e['eff_rank']:.1f} | "
                      f"{fmt('samples_per_s', 1)} |")
     p = run["probe"]

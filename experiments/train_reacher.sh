@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Trains the shipped reacher model (cpu preset), then the SIGReg lambda=0 ablation, then tabulates both.
-#   STEPS=3000 ABLATION_STEPS=600 experiments/train_reacher.sh
+#   STEPS=4000 ABLATION_STEPS=800 experiments/train_reacher.sh
 # Runs one after the other (a 2-core CPU gains nothing from running them together). Each run resumes if
 # its folder already holds a training state, so the script can be restarted after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/reacher.h5}
-STEPS=${STEPS:-3000}
-ABLATION_STEPS=${ABLATION_STEPS:-600}
+STEPS=${STEPS:-4000}
+ABLATION_STEPS=${ABLATION_STEPS:-800}
 # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning made steps ~10x slower.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 

@@ -21,7 +21,8 @@ class ConfigError(ValueError):
 class LeWMConfig:
     """Everything needed to rebuild a LeWM and to train it.
 
-    The defaults are the ``cpu`` preset. Attributes are grouped as: task/data facts, encoder, latent/projector, predictor, action encoder,
+    The defaults are the ``cpu`` preset. Attributes are grouped as: task/data facts, encoder,
+    latent/projector, predictor, action encoder,
     SIGReg, training. Image size is in pixels, ``frameskip`` in env steps per action block, ``action_dim``
     is the raw per-step action dimension ``A`` (an action block has ``frameskip * A`` entries).
     """
@@ -71,7 +72,7 @@ class LeWMConfig:
     lr: float = 5e-4
     weight_decay: float = 1e-3
     batch_size: int = 64
-    steps: int = 3000
+    steps: int = 4000
     warmup_fraction: float = 0.03
     min_lr_fraction: float = 0.0
     grad_clip: float = 1.0
@@ -210,7 +211,7 @@ PRESETS: dict[str, dict] = {
         image_size=64, frameskip=5, encoder="cnn", cnn_channels=[16, 32, 64, 128], embed_dim=192,
         proj_hidden=2048, history_size=3, num_preds=1, pred_depth=4, pred_heads=4, pred_dim_head=48,
         pred_mlp_dim=768, pred_dropout=0.1, action_smoothed_dim=10, action_mlp_scale=4, sigreg_lambda=0.1,
-        sigreg_projections=1024, sigreg_knots=17, lr=5e-4, weight_decay=1e-3, batch_size=64, steps=3000,
+        sigreg_projections=1024, sigreg_knots=17, lr=5e-4, weight_decay=1e-3, batch_size=64, steps=4000,
         warmup_fraction=0.03, grad_clip=1.0, precision="auto", seed=3072,
     ),
 }

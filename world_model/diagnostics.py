@@ -42,22 +42,25 @@ def evaluate(model, batches, device: torch.device, precision: str, seed: int = 0
         seed: seeds SIGReg's directions, so evaluation never touches the training RNG.
 
     Returns:
-        {"val_pred": teacher-forced MSE, "val_sigreg": statistic, "std_mean", "std_min", "eff_rank"} where the
-        last three are over the embeddings of the first frame of every evaluated window.
+        {"val_pred": teacher-forced MSE, "val_pred_rel": that MSE over the embeddings' mean per-dimension
+        variance (scale-free: collapse shrinks the MSE and the variance together), "val_sigreg": statistic,
+        "std_mean", "std_min", "eff_rank"}, the last three over the first frame of every evaluated window.
     """
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    preds, sigs, first = [], [], []
+    preds, rels, sigs, first = [], [], [], []
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items() if k in ("pixels", "action")}
         with autocast_context(device, precision):
             out = model.loss(batch, generator=gen, sync=False)
         preds.append(float(out["pred"]))
+        rels.append(float(out["pred"]) / max(float(out["emb"].float().var(0).mean()), 1e-12))
         sigs.append(float(out["sigreg"]))
         first.append(out["emb"][:, 0].float().cpu())
     model.train(was_training)
     if not preds:
         return {}
     stats = embedding_stats(torch.cat(first))
-    return {"val_pred": sum(preds) / len(preds), "val_sigreg": sum(sigs) / len(sigs), **stats}
+    return {"val_pred": sum(preds) / len(preds), "val_pred_rel": sum(rels) / len(rels),
+            "val_sigreg": sum(sigs) / len(sigs), **stats}

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def probe_targets(qpos: np.ndarray, angle_qpos) -> tuple[np.ndarray, list]:

@@ -96,9 +96,9 @@ class RunLog:
         collapsed = metrics["eff_rank"] < rank_threshold
         self.last_eval = {"step": step, **metrics}
         self.record({"kind": "eval", "step": step, **metrics, "collapse_warning": collapsed})
-        log.info("step %d: val pred %.4f, val SIGReg %.3f, embedding std mean %.3f / min %.3f, effective rank %.1f",
-                 step, metrics["val_pred"], metrics["val_sigreg"], metrics["std_mean"], metrics["std_min"],
-                 metrics["eff_rank"])
+        log.info("step %d: val pred %.4f (%.3f relative to the embedding variance), val SIGReg %.3f, embedding std "
+                 "mean %.3f / min %.3f, effective rank %.1f", step, metrics["val_pred"], metrics["val_pred_rel"],
+                 metrics["val_sigreg"], metrics["std_mean"], metrics["std_min"], metrics["eff_rank"])
         if collapsed:
             log.warning(
                 "WARNING: the embeddings are collapsing at step %d: their effective rank is %.1f, below the "

@@ -17,7 +17,7 @@ def build_optimizer(model: torch.nn.Module, cfg: LeWMConfig) -> torch.optim.Opti
 
 
 def warmup_cosine(step: int, total: int, warmup: int, min_fraction: float = 0.0) -> float:
-    """Learning-rate multiplier at ``step``: linear from ~0 to 1 over ``warmup`` steps, then cosine to ``min_fraction``."""
+    """Learning-rate multiplier at ``step``: linear up to 1 over ``warmup`` steps, then cosine to ``min_fraction``."""
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
