@@ -30,6 +30,9 @@ class Agent:
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
             ``"terminal"`` only the last one (the LeWM paper's cost).
         autocast: run the world model under bf16 autocast (CPU or CUDA) while planning.
+        warm_iters: planner iterations for a warm-started replan (the first plan of an episode uses the
+            planner's own ``n_iters``); ``None`` uses ``n_iters`` always. A warm start begins near the answer, so
+            a few iterations refine it.
 
     Usage::
 
@@ -39,7 +42,7 @@ class Agent:
     """
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
-                 cost: str = "all", autocast: bool = False):
+                 cost: str = "all", autocast: bool = False, warm_iters: int | None = None):
         if cost not in ("all", "terminal"):
             raise ValueError(f"cost must be 'all' or 'terminal', got {cost!r}")
         cfg = world_model.cfg
@@ -53,6 +56,9 @@ class Agent:
         self.receding_horizon = int(receding_horizon)
         self.cost = cost
         self.autocast = bool(autocast)
+        if warm_iters is not None and warm_iters < 1:
+            raise ValueError(f"warm_iters must be at least 1, got {warm_iters}")
+        self.warm_iters = warm_iters
         self.device = next(world_model.parameters()).device
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
         self.image_size, self.history_size = cfg.image_size, cfg.history_size
@@ -182,8 +188,14 @@ class Agent:
         import time
 
         init = None if self._plan is None else shift_plan(self._plan, self._blocks_done)
+        n_iters = self.planner.n_iters
+        if init is not None and self.warm_iters is not None:
+            self.planner.n_iters = self.warm_iters
         start = time.perf_counter()
-        result = self.planner.plan(self.cost_function(), batch_size=n, init_mean=init)
+        try:
+            result = self.planner.plan(self.cost_function(), batch_size=n, init_mean=init)
+        finally:
+            self.planner.n_iters = n_iters
         self._plan = result.actions.to(self.device)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

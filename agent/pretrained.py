@@ -57,7 +57,8 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
-               cost: str = "all", autocast: bool = False, task: str | None = None, **planner_settings):
+               cost: str = "all", autocast: bool = False, warm_iters: int | None = None, task: str | None = None,
+               **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task."""
     from agent.agent import Agent
     from world_model import LeWM
@@ -70,4 +71,5 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
     if isinstance(planner, str):
         low, high = Agent.planner_box(model)
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, **planner_settings)
-    return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast)
+    return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
+                 warm_iters=warm_iters)

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinning threads starve subprocesses
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -116,12 +116,14 @@ class LeWM(nn.Module):
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
         c[:, th - 1:] = c_plan
+        mods = self.predictor.modulations(c)  # once per call: they depend on the actions only
         buf = z_hist.new_empty(bn, th + horizon, d)  # z_hist's dtype: history stays fp32 under autocast
         buf[:, :th] = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
         for step in range(horizon):
             end = th + step
             start = max(0, end - hist)
-            h = self.predictor(buf[:, start:end], c[:, start:end], last_only=True)  # (BN, 1, D)
+            h = self.predictor(buf[:, start:end], None, last_only=True,
+                               mods=[m[:, start:end] for m in mods])  # (BN, 1, D)
             buf[:, end] = self.pred_proj(h[:, 0])
         return buf[:, th:].reshape(b, n, horizon, d)
 

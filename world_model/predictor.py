@@ -65,15 +65,21 @@ class AdaLNZeroBlock(nn.Module):
         nn.init.zeros_(self.adaLN_modulation[-1].weight)
         nn.init.zeros_(self.adaLN_modulation[-1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """x, c: (B, T, D) -> (B, T, D), or (B, 1, D) for the last position only."""
-        if last_only:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, last_only: bool = False,
+                mod: torch.Tensor | None = None) -> torch.Tensor:
+        """x, c: (B, T, D) -> (B, T, D), or (B, 1, D) for the last position only.
+
+        ``mod`` is ``adaLN_modulation(c)`` (B, T, 6D) when the caller has it already (a rollout computes it once
+        for all its steps); ``c`` is then ignored.
+        """
+        if mod is None:
             mod = self.adaLN_modulation(c)
+        if last_only:
             shift_a, scale_a, _, _, _, _ = mod.chunk(6, dim=-1)  # keys/values need every position
             _, _, gate_a, shift_m, scale_m, gate_m = mod[:, -1:].chunk(6, dim=-1)
             h = x[:, -1:] + gate_a * self.attn(modulate(self.norm1(x), shift_a, scale_a), last_only=True)
             return h + gate_m * self.mlp(modulate(self.norm2(h), shift_m, scale_m))
-        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.adaLN_modulation(c).chunk(6, dim=-1)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
         x = x + gate_a * self.attn(modulate(self.norm1(x), shift_a, scale_a))
         return x + gate_m * self.mlp(modulate(self.norm2(x), shift_m, scale_m))
 
@@ -95,13 +101,22 @@ class Predictor(nn.Module):
         self.blocks = nn.ModuleList(AdaLNZeroBlock(dim, heads, dim_head, mlp_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def modulations(self, c: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's AdaLN shift/scale/gate for action embeddings c (B, T, D): a list of (B, T, 6D).
+
+        They depend on the actions only, so a rollout computes them once and slices them at every step.
+        """
+        return [block.adaLN_modulation(c) for block in self.blocks]
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None, last_only: bool = False,
+                mods: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Runs the causal transformer.
 
         Args:
             z: (B, T, D) frame embeddings, T <= max_frames.
-            c: (B, T, D) action embeddings, one per frame.
+            c: (B, T, D) action embeddings, one per frame (ignored when ``mods`` is given).
             last_only: return only the last position (what a rollout step needs).
+            mods: precomputed ``modulations(c)``, each (B, T, 6D).
 
         Returns:
             (B, T, D) hidden states after the final LayerNorm, or (B, 1, D) with ``last_only``.
@@ -110,6 +125,7 @@ class Predictor(nn.Module):
         if t > self.max_frames:
             raise ValueError(f"predictor got {t} frames but holds at most {self.max_frames} (history_size)")
         x = z + self.pos_embedding[:, :t]
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, c, last_only=last_only and i == len(self.blocks) - 1)
+            x = block(x, c, last_only=last_only and i == last, mod=None if mods is None else mods[i])
         return self.norm(x)
