@@ -10,6 +10,13 @@ import os
 # on a shared 2-core machine spinning threads made torch about 10x slower. Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from agent.agent import Agent  # noqa: E402
-
 __all__ = ["Agent"]
+
+
+def __getattr__(name):
+    # Imported lazily so that light users of the package (collection workers) do not pay for torch.
+    if name == "Agent":
+        from agent.agent import Agent
+
+        return Agent
+    raise AttributeError(f"module 'agent' has no attribute {name!r}")
