@@ -149,7 +149,10 @@ class SamplingPlanner:
         return self.num_samples
 
     def sample_noise(self, batch_size: int, n: int) -> torch.Tensor:
-        """Standard-normal noise ``(B, n, H, A)`` drawn from the planner's generator (white by default)."""
+        """Standard-normal noise ``(B, n, H, A)`` from the planner's generator (white by default).
+
+        Must return a new tensor: the core turns it into candidates in place.
+        """
         shape = (batch_size, n, self.horizon, self.action_dim)
         return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
@@ -226,11 +229,13 @@ class SamplingPlanner:
 
     def _sample(self, mean: torch.Tensor, std: torch.Tensor, iteration: int) -> torch.Tensor:
         """Candidates ``(B, N_i, H, A)``: ``mean + std * noise``, injected ones, candidate 0 = mean, clipped."""
+        # In place on the fresh noise tensor: one allocation per iteration, fewer passes over memory.
         noise = self.sample_noise(mean.shape[0], self.population(iteration))
-        candidates = torch.addcmul(mean[:, None], std[:, None], noise)
-        candidates = self.inject(candidates, iteration)
+        candidates = self.inject(noise.mul_(std[:, None]).add_(mean[:, None]), iteration)
         candidates[:, 0] = mean
-        return self._clip(candidates)
+        if self.action_low is None and self.action_high is None:
+            return candidates
+        return candidates.clamp_(*self._clamp_args)
 
     def _evaluate(self, cost_fn: CostFn, candidates: torch.Tensor) -> torch.Tensor:
         """Call ``cost_fn`` and check its output: ``(B, N)`` costs as ``cost_dtype``, NaN mapped to +inf."""
