@@ -118,6 +118,27 @@ def test_collapse_is_reported_in_plain_words(tmp_path, tiny_yaml, tiny_reacher_h
     assert "the embeddings are collapsing at step 2" in capsys.readouterr().err
 
 
+def test_scale_collapse_is_reported_even_with_a_high_rank(caplog):
+    """The lambda=0 ablation's collapse: tiny embeddings whose effective rank stays high."""
+    import logging
+
+    from world_model.run_log import RunLog
+
+    metrics = {"val_pred": 1e-4, "val_pred_rel": 1.1, "val_sigreg": 25.8, "std_mean": 0.006, "std_min": 0.005,
+               "eff_rank": 150.0}
+    run = RunLog.__new__(RunLog)
+    run.record = lambda rec: setattr(run, "rec", rec)
+    with caplog.at_level(logging.WARNING):
+        run.eval(0, metrics, rank_threshold=8.0, sigreg_lambda=0.0, std_threshold=0.1)
+        assert not run.rec["collapse_warning"]  # step 0: an untrained encoder is small too
+        run.eval(100, metrics, rank_threshold=8.0, sigreg_lambda=0.0, std_threshold=0.1)
+    assert run.rec["collapse_warning"]
+    assert "mean std is 0.006, below the threshold 0.100" in caplog.text
+    healthy = {**metrics, "std_mean": 0.96}
+    run.eval(200, healthy, rank_threshold=8.0, sigreg_lambda=0.1, std_threshold=0.1)
+    assert not run.rec["collapse_warning"]
+
+
 def test_ridge_probe_recovers_a_linear_map():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 8))

@@ -85,6 +85,9 @@ class LeWMConfig:
     log_every: int = 10
     checkpoint_every: int = 500
     collapse_rank_threshold: float = 8.0
+    # SIGReg pulls each embedding dimension towards std 1; a mean std below this is scale collapse, which the
+    # effective rank cannot see (a shrunken cloud of noise still has a high rank; see the lambda=0 ablation).
+    collapse_std_threshold: float = 0.1
     num_workers: int = 0
 
     # ------------------------------------------------------------------ derived

@@ -89,17 +89,31 @@ class RunLog:
         self.record(rec)
         self._acc, self._n, self._t0 = {}, 0, now
 
-    def eval(self, step: int, metrics: dict, rank_threshold: float, sigreg_lambda: float) -> None:
-        """Writes held-out metrics; warns in plain words when the embeddings are collapsing."""
+    def eval(self, step: int, metrics: dict, rank_threshold: float, sigreg_lambda: float,
+             std_threshold: float = 0.0) -> None:
+        """Writes held-out metrics; warns in plain words when the embeddings are collapsing.
+
+        Two kinds of collapse are caught after training has started: dimensional (effective rank below
+        ``rank_threshold``) and scale (mean per-dimension std below ``std_threshold``: every frame maps into a
+        tiny ball, which keeps the rank high but carries no information).
+        """
         if not metrics:
             return
-        collapsed = metrics["eff_rank"] < rank_threshold
+        low_rank = metrics["eff_rank"] < rank_threshold
+        shrunk = step > 0 and metrics["std_mean"] < std_threshold
+        collapsed = low_rank or shrunk
         self.last_eval = {"step": step, **metrics}
         self.record({"kind": "eval", "step": step, **metrics, "collapse_warning": collapsed})
         log.info("step %d: val pred %.4f (%.3f relative to the embedding variance), val SIGReg %.3f, embedding std "
                  "mean %.3f / min %.3f, effective rank %.1f", step, metrics["val_pred"], metrics["val_pred_rel"],
                  metrics["val_sigreg"], metrics["std_mean"], metrics["std_min"], metrics["eff_rank"])
-        if collapsed:
+        if shrunk:
+            log.warning(
+                "WARNING: the embeddings are collapsing at step %d: their mean std is %.3f, below the threshold "
+                "%.3f (collapse_std_threshold). Every frame is being mapped into a tiny ball, so planning with "
+                "this model will not work. SIGReg lambda is %g; raise it (the paper uses 0.09-0.1) or check the "
+                "data.", step, metrics["std_mean"], std_threshold, sigreg_lambda)
+        if low_rank:
             log.warning(
                 "WARNING: the embeddings are collapsing at step %d: their effective rank is %.1f, below the "
                 "threshold %.1f (collapse_rank_threshold). Different frames are being mapped to nearly the same "

@@ -194,7 +194,7 @@ def _main(argv) -> int:
         def run_eval(step: int) -> None:
             if info.is_main:
                 metrics = evaluate(model, val, info.device, precision)
-                run.eval(step, metrics, cfg.collapse_rank_threshold, cfg.sigreg_lambda)
+                run.eval(step, metrics, cfg.collapse_rank_threshold, cfg.sigreg_lambda, cfg.collapse_std_threshold)
 
         if info.is_main and state is None:
             run.write_meta(cfg, precision, info, n_params)
