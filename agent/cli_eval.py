@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 300)")
     p.add_argument("--iters", type=int, help="planner iterations per replan (default 15)")
-    p.add_argument("--warm-iters", type=int, help="planner iterations for warm-started replans (default: --iters)")
+    p.add_argument("--warm-iters", type=int, default=5, help="planner iterations for warm-started replans")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
@@ -73,8 +73,9 @@ def _main(argv: list[str] | None) -> int:
         eval_data = _eval_data_for(task, args.eval_data, folder)
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
-                               receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16, warm_iters=args.warm_iters,
-                               num_samples=args.samples, n_iters=args.iters, horizon=args.horizon, seed=args.seed)
+                               receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
+                               warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
+                               horizon=args.horizon, seed=args.seed)
             for suite in suites:
                 if suite == "lewm" and eval_data is None:
                     raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")

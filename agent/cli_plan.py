@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--samples", type=int, help="planner samples per iteration")
     p.add_argument("--iters", type=int, help="planner iterations per replan")
-    p.add_argument("--warm-iters", type=int, help="planner iterations for warm-started replans (default: --iters)")
+    p.add_argument("--warm-iters", type=int, default=5, help="planner iterations for warm-started replans")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks")
     p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
     p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
@@ -97,8 +97,8 @@ def _main(argv: list[str] | None) -> int:
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
-                       autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters, horizon=args.horizon,
-                       seed=args.seed)
+                       autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
+                       n_iters=args.iters, horizon=args.horizon, seed=args.seed)
     env = envs.make(spec.name, image_size=agent.image_size).unwrapped
     pose = read_goal_pose(args.goal)
     goal_state = pose[1] if pose and pose[0] == spec.name else None

@@ -192,7 +192,8 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                                                       desc=f"{spec.name}/{suite}/{planner_name}")
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
-                "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk, "autocast": agent.autocast}
+                "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
+                "autocast": agent.autocast}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings)
 

@@ -9,8 +9,10 @@ import torch
 PLANNERS = ("cem", "mppi", "icem")
 
 # Planner settings the agent uses unless told otherwise: the LeWM sampling budget (300 samples, top 30,
-# horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice.
+# horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice:
+# 15 for the first plan of an episode, WARM_ITERS for each warm-started replan.
 PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0)
+WARM_ITERS = 5
 
 
 def shipped_checkpoints() -> dict[str, Path]:
@@ -57,8 +59,8 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
-               cost: str = "all", autocast: bool = False, warm_iters: int | None = None, task: str | None = None,
-               **planner_settings):
+               cost: str = "all", autocast: bool = False, warm_iters: int | None = WARM_ITERS,
+               task: str | None = None, **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task."""
     from agent.agent import Agent
     from world_model import LeWM
