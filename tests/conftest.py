@@ -45,3 +45,15 @@ def tiny_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt") / "tiny_reacher"
     LeWM(tiny_config()).save(folder)
     return folder
+
+
+def installed_command(name: str) -> str:
+    """Path of an installed console script: the one beside this interpreter first (``make test`` runs
+    ``.venv/bin/pytest`` without activating the venv), then PATH. Missing is a failure, not a skip."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    assert found, f"{name} is not installed: run `pip install -e .` (make setup) first"
+    return found

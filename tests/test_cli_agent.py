@@ -6,13 +6,13 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import installed_command
 
-pytestmark = pytest.mark.skipif(shutil.which("lewm-plan") is None, reason="package not installed")
 FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--device", "cpu", "--no-progress"]
 
 
 def run(exe, *args, cwd=None):
-    return subprocess.run([shutil.which(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([installed_command(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 

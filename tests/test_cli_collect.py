@@ -1,14 +1,13 @@
 """``lewm-collect`` run as installed, the way a user runs it."""
 
 import os
-import shutil
 import subprocess
 
 import h5py
 import pytest
+from conftest import installed_command
 
-EXE = shutil.which("lewm-collect")
-pytestmark = pytest.mark.skipif(EXE is None, reason="package not installed (pip install -e .)")
+EXE = installed_command("lewm-collect")
 
 
 def run(*args, cwd=None):
