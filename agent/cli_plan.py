@@ -75,7 +75,7 @@ def _write_video(path, frames, goal) -> None:
 
     scale = max(1, 256 // goal.shape[0])
     big = lambda img: np.kron(img, np.ones((scale, scale, 1), np.uint8))  # noqa: E731
-    gap = np.full((goal.shape[0] * scale, 4, 3), 255, np.uint8)
+    gap = np.full((goal.shape[0] * scale, 16, 3), 255, np.uint8)  # 2 x 256 + 16: a multiple of 16 for codecs
     imageio.mimsave(path, [np.concatenate([big(f), gap, big(goal)], 1) for f in frames], fps=25)
 
 
