@@ -9,6 +9,7 @@ the box [-1, 1] of the env is mapped into them, so no planned action ever leaves
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Callable
 
 import numpy as np
@@ -185,8 +186,6 @@ class Agent:
         self._queue_pos = 0
 
     def _replan(self, n: int) -> None:
-        import time
-
         init = None if self._plan is None else shift_plan(self._plan, self._blocks_done)
         n_iters = self.planner.n_iters
         if init is not None and self.warm_iters is not None:
