@@ -11,8 +11,9 @@
 The peer is installed with ``pip install --no-deps stable-worldmodel==0.1.1``. Its package ``__init__`` imports
 modules that need torchvision's compiled ops, so the solver modules are imported under stub parent packages.
 
-    python experiments/bench_planners.py                      # default run, a few minutes on 2 CPU cores
-    python experiments/bench_planners.py --presets cpu --repeats 5 --batch 1 4
+    python experiments/bench_planners.py                          # cpu-size predictor, 2 rounds: 2-4 min here
+    python experiments/bench_planners.py --presets cpu paper      # + the paper-size predictor (~12 min more)
+    python experiments/bench_planners.py --batch 4 --planners CEM MPPI   # batched problems vs swm's loop
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def write_results(report: dict, stem: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", nargs="+", default=["cpu", "paper"], choices=["cpu", "paper"],
+    p.add_argument("--presets", nargs="+", default=["cpu"], choices=["cpu", "paper"],
                    help="LeWM predictor sizes: cpu (4 layers, 4x48 heads, mlp 768), paper (6 layers, 16x64, 2048)")
     p.add_argument("--planners", nargs="+", default=["CEM", "MPPI", "iCEM"], choices=list(OURS))
     p.add_argument("--batch", nargs="+", type=int, default=[1], help="numbers of problems B per plan (part b)")
@@ -214,7 +215,9 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--horizon", type=int, default=5)
     p.add_argument("--action-dim", type=int, default=10, help="action block size (frameskip x raw action dim)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads; 0 keeps torch's default. 1 because on a shared 2-core machine two "
+                        "threads stall at OpenMP barriers whenever another job runs (results/planners_2threads.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="planners", help="results file stem under experiments/results/")
     args = p.parse_args()
