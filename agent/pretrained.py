@@ -71,6 +71,8 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
     if task is not None and model.cfg.task and model.cfg.task != task:
         raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
     if isinstance(planner, str):
+        if planner == "icem":  # iCEM shifts its kept elites by the blocks executed between plans
+            planner_settings.setdefault("shift_steps", receding_horizon)
         low, high = Agent.planner_box(model)
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, **planner_settings)
     return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,

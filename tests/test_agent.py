@@ -173,6 +173,14 @@ def test_from_pretrained_folder_and_task_check(tiny_checkpoint):
         Agent.from_pretrained("/nonexistent/ckpt")
 
 
+def test_icem_shifts_its_elites_by_the_receding_horizon(tiny_checkpoint):
+    agent = make_agent(str(tiny_checkpoint), planner="icem", device="cpu", receding_horizon=2, num_samples=20,
+                       n_iters=2, horizon=3)
+    assert agent.planner.shift_steps == 2
+    agent.set_goal(frame(0))
+    assert agent.act(frame(1)).shape == (2,)
+
+
 def test_planner_box_maps_env_box_to_normalised_units():
     wm = LeWM(tiny_config(action_mean=[0.1, -0.2], action_std=[0.5, 0.5]))
     low, high = Agent.planner_box(wm)
