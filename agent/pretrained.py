@@ -36,11 +36,12 @@ def resolve_checkpoint(name_or_dir: str) -> Path:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The planners' device resolution, plus a user-facing error when CUDA is asked for but absent."""
+    from planners import resolve_device as planner_device
+
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but CUDA is not available (use auto or cpu)")
-    return torch.device(device)
+    return planner_device(device)
 
 
 def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, **settings):
