@@ -107,7 +107,6 @@ class LeWM(nn.Module):
             a_hist = z_hist.new_zeros(b, th - 1, ablk)
         if a_hist.shape[:2] != (b, th - 1):
             raise ValueError(f"a_hist must be (B, Th-1, A_block) = ({b}, {th - 1}, {ablk}), got {tuple(a_hist.shape)}")
-        hist = self.cfg.history_size
         bn = b * n
         # Action embeddings once per call: history part per batch element, then broadcast over candidates.
         c_hist = self.action_encoder(a_hist.to(plan.dtype)) if th > 1 else None
@@ -116,16 +115,44 @@ class LeWM(nn.Module):
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
         c[:, th - 1:] = c_plan
+        z_flat = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
+        if not self.training and not torch.is_grad_enabled():
+            return self._fast_rollout().rollout(z_flat, c, horizon).reshape(b, n, horizon, d)
+        return self.rollout_reference(z_flat, c, horizon).reshape(b, n, horizon, d)
+
+    def rollout_reference(self, z_flat: torch.Tensor, c: torch.Tensor, horizon: int) -> torch.Tensor:
+        """The plain rollout (differentiable; the reference the fast path is tested against).
+
+        Args:
+            z_flat: (BN, Th, D) history embeddings per candidate.
+            c: (BN, Th - 1 + horizon, D) action embeddings.
+            horizon: steps to predict.
+
+        Returns:
+            (BN, horizon, D) predicted embeddings.
+        """
+        bn, th, d = z_flat.shape
+        hist = self.cfg.history_size
         mods = self.predictor.modulations(c)  # once per call: they depend on the actions only
-        buf = z_hist.new_empty(bn, th + horizon, d)  # z_hist's dtype: history stays fp32 under autocast
-        buf[:, :th] = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
+        buf = z_flat.new_empty(bn, th + horizon, d)  # z_hist's dtype: history stays fp32 under autocast
+        buf[:, :th] = z_flat
         for step in range(horizon):
             end = th + step
             start = max(0, end - hist)
             h = self.predictor(buf[:, start:end], None, last_only=True,
                                mods=[m[:, start:end] for m in mods])  # (BN, 1, D)
             buf[:, end] = self.pred_proj(h[:, 0])
-        return buf[:, th:].reshape(b, n, horizon, d)
+        return buf[:, th:]
+
+    def _fast_rollout(self):
+        """The ``FastRollout`` for the current weights, rebuilt when any parameter or buffer has changed."""
+        from world_model.fast_rollout import FastRollout
+
+        tensors = list(self.predictor.parameters()) + list(self.pred_proj.parameters()) + list(self.pred_proj.buffers())
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        if getattr(self, "_fast_key", None) != key:
+            self._fast, self._fast_key = FastRollout(self), key
+        return self._fast
 
     # ------------------------------------------------------------------ training
     def loss(self, batch: dict, generator: Optional[torch.Generator] = None, sync: bool = True) -> dict:

@@ -1,0 +1,196 @@
+"""Inference-only LeWM rollout: the same function as the plain ``LeWM.rollout``, with less work per step.
+
+Planning spends nearly all its time here (300 candidates x 30 iterations x 5 steps per plan), so this path
+does only what the result needs:
+
+- **KV cache while the window grows.** Until the rollout holds ``history_size`` frames, a new step adds one
+  token and every earlier token keeps its position, so (causal attention) its keys and values are unchanged:
+  only the new token goes through the blocks. Once the window slides, positions shift and all of it is
+  recomputed, as the model defines.
+- **Last token only** in the last block and the prediction projector.
+- **Action conditioning once per rollout:** the AdaLN shift / (1 + scale) / gate of every block for every step,
+  stored contiguous per chunk.
+- **Folded affines:** the attention and MLP LayerNorm affines go into the following ``to_qkv`` / first MLP
+  Linear, the eval-mode BatchNorm of the prediction projector into its first Linear.
+- **Short-sequence attention** as broadcast products over at most ``history_size`` keys: for T <= 3 this is ~6x
+  faster on CPU than ``scaled_dot_product_attention``, whose kernels are tuned for long sequences.
+- **Fused residual gates** (``addcmul``).
+
+Results equal the plain path to float32 rounding (tests/test_fast_rollout.py). ``LeWM.rollout`` uses this path
+whenever it runs without autograd in eval mode; the plain one stays as the reference and for training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class _Block:
+    """One predictor block's weights, affines folded. Shapes: D model width, I = heads * dim_head, M mlp width."""
+
+    qkv_w: torch.Tensor   # (3I, D)
+    qkv_b: torch.Tensor   # (3I,)
+    out_w: torch.Tensor   # (D, I)
+    out_b: torch.Tensor   # (D,)
+    fc1_w: torch.Tensor   # (M, D)
+    fc1_b: torch.Tensor   # (M,)
+    fc2_w: torch.Tensor   # (D, M)
+    fc2_b: torch.Tensor   # (D,)
+    mod_w: torch.Tensor   # (6D, D)  AdaLN modulation Linear (applied to SiLU(c))
+    mod_b: torch.Tensor   # (6D,)
+
+
+def _fold_layer_norm_into_linear(ln: torch.nn.LayerNorm, linear: torch.nn.Linear):
+    """Linear(LN_affine(u)) == Linear'(LN_plain(u)): returns (W diag(gamma), W beta + b)."""
+    w = linear.weight * ln.weight[None, :]
+    b = linear.weight @ ln.bias
+    if linear.bias is not None:
+        b = b + linear.bias
+    return w.contiguous(), b.contiguous()
+
+
+def _fold_batch_norm(linear: torch.nn.Linear, bn: torch.nn.BatchNorm1d):
+    """BN_eval(Linear(x)) == Linear'(x): returns the folded (W, b)."""
+    inv = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    w = linear.weight * inv[:, None]
+    b = (linear.bias - bn.running_mean) * inv + bn.bias
+    return w.contiguous(), b.contiguous()
+
+
+class FastRollout:
+    """Folded, read-only copy of a LeWM's predictor weights with the planning rollout.
+
+    Built from a model in eval mode; rebuild it when the weights change (``LeWM`` does so by tracking parameter
+    versions).
+
+    Args:
+        model: a ``world_model.LeWM``.
+    """
+
+    def __init__(self, model):
+        cfg = model.cfg
+        self.history_size = cfg.history_size
+        self.heads, self.dim_head = cfg.pred_heads, cfg.pred_dim_head
+        self.dim = cfg.embed_dim
+        pred = model.predictor
+        with torch.no_grad():
+            self.pos = pred.pos_embedding[0].detach().clone()  # (history_size, D)
+            self.blocks = []
+            for blk in pred.blocks:
+                qkv_w, qkv_b = _fold_layer_norm_into_linear(blk.attn.norm, blk.attn.to_qkv)
+                ff_ln, fc1, fc2 = blk.mlp.net[0], blk.mlp.net[1], blk.mlp.net[4]
+                fc1_w, fc1_b = _fold_layer_norm_into_linear(ff_ln, fc1)
+                mod = blk.adaLN_modulation[-1]
+                out = blk.attn.to_out[0]
+                self.blocks.append(_Block(qkv_w, qkv_b, out.weight.detach().clone(), out.bias.detach().clone(),
+                                          fc1_w, fc1_b, fc2.weight.detach().clone(), fc2.bias.detach().clone(),
+                                          mod.weight.detach().clone(), mod.bias.detach().clone()))
+            self.final_norm = (pred.norm.weight.detach().clone(), pred.norm.bias.detach().clone(), pred.norm.eps)
+            proj1, bn, proj2 = model.pred_proj.net[0], model.pred_proj.net[1], model.pred_proj.net[3]
+            self.proj1_w, self.proj1_b = _fold_batch_norm(proj1, bn)
+            self.proj2_w, self.proj2_b = proj2.weight.detach().clone(), proj2.bias.detach().clone()
+        self.ln_eps_block = 1e-6  # AdaLN norm1/norm2
+        self.ln_eps_inner = pred.blocks[0].attn.norm.eps
+
+    # ------------------------------------------------------------------ pieces
+    def _modulations(self, c: torch.Tensor) -> list[torch.Tensor]:
+        """c: (BN, T, D) action embeddings -> per block a (6, BN, T, D) stack of shift_a, 1+scale_a, gate_a,
+        shift_m, 1+scale_m, gate_m, each contiguous."""
+        silu_c = F.silu(c)
+        mods = []
+        for blk in self.blocks:
+            m = F.linear(silu_c, blk.mod_w, blk.mod_b)  # (BN, T, 6D)
+            m = m.unflatten(-1, (6, self.dim)).movedim(-2, 0).contiguous()
+            m[1] += 1.0
+            m[4] += 1.0
+            mods.append(m)
+        return mods
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+        """q (BN, Tq, h, dh), k/v (BN, Tk, h, dh) -> (BN, Tq, h*dh). Query i sits at key position Tk - Tq + i."""
+        tq, tk = q.shape[1], k.shape[1]
+        scores = (q[:, :, None] * k[:, None]).sum(-1) * (self.dim_head ** -0.5)  # (BN, Tq, Tk, h)
+        if causal and tq > 1:
+            pos_q = torch.arange(tk - tq, tk, device=q.device)[:, None]
+            future = torch.arange(tk, device=q.device)[None, :] > pos_q  # (Tq, Tk)
+            scores = scores.masked_fill(future[:, :, None], float("-inf"))
+        p = scores.softmax(dim=2)
+        return (p[..., None] * v[:, None]).sum(2).flatten(2)
+
+    def _block(self, blk: _Block, mod: torch.Tensor, x: torch.Tensor, cache: list | None, rows: int,
+               out_rows: int) -> torch.Tensor:
+        """One AdaLN-zero block on the last ``rows`` tokens of the window.
+
+        Args:
+            mod: (6, BN, T, D) modulations of the window's T tokens.
+            x: (BN, rows, D) block input of those tokens.
+            cache: [k, v] of the earlier window tokens (each (BN, T - rows, h, dh)), updated in place to all T;
+                None when nothing is cached and nothing needs caching.
+            out_rows: how many of the last rows to return (1 in the last block).
+
+        Returns:
+            (BN, out_rows, D).
+        """
+        bn, d = x.shape[0], self.dim
+        m = mod[:, :, -rows:]
+        u = F.layer_norm(x, (d,), eps=self.ln_eps_block)
+        u = torch.addcmul(m[0], u, m[1])
+        u = F.layer_norm(u, (d,), eps=self.ln_eps_inner)
+        qkv = F.linear(u, blk.qkv_w, blk.qkv_b).view(bn, rows, 3, self.heads, self.dim_head)
+        q, k, v = qkv.unbind(2)
+        if cache is not None:
+            if cache[0] is not None:
+                k, v = torch.cat([cache[0], k], 1), torch.cat([cache[1], v], 1)
+            cache[0], cache[1] = k, v
+        y = self._attend(q[:, -out_rows:], k, v, causal=True)
+        m = m[:, :, -out_rows:]
+        h = torch.addcmul(x[:, -out_rows:], m[2], F.linear(y, blk.out_w, blk.out_b))
+        u = F.layer_norm(h, (d,), eps=self.ln_eps_block)
+        u = torch.addcmul(m[3], u, m[4])
+        u = F.layer_norm(u, (d,), eps=self.ln_eps_inner)
+        f = F.linear(F.gelu(F.linear(u, blk.fc1_w, blk.fc1_b)), blk.fc2_w, blk.fc2_b)
+        return torch.addcmul(h, m[5], f)
+
+    def _project(self, h: torch.Tensor) -> torch.Tensor:
+        """(BN, D) last hidden state -> (BN, D) predicted embedding (final LayerNorm + prediction projector)."""
+        w, b, eps = self.final_norm
+        h = F.layer_norm(h, (self.dim,), w, b, eps)
+        return F.linear(F.gelu(F.linear(h, self.proj1_w, self.proj1_b)), self.proj2_w, self.proj2_b)
+
+    # ------------------------------------------------------------------ rollout
+    def rollout(self, z_hist: torch.Tensor, c: torch.Tensor, horizon: int) -> torch.Tensor:
+        """Autoregressive rollout from flattened candidates.
+
+        Args:
+            z_hist: (BN, Th, D) history embeddings per candidate (Th >= 1).
+            c: (BN, Th - 1 + horizon, D) action embeddings: history actions, then the plan's.
+            horizon: steps to predict.
+
+        Returns:
+            (BN, horizon, D) predicted embeddings.
+        """
+        bn, th, d = z_hist.shape
+        hist = self.history_size
+        mods = self._modulations(c)
+        buf = z_hist.new_empty(bn, th + horizon, d)
+        buf[:, :th] = z_hist
+        caches, cache_start = None, -1
+        depth = len(self.blocks)
+        for step in range(horizon):
+            end = th + step
+            start = max(0, end - hist)
+            if start == cache_start and caches is not None:
+                rows = 1  # the window grew by one token and nothing moved: earlier keys/values still hold
+            else:
+                caches, cache_start, rows = [[None, None] for _ in range(depth)], start, end - start
+            # Positions: the window's token i sits at position i.
+            x = buf[:, end - rows: end] + self.pos[end - start - rows: end - start]
+            for i, blk in enumerate(self.blocks):
+                mod = mods[i][:, :, start:end]
+                last = i == depth - 1
+                x = self._block(blk, mod, x, caches[i], rows, 1 if last else rows)
+            buf[:, end] = self._project(x[:, -1])
+        return buf[:, th:]
