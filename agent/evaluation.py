@@ -104,6 +104,9 @@ class RunResult:
             "median_final_error": float(np.median([e.final_error for e in self.episodes])) if n else None,
             "plan_seconds_per_replan": float(np.mean(self.plan_seconds)) if self.plan_seconds else None,
             "plan_seconds_per_env_replan": float(np.mean(per_env)) if per_env else None,
+            # Each batched replan's time shared among the envs it planned for, summed, per episode.
+            "plan_seconds_per_episode": float(np.sum(per_env) / n) if n else None,
+            "plans_per_episode": float(np.sum(self.plan_batch_sizes) / n) if n else None,
             "replans": len(self.plan_seconds), "budget": self.budget, "wall_seconds": self.wall_seconds,
             "settings": self.settings,
         }

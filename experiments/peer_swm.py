@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 
+@functools.cache
 def _stub_packages() -> Path:
     spec = importlib.util.find_spec("stable_worldmodel")
     if spec is None:
