@@ -50,6 +50,11 @@ def _worker_env(cfg: CollectConfig):
     return _WORKER_ENV[key]
 
 
+def _action_repeat(cfg: CollectConfig) -> int:
+    """Physics steps per env step of the task, recorded with the dataset (reacher 2)."""
+    return int(_worker_env(cfg).action_repeat)
+
+
 def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
     """Runs one episode of ``cfg.steps`` env steps; returns columns with ``steps + 1`` frames each.
 
@@ -152,7 +157,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     for i in range(cfg.episodes):
         with np.load(_part_path(parts, i)) as part:
             episodes.append({k: part[k] for k in part.files})
-    attrs = {**asdict(cfg), "action_repeat": 2, "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+    attrs = {**asdict(cfg), "action_repeat": _action_repeat(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_episodes(out, episodes, attrs=attrs)
     shutil.rmtree(parts)

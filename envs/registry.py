@@ -17,10 +17,15 @@ class TaskSpec:
     max_episode_steps: int
 
 
+# Episode lengths (env steps): reacher 200 (8 s); pointmass 300 (12 s: corner to opposite corner, 0.82 m at the
+# 0.1 m/s top speed, takes about 215 steps, plus time to settle within 1.5 cm); tworoom 200 (8 s: the longest
+# trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps).
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
         TaskSpec("reacher", "lewm/Reacher-v0", "envs.reacher:ReacherEnv", 200),
+        TaskSpec("pointmass", "lewm/PointMass-v0", "envs.point_mass:PointMassEnv", 300),
+        TaskSpec("tworoom", "lewm/TwoRoom-v0", "envs.two_room:TwoRoomEnv", 200),
     ]
 }
 
