@@ -1,6 +1,7 @@
 """``lewm-collect``: record an image dataset for world-model training.
 
     lewm-collect --env reacher --episodes 400 --steps 100 --out data/reacher.h5
+    lewm-collect --env tworoom --policy door_seeking --episodes 400 --out data/tworoom.h5
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output HDF5 file (its folder must exist)")
     p.add_argument("--image-size", type=int, default=64, help="observation side in pixels")
     p.add_argument("--seed", type=int, default=0, help="collection seed (with the episode index, fixes episodes)")
+    p.add_argument("--policy", default="held_random",
+                   help="data policy: held_random (any task) or door_seeking (tworoom: held-random wandering "
+                        "with noisy trips through the door)")
     p.add_argument("--max-hold", type=int, default=10,
                    help="held-random policy: longest hold of one random action, in env steps")
+    p.add_argument("--door-prob", type=float, default=0.5,
+                   help="door_seeking policy: probability that a wandering segment ends with a trip through the "
+                        "door")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -32,12 +39,17 @@ def _main(argv: list[str] | None) -> int:
     import envs
     from agent.collect import CollectConfig, collect
 
-    envs.task_spec(args.env)  # fail fast on an unknown task
+    from envs.policies import check_policy
+
+    task = envs.task_spec(args.env).name  # fail fast on an unknown task
+    check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
     for name in ("episodes", "steps", "image_size", "workers", "max_hold"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    cfg = CollectConfig(env=envs.task_spec(args.env).name, episodes=args.episodes, steps=args.steps,
-                        image_size=args.image_size, seed=args.seed, max_hold=args.max_hold)
+    if not 0.0 <= args.door_prob <= 1.0:
+        raise ValueError(f"--door-prob must be in [0, 1], got {args.door_prob}")
+    cfg = CollectConfig(env=task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
+                        seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob)
     summary = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"wrote {args.out}: {summary['episodes']} episodes, {summary['frames']} frames "
           f"({summary['frames_per_second']:.0f} frames/s with {args.workers} worker(s))")

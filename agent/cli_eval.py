@@ -27,11 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the shipped model's own held-out file if present")
     p.add_argument("--episodes", type=int, default=50, help="episodes per task, suite and planner")
     p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
-    p.add_argument("--budget", type=int, help="env steps per episode (default: 50 for lewm, 200 for free)")
+    p.add_argument("--budget", type=int,
+                   help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
+                        "reacher 200, pointmass 300, tworoom 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 300)")
     p.add_argument("--iters", type=int, help="planner iterations per replan (default 15)")
     p.add_argument("--warm-iters", type=int, default=5, help="planner iterations for warm-started replans")
+    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
+                   "action block, in [0, 1) (default 0.8; 0 = independent per step)")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
@@ -75,7 +79,7 @@ def _main(argv: list[str] | None) -> int:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
                                warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
-                               horizon=args.horizon, seed=args.seed)
+                               horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr)
             for suite in suites:
                 if suite == "lewm" and eval_data is None:
                     raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="planner samples per iteration")
     p.add_argument("--iters", type=int, help="planner iterations per replan")
     p.add_argument("--warm-iters", type=int, default=5, help="planner iterations for warm-started replans")
+    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
+                   "action block, in [0, 1) (default 0.8; 0 = independent per step)")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks")
     p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
     p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
@@ -98,7 +100,7 @@ def _main(argv: list[str] | None) -> int:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
                        autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
-                       n_iters=args.iters, horizon=args.horizon, seed=args.seed)
+                       n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr)
     env = envs.make(spec.name, image_size=agent.image_size).unwrapped
     pose = read_goal_pose(args.goal)
     goal_state = pose[1] if pose and pose[0] == spec.name else None
@@ -114,7 +116,10 @@ def _main(argv: list[str] | None) -> int:
         frames.append(obs)
         bar.update()
         if goal_state is not None:
-            bar.set_postfix(error=f"{np.max(info['error']):.3f}")
+            if info.get("distance") is not None:
+                bar.set_postfix(distance=f"{info['distance']:.3f}")
+            else:
+                bar.set_postfix(error=f"{np.max(info['error']):.3f}")
         if terminated:
             success = True
             break
@@ -123,7 +128,10 @@ def _main(argv: list[str] | None) -> int:
         _write_video(args.video, frames, goal_shown)
     plan_s = agent.plan_seconds
     timing = f"planning {np.mean(plan_s):.2f} s per replan ({len(plan_s)} replans, {sum(plan_s):.1f} s)"
-    if goal_state is not None:
+    if goal_state is not None and info.get("distance") is not None:  # position tasks: metres to the goal
+        outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final distance: "
+                   f"{info['distance']:.3f} m (success within {env.success_tolerance} m)")
+    elif goal_state is not None:
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
                    f"{np.max(info['error']):.3f} rad (max over joints; success below {env.success_tolerance})")
     else:

@@ -12,7 +12,7 @@ import multiprocessing as mp
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,12 @@ from tqdm import tqdm
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """What to collect. ``seed`` and the episode index fix each episode's start state and actions."""
+    """What to collect. ``seed`` and the episode index fix each episode's start state and actions.
+
+    ``policy`` names a data policy of ``envs.policies.POLICIES`` (``held_random`` for every task,
+    ``door_seeking`` for tworoom); ``max_hold`` is the held-random hold limit, ``door_prob`` the chance that a
+    ``door_seeking`` segment ends with a trip to the other room.
+    """
 
     env: str
     episodes: int
@@ -30,6 +35,7 @@ class CollectConfig:
     seed: int = 0
     policy: str = "held_random"
     max_hold: int = 10
+    door_prob: float = 0.5
 
 
 class CollectError(ValueError):
@@ -50,9 +56,12 @@ def _worker_env(cfg: CollectConfig):
     return _WORKER_ENV[key]
 
 
-def _action_repeat(cfg: CollectConfig) -> int:
-    """Physics steps per env step of the task, recorded with the dataset (reacher 2)."""
-    return int(_worker_env(cfg).action_repeat)
+def _env_facts(cfg: CollectConfig) -> dict:
+    """What the task's env says about its data, recorded with the dataset: physics steps per env step
+    (reacher 2) and which qpos entries are angles (reacher [0, 1], pointmass and tworoom none)."""
+    env = _worker_env(cfg)
+    return {"action_repeat": int(env.action_repeat),
+            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64)}
 
 
 def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
@@ -60,16 +69,17 @@ def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
 
     ``action[t]`` is the action taken at frame ``t``; the last frame has a NaN action (le-wm's convention).
     """
-    from envs.policies import HeldRandomPolicy
+    from envs.policies import make_policy
 
     env = _worker_env(cfg)
     seed_seq = np.random.SeedSequence([cfg.seed, index])
     env_seed, policy_seed = (int(s) for s in seed_seq.generate_state(2))
-    policy = HeldRandomPolicy(env.action_space.shape[0], np.random.default_rng(policy_seed), max_hold=cfg.max_hold)
+    policy = make_policy(cfg.policy, cfg.env, env.action_space.shape[0], np.random.default_rng(policy_seed),
+                         max_hold=cfg.max_hold, door_prob=cfg.door_prob)
     obs, info = env.reset(seed=env_seed)
     frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
     for _ in range(cfg.steps):
-        action = policy(obs)
+        action = policy(obs, info)
         obs, _, _, _, info = env.step(action)
         frames.append(obs)
         actions.append(action)
@@ -110,7 +120,8 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
     """Creates or checks the parts folder; returns the episode indices still to collect."""
     manifest = parts / "manifest.json"
     if parts.is_dir() and manifest.is_file():
-        previous = json.loads(manifest.read_text())
+        # Settings added since the manifest was written had their default value then.
+        previous = {**asdict(CollectConfig(cfg.env, cfg.episodes, cfg.steps)), **json.loads(manifest.read_text())}
         if previous != asdict(cfg):
             raise CollectError(
                 f"{parts} holds an unfinished collection with other settings ({previous}); "
@@ -129,8 +140,12 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
 
     Returns a summary: episodes, frames, seconds spent collecting in this call, frames per second.
     """
+    import envs
+    from envs.policies import check_policy
     from world_model.dataset import write_episodes
 
+    cfg = replace(cfg, env=envs.task_spec(cfg.env).name)  # a gymnasium id works too; datasets record the name
+    check_policy(cfg.policy, cfg.env)  # an unknown policy, or one for another task, fails before any work
     out = Path(out)
     _check_output(out)
     if out.exists():
@@ -157,7 +172,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     for i in range(cfg.episodes):
         with np.load(_part_path(parts, i)) as part:
             episodes.append({k: part[k] for k in part.files})
-    attrs = {**asdict(cfg), "action_repeat": _action_repeat(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+    attrs = {**asdict(cfg), **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_episodes(out, episodes, attrs=attrs)
     shutil.rmtree(parts)

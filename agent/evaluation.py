@@ -4,9 +4,15 @@ Two suites (DESIGN.md, "Evaluation protocol"):
 
 - ``lewm``: the LeWM paper's protocol. A start is a state of a held-out trajectory of the data-collection policy,
   the goal the state ``goal_offset`` (25) env steps later on the same trajectory; budget 50 env steps.
-- ``free``: the goal is an independent random reachable pose; budget 200 env steps.
+- ``free``: the goal is an independent random reachable pose; budget: the task's ``free_budget`` env steps
+  (``envs.TASKS``: reacher 200, pointmass 300, tworoom 200).
 
 All episodes of a run are stepped together and planned as one batch; an env leaves the batch when it succeeds.
+The final error of an episode is in the task's unit (``error_unit``): the largest wrapped joint-angle error in
+rad for reacher, the Euclidean distance to the goal position in metres for the position tasks (pointmass,
+tworoom). A summary also counts the episodes whose start was already within the success tolerance of the goal
+("trivial starts": the LeWM protocol on random-policy data gives such pairs) and, for tasks with rooms
+(tworoom), the goals in the other room and the success on those.
 """
 
 from __future__ import annotations
@@ -18,7 +24,27 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+# The free suite's budget is per task (``TaskSpec.free_budget``); 200 is the default of a task that sets none.
 SUITES = {"lewm": dict(budget=50, goal_offset=25), "free": dict(budget=200)}
+
+
+def suite_budget(task: str, suite: str) -> int:
+    """Env steps per episode of a suite for a task: 50 for ``lewm``, the task's ``free_budget`` for ``free``."""
+    import envs
+
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    if suite == "free":
+        return int(envs.task_spec(task).free_budget)
+    return int(SUITES[suite]["budget"])
+
+
+def goal_error(info: dict) -> float:
+    """One number for how far an env is from its goal, in the task's unit: ``info["distance"]`` (metres) when the
+    env reports one (position tasks), else the largest per-coordinate ``info["error"]`` (reacher: rad)."""
+    if info.get("distance") is not None:
+        return float(info["distance"])
+    return float(np.max(info["error"]))
 
 
 @dataclass
@@ -74,7 +100,9 @@ def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
 class EpisodeResult:
     success: bool
     steps: int  # env steps taken (to success, or the budget)
-    final_error: float  # max over coordinates of |error| at the end, task units (rad for reacher)
+    final_error: float  # goal_error at the end, task units (reacher: max joint error, rad; position tasks: m)
+    trivial_start: bool = False  # the start was already within the success tolerance of the goal
+    cross_room: bool | None = None  # goal in another room than the start (tasks with rooms); None otherwise
 
 
 @dataclass
@@ -90,6 +118,7 @@ class RunResult:
     budget: int
     wall_seconds: float
     settings: dict = field(default_factory=dict)
+    error_unit: str = ""  # unit of final_error: "rad" (reacher), "m" (position tasks)
 
     def summary(self) -> dict:
         n = len(self.episodes)
@@ -97,15 +126,28 @@ class RunResult:
         lo, hi = wilson_interval(k, n)
         steps = [e.steps for e in self.episodes if e.success]
         per_env = [s / b for s, b in zip(self.plan_seconds, self.plan_batch_sizes) if b]
+        nontrivial = [e for e in self.episodes if not e.trivial_start]
+        crossing = [e for e in self.episodes if e.cross_room]
+        has_rooms = any(e.cross_room is not None for e in self.episodes)
+        k_cross = sum(e.success for e in crossing)
         return {
             "task": self.task, "suite": self.suite, "planner": self.planner, "episodes": n, "successes": k,
             "success_rate": k / n if n else float("nan"), "ci95": [lo, hi],
             "mean_steps_to_success": float(np.mean(steps)) if steps else None,
             "median_final_error": float(np.median([e.final_error for e in self.episodes])) if n else None,
+            "error_unit": self.error_unit,
+            # Episodes whose start already met the success criterion, and the success on the others.
+            "trivial_starts": n - len(nontrivial),
+            "nontrivial_successes": sum(e.success for e in nontrivial),
+            # Tasks with rooms (tworoom): goals in the other room, and the success on those; None otherwise.
+            "cross_room_goals": len(crossing) if has_rooms else None,
+            "cross_room_successes": k_cross if has_rooms else None,
+            "cross_room_success_rate": (k_cross / len(crossing) if crossing else None) if has_rooms else None,
+            "cross_room_ci95": list(wilson_interval(k_cross, len(crossing))) if crossing else None,
             "plan_seconds_per_replan": float(np.mean(self.plan_seconds)) if self.plan_seconds else None,
             "plan_seconds_per_env_replan": float(np.mean(per_env)) if per_env else None,
-            # Each batched replan's time shared among the envs it planned for, summed, per episode.
-            "plan_seconds_per_episode": float(np.sum(per_env) / n) if n else None,
+            # All replans' wall time over the episodes they served: the planning cost of one episode.
+            "plan_seconds_per_episode": float(np.sum(self.plan_seconds) / n) if n else None,
             "plans_per_episode": float(np.sum(self.plan_batch_sizes) / n) if n else None,
             "replans": len(self.plan_seconds), "budget": self.budget, "wall_seconds": self.wall_seconds,
             "settings": self.settings,
@@ -125,13 +167,16 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
     Returns:
         Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
     """
-    envs_, obs, goals = [], [], []
+    envs_, obs, goals, trivial, cross_room = [], [], [], [], []
     for pair in pairs:
         env = make_env()
         o, info = env.reset(options={"state": pair.start, "goal_state": pair.goal})
         envs_.append(env)
         obs.append(o)
         goals.append(info["goal"])
+        trivial.append(bool(env.is_success(np.asarray(pair.start)[: env.nq], pair.goal)))
+        has_rooms = "room" in info and "goal_room" in info
+        cross_room.append(bool(info["room"] != info["goal_room"]) if has_rooms else None)
     agent.reset()
     agent.set_goal(np.stack(goals))
     agent.plan_seconds.clear()
@@ -148,9 +193,9 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         still = []
         for row, i in enumerate(active):
             o, _, terminated, _, info = envs_[i].step(actions[row])
-            obs[i], last_error[i] = o, float(np.max(info["error"]))
+            obs[i], last_error[i] = o, goal_error(info)
             if terminated:
-                results[i] = EpisodeResult(True, step, last_error[i])
+                results[i] = EpisodeResult(True, step, last_error[i], trivial[i], cross_room[i])
             else:
                 still.append(row)
         if len(still) < len(active):
@@ -162,7 +207,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             break
     bar.close()
     for i in active:
-        results[i] = EpisodeResult(False, budget, last_error[i])
+        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i])
     for env in envs_:
         env.close()
     return results, list(agent.plan_seconds), batch_sizes
@@ -170,35 +215,35 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
 
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
              planner_name: str = "", image_size: int | None = None, progress: bool = True) -> RunResult:
-    """Runs one suite of one task with one agent; see :data:`SUITES` for the budgets."""
+    """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`."""
     import envs
 
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     spec = envs.task_spec(task)
+    budget = budget or suite_budget(spec.name, suite)
     size = image_size or agent.image_size
 
     def make_env():
         return envs.make(spec.name, image_size=size).unwrapped
 
-    budget = budget or SUITES[suite]["budget"]
     if suite == "lewm":
         if eval_data is None:
             raise ValueError("the lewm suite needs held-out trajectories: pass --eval-data FILE.h5")
         pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed)
-    else:
-        probe = make_env()
+    probe = make_env()
+    error_unit = getattr(probe, "error_unit", "")
+    if suite == "free":
         pairs = free_pairs(probe, episodes, seed=seed)
-        probe.close()
+    probe.close()
     start = time.perf_counter()
     results, plan_seconds, batch_sizes = run_episodes(make_env, agent, pairs, budget, progress=progress,
                                                       desc=f"{spec.name}/{suite}/{planner_name}")
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
-                "autocast": agent.autocast}
+                "autocast": agent.autocast,
+                "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0)}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
-                     time.perf_counter() - start, settings)
+                     time.perf_counter() - start, settings, error_unit=error_unit)
 
 
 def to_jsonable(run: RunResult) -> dict:

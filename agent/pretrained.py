@@ -12,6 +12,9 @@ PLANNERS = ("cem", "mppi", "icem")
 # horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice:
 # 15 for the first plan of an episode, WARM_ITERS for each warm-started replan.
 PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0)
+# Correlation of the sampling noise across the frameskip env steps of an action block (see
+# planners.SamplingPlanner): independent per-step noise averages out and the reacher never finds far goals.
+SUBSTEP_CORRELATION = 0.8
 WARM_ITERS = 5
 
 
@@ -44,15 +47,21 @@ def resolve_device(device: str) -> torch.device:
     return planner_device(device)
 
 
-def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, **settings):
-    """A planner by name (``cem``, ``mppi``, ``icem``) with the agent's defaults, overridden by ``settings``."""
+def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, substeps: int = 1,
+                 **settings):
+    """A planner by name (``cem``, ``mppi``, ``icem``) with the agent's defaults, overridden by ``settings``.
+
+    ``substeps`` is the model's frameskip: the sampling noise is then correlated across a block's env steps
+    (``SUBSTEP_CORRELATION`` unless ``substep_correlation`` is given).
+    """
     from planners import CEM, ICEM, MPPI
 
     classes = {"cem": CEM, "mppi": MPPI, "icem": ICEM}
     if name not in classes:
         raise ValueError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
     settings = {k: v for k, v in settings.items() if v is not None}
-    kwargs = {**PLANNER_DEFAULTS, **settings}
+    kwargs = {**PLANNER_DEFAULTS, "substeps": substeps,
+              "substep_correlation": SUBSTEP_CORRELATION if substeps > 1 else 0.0, **settings}
     if "topk" not in settings:  # keep the default elite fraction (30 of 300) for other sample counts
         kwargs["topk"] = min(kwargs["num_samples"], max(2, min(kwargs["topk"], kwargs["num_samples"] // 10)))
     return classes[name](action_dim=action_dim, action_low=action_low, action_high=action_high, device=device,
@@ -75,6 +84,7 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
         if planner == "icem":  # iCEM shifts its kept elites by the blocks executed between plans
             planner_settings.setdefault("shift_steps", receding_horizon)
         low, high = Agent.planner_box(model)
-        planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, **planner_settings)
+        planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
+                               **planner_settings)
     return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                  warm_iters=warm_iters)

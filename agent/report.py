@@ -5,26 +5,49 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)", "free": "free goal (budget 200)"}
+from envs.registry import TASKS
+
+SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)",
+                "free": "free goal (budget per task: "
+                        + ", ".join(f"{spec.name} {spec.free_budget}" for spec in TASKS.values()) + ")"}
 
 
 def _fmt(value, spec: str, missing: str = "–") -> str:
     return missing if value is None else format(value, spec)
 
 
+def _error_cell(s: dict) -> str:
+    """Median final error with its unit (rad for reacher, m for the position tasks)."""
+    value = s.get("median_final_error")
+    unit = s.get("error_unit") or ""
+    return _fmt(value, ".3f") + (f" {unit}" if value is not None and unit else "")
+
+
+def _cross_room_cell(s: dict) -> str:
+    """Success on goals in the other room (tasks with rooms), e.g. ``3/10 (30%)``; – otherwise."""
+    n = s.get("cross_room_goals")
+    if not n:
+        return "–" if n is None else "0 goals"
+    k = s["cross_room_successes"]
+    return f"{k}/{n} ({100 * k / n:.0f}%)"
+
+
 def markdown_table(summaries: list[dict]) -> str:
-    """One row per (task, suite, planner): success with its 95 % Wilson interval, steps, planning time."""
+    """One row per (task, suite, planner): success with its 95 % Wilson interval, steps, final error with its
+    unit, trivial starts (already within tolerance), success on other-room goals, planning time."""
     lines = [
         "| task | suite | planner | success | 95% CI | mean steps to success | median final error "
-        "| plan s / replan (batch) | plan s / replan / env |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| trivial starts | other-room goals: success | plan s / replan (batch) | plan s / replan / env |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         lo, hi = s["ci95"]
+        trivial = s.get("trivial_starts")
         lines.append(
             f"| {s['task']} | {s['suite']} | {s['planner']} | {s['successes']}/{s['episodes']} "
             f"({100 * s['success_rate']:.0f}%) | {100 * lo:.0f}–{100 * hi:.0f}% "
-            f"| {_fmt(s['mean_steps_to_success'], '.1f')} | {_fmt(s['median_final_error'], '.3f')} "
+            f"| {_fmt(s['mean_steps_to_success'], '.1f')} | {_error_cell(s)} "
+            f"| {_fmt(trivial, 'd')} | {_cross_room_cell(s)} "
             f"| {_fmt(s['plan_seconds_per_replan'], '.2f')} | {_fmt(s['plan_seconds_per_env_replan'], '.3f')} |"
         )
     return "\n".join(lines) + "\n"

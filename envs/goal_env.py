@@ -22,13 +22,18 @@ class GoalImageEnv(gym.Env):
         render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current observation).
 
     Subclasses define ``_build_physics``, ``sample_state``, ``state_error``, ``success_tolerance``,
-    ``camera`` and ``fovy`` (degrees), and may hide task markers in ``_build_physics``.
+    ``camera`` and ``fovy`` (degrees), and may hide task markers in ``_build_physics``. They also declare
+    ``angle_qpos`` (the indices of ``qpos`` that are angles, which wrap: a linear probe of a world model predicts
+    their cos and sin, the other entries as they are) and ``error_unit`` (the unit of ``info["error"]`` and of
+    ``success_tolerance``: ``"rad"``, ``"m"``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     camera: str = "fixed"
     fovy: float | None = None
     success_tolerance: float = 0.0
+    angle_qpos: tuple[int, ...] = ()
+    error_unit: str = ""
 
     def __init__(self, image_size: int = 64, action_repeat: int = 2, render_mode: str | None = None):
         if int(image_size) < 8:

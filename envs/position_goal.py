@@ -17,8 +17,11 @@ class PositionGoalEnv(GoalImageEnv):
 
     ``info`` adds ``distance`` (Euclidean distance to the goal position, metres) to the base keys; ``error`` stays
     the per-coordinate ``(|dx|, |dy|)`` in metres, so ``max(info["error"])`` is the L-infinity distance. Success
-    (and ``terminated``) is ``info["distance"] <= success_tolerance``.
+    (and ``terminated``) is ``info["distance"] <= success_tolerance``. No coordinate is an angle.
     """
+
+    angle_qpos = ()
+    error_unit = "m"
 
     def state_error(self, qpos: np.ndarray, goal_qpos: np.ndarray) -> np.ndarray:
         """Per-coordinate difference ``qpos - goal_qpos``, metres."""

@@ -41,6 +41,8 @@ class ReacherEnv(GoalImageEnv):
     """
 
     success_tolerance = 0.05
+    angle_qpos = (0, 1)  # shoulder and wrist
+    error_unit = "rad"
 
     def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = 39.0, render_mode=None):
         self.fovy = float(fovy)

@@ -9,23 +9,29 @@ import gymnasium as gym
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: its short name, gymnasium id, entry point and default episode length (env steps)."""
+    """One task: its short name, gymnasium id, entry point, default episode length and free-goal budget.
+
+    ``max_episode_steps`` is the gymnasium time limit; ``free_budget`` the env steps an agent gets in the
+    free-goal evaluation protocol (a random goal anywhere): enough to go corner to corner and settle.
+    """
 
     name: str
     env_id: str
     entry_point: str
     max_episode_steps: int
+    free_budget: int = 200
 
 
 # Episode lengths (env steps): reacher 200 (8 s); pointmass 300 (12 s: corner to opposite corner, 0.82 m at the
 # 0.1 m/s top speed, takes about 215 steps, plus time to settle within 1.5 cm); tworoom 200 (8 s: the longest
 # trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps).
+# The free-goal evaluation budget is the same number of steps for each task.
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
-        TaskSpec("reacher", "lewm/Reacher-v0", "envs.reacher:ReacherEnv", 200),
-        TaskSpec("pointmass", "lewm/PointMass-v0", "envs.point_mass:PointMassEnv", 300),
-        TaskSpec("tworoom", "lewm/TwoRoom-v0", "envs.two_room:TwoRoomEnv", 200),
+        TaskSpec("reacher", "lewm/Reacher-v0", "envs.reacher:ReacherEnv", 200, free_budget=200),
+        TaskSpec("pointmass", "lewm/PointMass-v0", "envs.point_mass:PointMassEnv", 300, free_budget=300),
+        TaskSpec("tworoom", "lewm/TwoRoom-v0", "envs.two_room:TwoRoomEnv", 200, free_budget=200),
     ]
 }
 

@@ -75,6 +75,13 @@ class SamplingPlanner:
         min_std: floor applied to the std after every refit (>= 0), which keeps exploration alive.
         eval_final: if True, evaluate the returned plan once more so that ``PlanResult.costs`` is its exact
             cost (one extra ``cost_fn`` call with N = 1). See :class:`PlanResult`.
+        substeps: how many env steps one action vector holds (an action block of ``frameskip`` raw actions:
+            ``A = substeps * raw_dim``); only used with ``substep_correlation``.
+        substep_correlation: rho in [0, 1): correlation of the sampling noise across the substeps of a block.
+            Noise = sqrt(rho) * (one raw-action draw repeated over the substeps) + sqrt(1 - rho) * (independent
+            noise), so every entry keeps unit variance and two substeps correlate by rho. With 0 (the default) the substeps' noise is independent,
+            and it averages out: a system driven by such candidates barely moves, and a goal that needs a large
+            motion is never found. Correlated noise samples held actions, like the data policy's.
     """
 
     def __init__(
@@ -92,6 +99,8 @@ class SamplingPlanner:
         dtype: torch.dtype = torch.float32,
         min_std: float = 0.0,
         eval_final: bool = True,
+        substeps: int = 1,
+        substep_correlation: float = 0.0,
     ) -> None:
         topk = num_samples if topk is None else topk
         _check(horizon >= 1, f"horizon must be >= 1, got {horizon}")
@@ -102,6 +111,11 @@ class SamplingPlanner:
         _check(init_std > 0, f"init_std must be > 0, got {init_std}")
         _check(min_std >= 0, f"min_std must be >= 0, got {min_std}")
         _check(dtype.is_floating_point, f"dtype must be a floating-point dtype, got {dtype}")
+        _check(substeps >= 1 and action_dim % substeps == 0,
+               f"substeps must be >= 1 and divide action_dim={action_dim}, got {substeps}")
+        _check(0.0 <= substep_correlation < 1.0, f"substep_correlation must be in [0, 1), got {substep_correlation}")
+        self.substeps = substeps
+        self.substep_correlation = substep_correlation
         self.horizon = horizon
         self.action_dim = action_dim
         self.num_samples = num_samples
@@ -231,11 +245,21 @@ class SamplingPlanner:
         """Candidates ``(B, N_i, H, A)``: ``mean + std * noise``, injected ones, candidate 0 = mean, clipped."""
         # In place on the fresh noise tensor: one allocation per iteration, fewer passes over memory.
         noise = self.sample_noise(mean.shape[0], self.population(iteration))
+        if self.substep_correlation > 0 and self.substeps > 1:
+            noise = self._correlate_substeps(noise)
         candidates = self.inject(noise.mul_(std[:, None]).add_(mean[:, None]), iteration)
         candidates[:, 0] = mean
         if self.action_low is None and self.action_high is None:
             return candidates
         return candidates.clamp_(*self._clamp_args)
+
+    def _correlate_substeps(self, noise: torch.Tensor) -> torch.Tensor:
+        """(B, n, H, A) unit noise -> the same with correlation ``substep_correlation`` across substeps."""
+        rho = self.substep_correlation
+        b, n, h, a = noise.shape
+        raw = a // self.substeps
+        shared = self.sample_noise(b, n)[..., :raw].repeat(1, 1, 1, self.substeps)  # same draw source (iCEM: coloured)
+        return noise.mul_((1.0 - rho) ** 0.5).add_(shared, alpha=rho ** 0.5)
 
     def _evaluate(self, cost_fn: CostFn, candidates: torch.Tensor) -> torch.Tensor:
         """Call ``cost_fn`` and check its output: ``(B, N)`` costs as ``cost_dtype``, NaN mapped to +inf."""

@@ -25,6 +25,17 @@ def tiny_reacher_h5(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_tworoom_h5(tmp_path_factory):
+    """A real two-room dataset (held-random policy): 4 episodes x 30 steps at 32 px."""
+    from agent.collect import CollectConfig, collect
+
+    out = tmp_path_factory.mktemp("data") / "tworoom_tiny.h5"
+    collect(CollectConfig(env="tworoom", episodes=4, steps=30, image_size=32, seed=0), out, workers=1,
+            progress=False)
+    return out
+
+
 def tiny_config(**changes):
     """A LeWM small enough to run a plan in milliseconds: 32 px, one predictor block, width 32."""
     from world_model import LeWMConfig
@@ -44,6 +55,17 @@ def tiny_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("ckpt") / "tiny_reacher"
     LeWM(tiny_config()).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_tworoom_checkpoint(tmp_path_factory):
+    """An untrained tiny two-room checkpoint folder (positions, no angles)."""
+    from world_model import LeWM
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny_tworoom"
+    LeWM(tiny_config(task="tworoom", angle_qpos=[])).save(folder)
     return folder
 
 

@@ -46,3 +46,26 @@ def test_read_only_output_folder(tmp_path):
     result = run("--env", "reacher", "--episodes", "1", "--out", str(ro / "x.h5"))
     assert result.returncode == 2 and "not writable" in result.stderr
     assert list(ro.iterdir()) == []
+
+
+def test_door_seeking_policy_for_tworoom(tmp_path):
+    out = tmp_path / "t.h5"
+    result = run("--env", "tworoom", "--policy", "door_seeking", "--door-prob", "0.8", "--episodes", "2",
+                 "--steps", "5", "--image-size", "16", "--workers", "1", "--no-progress", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out) as f:
+        assert f.attrs["policy"] == "door_seeking" and f.attrs["door_prob"] == 0.8
+        assert list(f.attrs["angle_qpos"]) == [] and f["qpos"].shape == (12, 2)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--env", "reacher", "--policy", "bogus"], "unknown policy 'bogus'; known policies: door_seeking, held_random"),
+    (["--env", "reacher", "--policy", "door_seeking"], "policy 'door_seeking' works only for tworoom, not 'reacher'"),
+    (["--env", "tworoom", "--policy", "door_seeking", "--door-prob", "1.5"], "--door-prob must be in [0, 1]"),
+])
+def test_bad_policy_is_one_line_exit_2(tmp_path, args, message):
+    result = run(*args, "--episodes", "1", "--out", str(tmp_path / "x.h5"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"lewm-collect: error: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())

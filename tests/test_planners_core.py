@@ -261,3 +261,26 @@ def test_shift_plan_moves_tail_forward_and_pads():
         shift_plan(plan, -1)
     with pytest.raises(ValueError, match=r"shape \(B, H, A\)"):
         shift_plan(plan[0], 1)
+
+
+def test_substep_correlated_noise_has_unit_variance_and_the_asked_correlation():
+    from planners import CEM
+
+    planner = CEM(horizon=3, action_dim=10, num_samples=20000, n_iters=1, seed=0, substeps=5,
+                  substep_correlation=0.8, action_low=None, action_high=None)
+    noise = planner._correlate_substeps(planner.sample_noise(1, 20000))[0]  # (N, H, 10)
+    steps = noise.reshape(20000, 3, 5, 2)
+    assert abs(float(noise.var()) - 1.0) < 0.03
+    corr = torch.corrcoef(torch.stack([steps[:, :, 0, 0].flatten(), steps[:, :, 3, 0].flatten()]))[0, 1]
+    assert abs(float(corr) - 0.8) < 0.03  # same raw dim, different substeps
+    other = torch.corrcoef(torch.stack([steps[:, :, 0, 0].flatten(), steps[:, :, 0, 1].flatten()]))[0, 1]
+    assert abs(float(other)) < 0.03  # different raw dims stay independent
+
+
+def test_substep_settings_are_checked():
+    from planners import CEM
+
+    with pytest.raises(ValueError, match="substeps"):
+        CEM(horizon=3, action_dim=10, substeps=3, substep_correlation=0.5)
+    with pytest.raises(ValueError, match="substep_correlation"):
+        CEM(horizon=3, action_dim=10, substeps=5, substep_correlation=1.0)

@@ -35,7 +35,10 @@ class LeWMConfig:
     action_dim: int = 2
     action_mean: Optional[list] = None  # (A,) raw-action mean over the training episodes
     action_std: Optional[list] = None  # (A,) raw-action std over the training episodes
-    angle_qpos: Optional[list] = None  # qpos indices that are angles (probe uses cos/sin); None = all
+    # qpos indices that are angles (the probe predicts their cos/sin, the rest as is): lewm-train takes them from
+    # the dataset's ``angle_qpos`` attribute (the env declares them: reacher [0, 1], pointmass/tworoom []).
+    # None (a dataset that does not say) = every qpos entry is an angle, the reacher default of old checkpoints.
+    angle_qpos: Optional[list] = None
 
     # --- encoder ---
     encoder: str = "cnn"  # "vit" (paper) or "cnn" (strided CNN, the CPU default)
@@ -118,6 +121,9 @@ class LeWMConfig:
         for name in ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.angle_qpos is not None and any(
+                isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.angle_qpos):
+            raise ConfigError(f"angle_qpos must list qpos indices (integers >= 0), got {self.angle_qpos!r}")
         for name in ("action_mean", "action_std"):
             v = getattr(self, name)
             if v is not None and len(v) != self.action_dim:

@@ -65,6 +65,15 @@ def read_attrs(path: str | os.PathLike) -> dict:
         return dict(f.attrs)
 
 
+def dataset_angle_qpos(attrs: dict) -> list[int] | None:
+    """The qpos indices that are angles, as the collector recorded them (``angle_qpos`` attribute, from the
+    env's declaration); None when the dataset does not say (older or foreign datasets)."""
+    value = attrs.get("angle_qpos")
+    if value is None:
+        return None
+    return [int(i) for i in np.asarray(value).reshape(-1)]
+
+
 def _episode_rows(ep_offset: np.ndarray, ep_len: np.ndarray, episodes: np.ndarray) -> np.ndarray:
     """Row indices of all frames of the given episodes."""
     rows = [np.arange(ep_offset[e], ep_offset[e] + ep_len[e]) for e in episodes]

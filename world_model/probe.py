@@ -1,7 +1,8 @@
 """Linear probe: closed-form ridge regression from frame embeddings to the physical state.
 
 Targets are (cos, sin) of every angle in ``qpos`` (``cfg.angle_qpos``; all of qpos when unset) and the raw
-value of any other qpos entry. The probe is fitted on frames of training episodes and scored (R^2 and
+value of any other qpos entry (an empty ``angle_qpos``, as for the point-mass and two-room positions, is a plain
+regression on qpos). The probe is fitted on frames of training episodes and scored (R^2 and
 Pearson r per target) on held-out episodes, recreated from the checkpoint's ``val_fraction``/``split_seed``.
 
     python -m world_model.probe --checkpoint runs/reacher_cpu/model --data data/reacher.h5 [--out probe.json]
@@ -18,10 +19,17 @@ import torch
 
 
 def probe_targets(qpos: np.ndarray, angle_qpos) -> tuple[np.ndarray, list]:
-    """qpos (N, nq) -> targets (N, K) and their names; angles become cos and sin."""
-    angles = list(range(qpos.shape[1])) if angle_qpos is None else list(angle_qpos)
+    """qpos (N, nq) -> targets (N, K) and their names; angles become cos and sin.
+
+    ``angle_qpos``: indices of the angle entries; None means all of them, ``[]`` none (raw positions).
+    """
+    nq = qpos.shape[1]
+    angles = list(range(nq)) if angle_qpos is None else [int(i) for i in angle_qpos]
+    bad = [i for i in angles if not 0 <= i < nq]
+    if bad:
+        raise ValueError(f"angle_qpos {angles} names entries outside qpos, which has {nq} entries")
     cols, names = [], []
-    for i in range(qpos.shape[1]):
+    for i in range(nq):
         if i in angles:
             cols += [np.cos(qpos[:, i]), np.sin(qpos[:, i])]
             names += [f"cos_qpos{i}", f"sin_qpos{i}"]
@@ -87,8 +95,13 @@ def run_probe(model, train_ds, val_ds, max_frames: int = 4000, alpha: float = 1.
     rng = np.random.default_rng(seed)
     px_tr, q_tr = _frames(train_ds, train_ds.episodes, max_frames, rng)
     px_va, q_va = _frames(val_ds, val_ds.episodes, max_frames, rng)
-    y_tr, names = probe_targets(q_tr, model.cfg.angle_qpos)
-    y_va, _ = probe_targets(q_va, model.cfg.angle_qpos)
+    angles = model.cfg.angle_qpos
+    if angles is None:  # a checkpoint that does not say: the dataset's declaration, else all angles
+        from world_model.dataset import dataset_angle_qpos
+
+        angles = dataset_angle_qpos(getattr(train_ds, "attrs", {}))
+    y_tr, names = probe_targets(q_tr, angles)
+    y_va, _ = probe_targets(q_va, angles)
     predict = ridge_fit(embed_frames(model, px_tr), y_tr, alpha)
     r2, r = scores(y_va, predict(embed_frames(model, px_va)))
     return {"targets": names, "r2": [round(float(v), 5) for v in r2], "pearson_r": [round(float(v), 5) for v in r],

@@ -73,11 +73,38 @@ def _data(cfg: LeWMConfig, data_path: str):
     train_ds, val_ds = ds.split(val_fraction=cfg.val_fraction, seed=cfg.split_seed)
     if len(train_ds) < cfg.batch_size:
         raise ValueError(f"{data_path} has {len(train_ds)} training windows, fewer than batch_size {cfg.batch_size}")
+    data_task = str(ds.attrs.get("env", ""))
+    if cfg.task and data_task and _task_key(cfg.task) != _task_key(data_task):
+        raise ValueError(f"the config is for task {cfg.task!r} but {data_path} was collected on {data_task!r}")
     cfg = cfg.replace(data_path=str(data_path), action_dim=ds.action_dim,
                       action_mean=[float(v) for v in train_ds.action_mean],
                       action_std=[float(v) for v in train_ds.action_std],
-                      task=cfg.task or str(ds.attrs.get("env", "")))
+                      task=cfg.task or _task_key(data_task), angle_qpos=_angle_qpos(cfg, ds.attrs, data_path))
     return cfg, train_ds, val_ds
+
+
+def _task_key(name: str) -> str:
+    """A task's short name from either spelling: ``reacher`` or the gymnasium id ``lewm/Reacher-v0``."""
+    import re
+
+    return re.sub(r"-v\d+$", "", name.rsplit("/", 1)[-1]).lower()
+
+
+def _angle_qpos(cfg: LeWMConfig, attrs: dict, data_path) -> list | None:
+    """Which qpos entries are angles: the dataset's declaration (written by lewm-collect from the env), else the
+    config's; a config that contradicts the dataset is an error. None (neither says) means all of them."""
+    from world_model.dataset import dataset_angle_qpos
+
+    declared = dataset_angle_qpos(attrs)
+    if declared is None:
+        if cfg.angle_qpos is None:
+            log.warning("%s does not say which qpos entries are angles (no angle_qpos attribute) and neither does "
+                        "the config: the linear probe treats all of them as angles", data_path)
+        return cfg.angle_qpos
+    if cfg.angle_qpos is not None and sorted(cfg.angle_qpos) != sorted(declared):
+        raise ValueError(f"the config sets angle_qpos {cfg.angle_qpos} but {data_path} declares {declared}; "
+                         f"remove angle_qpos from the config or use data of the right task")
+    return declared
 
 
 def _train_batches(ds, cfg: LeWMConfig, info, start_step: int):
