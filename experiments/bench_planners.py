@@ -20,47 +20,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import functools
-import importlib
-import importlib.util
 import io
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import interleaved, machine  # noqa: E402
+from peer_swm import load_peer_solvers  # noqa: E402
 from planners import CEM, ICEM, MPPI  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OURS = {"CEM": CEM, "MPPI": MPPI, "iCEM": ICEM}
-
-
-@functools.cache
-def load_peer_solvers() -> dict:
-    """stable-worldmodel 0.1.1's ``CEMSolver`` and ``MPPISolver``, without running its package ``__init__``."""
-    spec = importlib.util.find_spec("stable_worldmodel")
-    if spec is None:
-        raise SystemExit("stable-worldmodel is not installed: pip install --no-deps stable-worldmodel==0.1.1")
-    root = Path(spec.submodule_search_locations[0])
-    for name, path in (("stable_worldmodel", root), ("stable_worldmodel.solver", root / "solver")):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [str(path)]  # submodules load from the real files; __init__ never runs
-            sys.modules[name] = package
-    if importlib.util.find_spec("loguru") is None:  # only used for a warning on discrete action spaces
-        sys.modules["loguru"] = types.SimpleNamespace(logger=types.SimpleNamespace(warning=print, info=print))
-    cem = importlib.import_module("stable_worldmodel.solver.cem")
-    mppi = importlib.import_module("stable_worldmodel.solver.mppi")
-    return {"CEM": cem.CEMSolver, "MPPI": mppi.MPPISolver}
 
 
 class PeerCost:
@@ -96,23 +73,6 @@ def run_ours(planner_cls, cost_factory, context: dict, batch: int, samples: int,
     planner.plan(cost_factory(**context), batch_size=batch)
 
 
-def bench(configs: dict, repeats: int) -> dict:
-    """Seconds per run of each configuration: one short warm-up each, then ``repeats`` rounds.
-
-    In each round every configuration runs once, in forward order on even rounds and reversed on odd ones,
-    so that ours and the peer's run back to back and neither always runs first.
-    """
-    times = {name: [] for name in configs}
-    for _, warmup in configs.values():
-        warmup()
-    for round_ in range(repeats):
-        for name in (list(configs) if round_ % 2 == 0 else list(reversed(configs))):
-            start = time.perf_counter()
-            configs[name][0]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def trivial_cost_factory(**context):
     return lambda candidates: candidates.square().sum(dim=(-1, -2))
 
@@ -142,7 +102,7 @@ def section(cost_factory, context_for, batches, args, planners: dict, iters: int
                 configs[(name, side)] = (
                     lambda r=runner, c=cls: r(c, cost_factory, context, iters=iters, **common),
                     lambda r=runner, c=cls: r(c, cost_factory, context, iters=2, **common))
-        times = bench(configs, args.repeats)
+        times = interleaved(configs, args.repeats)
         for name in planners:
             ours, peer_times = times[(name, "ours")], times.get((name, "swm"))
             # The ratio is the median over rounds of the paired (same round) ratios: robust to load drift.
@@ -151,17 +111,6 @@ def section(cost_factory, context_for, batches, args, planners: dict, iters: int
                              swm_s=None if peer_times is None else statistics.median(peer_times),
                              ratio=ratio, ours_all_s=ours, swm_all_s=peer_times))
     return rows
-
-
-def machine() -> dict:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor()
-    return dict(cpu=model, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
-                python=platform.python_version(), date=datetime.datetime.now().isoformat(timespec="seconds"),
-                loadavg_1_5_15=list(os.getloadavg()))
 
 
 def fmt(x, unit=""):

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import io
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import types
@@ -39,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
+from bench_common import interleaved, machine  # noqa: E402
 from peer_swm import PeerLeWMCost, check_same_cost, load_peer_solvers, peer_lewm  # noqa: E402
 from planners import CEM  # noqa: E402
 from world_model import LeWM, LeWMConfig  # noqa: E402
@@ -97,19 +95,6 @@ def plan_ours(model: LeWM, ctx: dict, samples: int, iters: int, horizon: int, ac
             planner.plan(cost, batch_size=z_hist.shape[0])
     finally:
         model.use_fast_rollout = True
-
-
-def interleaved(configs: dict, repeats: int) -> dict:
-    """Seconds per run of each configuration: one warm-up each, then ``repeats`` rounds in alternating order."""
-    for _, warmup in configs.values():
-        warmup()
-    times = {name: [] for name in configs}
-    for round_ in range(repeats):
-        for name in (list(configs) if round_ % 2 == 0 else list(reversed(configs))):
-            start = time.perf_counter()
-            configs[name][0]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 # ---------------------------------------------------------------------------------------------- parts
@@ -228,18 +213,7 @@ def part_success(args) -> list:
 
 
 # ---------------------------------------------------------------------------------------------- report
-def machine() -> dict:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor()
-    return dict(cpu=model, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
-                python=platform.python_version(), date=datetime.datetime.now().isoformat(timespec="seconds"),
-                loadavg_1_5_15=list(os.getloadavg()))
-
-
-def plot_success(rows: list, swm_plan_s: float | None, path: Path) -> None:
+def plot_success(rows: list, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -337,7 +311,7 @@ def write_report(report: dict) -> None:
         lines += ["## Reading" + reading[1].rstrip("\n"), ""]
     md.write_text("\n".join(lines))
     if report.get("success"):
-        plot_success(report["success"], None, RESULTS / "planning_speed_success.png")
+        plot_success(report["success"], RESULTS / "planning_speed_success.png")
 
 
 def main() -> None:
