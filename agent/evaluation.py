@@ -79,11 +79,17 @@ def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0
                 raise ValueError(f"{dataset_path} has no {col!r} column; the LeWM protocol needs states")
         ep_len, ep_offset = f["ep_len"][:], f["ep_offset"][:]
         qpos, qvel = f["qpos"][:].astype(np.float64), f["qvel"][:].astype(np.float64)
+    chosen = lewm_pair_rows(ep_len, ep_offset, episodes, goal_offset, seed)
+    return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
+
+
+def lewm_pair_rows(ep_len: np.ndarray, ep_offset: np.ndarray, episodes: int, goal_offset: int = 25,
+                   seed: int = 0) -> np.ndarray:
+    """The dataset rows of the start states ``lewm_pairs`` draws (its goals are ``goal_offset`` rows later)."""
     rows = np.concatenate([off + np.arange(max(0, n - goal_offset)) for off, n in zip(ep_offset, ep_len)])
     if len(rows) == 0:
-        raise ValueError(f"{dataset_path}: no episode is longer than the goal offset {goal_offset}")
-    chosen = np.random.default_rng(seed).choice(rows, size=episodes, replace=len(rows) < episodes)
-    return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
+        raise ValueError(f"no episode is longer than the goal offset {goal_offset}")
+    return np.random.default_rng(seed).choice(rows, size=episodes, replace=len(rows) < episodes)
 
 
 def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:

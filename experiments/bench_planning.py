@@ -42,6 +42,7 @@ from planners import CEM  # noqa: E402
 from world_model import LeWM, LeWMConfig  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
+PARTS = ("ratio", "batch", "flops", "success")
 SHIPPED = ROOT / "world_model" / "checkpoints" / "reacher"
 
 
@@ -239,14 +240,18 @@ def plot_success(rows: list, path: Path) -> None:
 def write_report(report: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     old = RESULTS / "planning_speed.json"
-    if old.exists():  # parts not run this time keep their last results
-        report = {**json.loads(old.read_text()), **{k: v for k, v in report.items() if v is not None}}
+    previous = json.loads(old.read_text()) if old.exists() else {}
+    commands = previous.get("commands", {})
+    commands.update({part: report["command"] for part in PARTS if report.get(part) is not None})
+    # parts not run this time keep their last results (and the command that measured them)
+    report = {**previous, **{k: v for k, v in report.items() if v is not None}, "commands": commands}
     (RESULTS / "planning_speed.json").write_text(json.dumps(report, indent=2))
     m, a = report["machine"], report["args"]
     lines = ["# Planning speed (issue 8)", "",
              f"- Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), Python "
              f"{m['python']}, {m['date']}; load average at start {m['loadavg_1_5_15'][0]:.1f}",
-             f"- Command: `{report['command']}`", ""]
+             "- Commands (each part keeps its last run):"] + [
+                f"  - part {part}: `{cmd}`" for part, cmd in report["commands"].items()] + [""]
     if report.get("ratio"):
         lines += ["## 1. Same budget, same predictor: stable-worldmodel 0.1.1 CEM vs ours", "",
                   f"One env, {a['samples']} samples x {a['iters']} iterations, horizon {a['horizon']}, top 30, fp32. "
@@ -316,8 +321,7 @@ def write_report(report: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", nargs="+", default=["ratio", "batch", "flops", "success"],
-                   choices=["ratio", "batch", "flops", "success"])
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     p.add_argument("--presets", nargs="+", default=["cpu", "paper"], choices=["cpu", "paper"])
     p.add_argument("--batch", nargs="+", type=int, default=[1, 4, 16, 64], help="N envs per plan (part batch)")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per configuration (part ratio)")
@@ -334,7 +338,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     report = dict(command="python experiments/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
                   args=vars(args), machine=machine())
-    for part in ("ratio", "batch", "flops", "success"):
+    for part in PARTS:
         report[part] = globals()[f"part_{part}"](args) if part in args.parts else None
     report["loadavg_end"] = list(os.getloadavg())
     write_report(report)

@@ -103,3 +103,14 @@ def test_chunked_fast_rollout_equals_one_piece():
         m.rollout_chunk = 4  # 15 candidates in 4 pieces, the last one short
         chunked = m.rollout(z, a, plan)
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_fast_rollout_of_a_model_built_under_inference_mode():
+    """Inference tensors carry no version counter; the weight-change key must not need one."""
+    with torch.inference_mode():
+        m = trained_like()
+        z, plan = torch.randn(1, 3, 32), torch.randn(1, 4, 5, 10)
+        fast = m.rollout(z, None, plan)
+        m.use_fast_rollout = False
+        plain = m.rollout(z, None, plan)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)

@@ -158,7 +158,8 @@ class LeWM(nn.Module):
         from world_model.fast_rollout import FastRollout
 
         tensors = list(self.predictor.parameters()) + list(self.pred_proj.parameters()) + list(self.pred_proj.buffers())
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        # Inference tensors (a model loaded under torch.inference_mode) have no version counter.
+        key = tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device) for t in tensors)
         if getattr(self, "_fast_key", None) != key:
             self._fast, self._fast_key = FastRollout(self), key
         return self._fast
