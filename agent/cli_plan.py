@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
     p.add_argument("--planner", default="cem", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
-    p.add_argument("--steps", type=int, default=100, help="env-step budget (stops early on success)")
+    p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
+                   "free-goal budget: reacher 200, pointmass 300, tworoom 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -96,6 +97,8 @@ def _main(argv: list[str] | None) -> int:
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
+    if args.steps is None:
+        args.steps = int(spec.free_budget)
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
