@@ -34,6 +34,9 @@ class Agent:
         warm_iters: planner iterations for a warm-started replan (the first plan of an episode uses the
             planner's own ``n_iters``); ``None`` uses ``n_iters`` always. A warm start begins near the answer, so
             a few iterations refine it.
+        waypoints: an ``agent.waypoints.WaypointGraph`` over the model's embeddings of its training data: far
+            goals are then approached through waypoints within the latent cost's reach (see that module);
+            ``None`` plans straight at the goal.
 
     Usage::
 
@@ -43,7 +46,7 @@ class Agent:
     """
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
-                 cost: str = "all", autocast: bool = False, warm_iters: int | None = None):
+                 cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None):
         if cost not in ("all", "terminal"):
             raise ValueError(f"cost must be 'all' or 'terminal', got {cost!r}")
         cfg = world_model.cfg
@@ -60,6 +63,7 @@ class Agent:
         if warm_iters is not None and warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, got {warm_iters}")
         self.warm_iters = warm_iters
+        self.waypoints = waypoints
         self.device = next(world_model.parameters()).device
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
         self.image_size, self.history_size = cfg.image_size, cfg.history_size
@@ -125,6 +129,7 @@ class Agent:
         self._queue: np.ndarray | None = None  # (N, frameskip, A) raw env actions of the current block
         self._queue_pos = 0
         self._last_block: torch.Tensor | None = None  # (N, A_block) normalised block being executed
+        self._target: torch.Tensor | None = None  # (N, D) what the last plan aimed at: the goal or a waypoint
 
     def keep(self, indices) -> None:
         """Keeps only the envs ``indices`` of a batch (e.g. drop envs whose episode ended); their goals, history,
@@ -134,7 +139,7 @@ class Agent:
         if self._goal is not None and self._goal.shape[0] > 1:
             self._goal = pick(self._goal)
         self._z_hist, self._a_hist, self._plan = pick(self._z_hist), pick(self._a_hist), pick(self._plan)
-        self._last_block = pick(self._last_block)
+        self._last_block, self._target = pick(self._last_block), pick(self._target)
         if self._queue is not None:
             self._queue = self._queue[np.asarray(indices, dtype=np.int64)]
 
@@ -191,6 +196,9 @@ class Agent:
         if init is not None and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters
         start = time.perf_counter()
+        self._target = None
+        if self.waypoints is not None:
+            self._target = self.waypoints.subgoals(self._z_hist[:, -1], self._goal).to(self.device)
         try:
             result = self.planner.plan(self.cost_function(), batch_size=n, init_mean=init)
         finally:
@@ -202,9 +210,10 @@ class Agent:
         self._blocks_done = 0
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The planner's cost for the current history and goal: candidates (B, N, H, A_block) -> (B, N)."""
+        """The planner's cost for the current history and goal (or waypoint, see ``waypoints``): candidates
+        (B, N, H, A_block) -> (B, N)."""
         z_hist, a_hist = self._z_hist, self._a_hist
-        goal = self._goal.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
+        goal = (self._goal if self._target is None else self._target).expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
         terminal = self.cost == "terminal"
 
         def cost(candidates: torch.Tensor) -> torch.Tensor:

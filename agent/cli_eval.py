@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
     p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
+    p.add_argument("--waypoints", action="store_true",
+                   help="approach far goals through waypoints of the checkpoint's waypoint graph (waypoints.npz); "
+                        "rows are labelled PLANNER+waypoints")
     p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
@@ -79,17 +82,19 @@ def _main(argv: list[str] | None) -> int:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
                                warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
-                               horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr)
+                               horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
+                               waypoints=args.waypoints)
+            label = planner + ("+waypoints" if args.waypoints else "")
             for suite in suites:
                 if suite == "lewm" and eval_data is None:
                     raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")
                 run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
-                               budget=args.budget, planner_name=planner, progress=not args.no_progress)
+                               budget=args.budget, planner_name=label, progress=not args.no_progress)
                 summary = to_jsonable(run)
                 summary["checkpoint"] = str(folder)
                 runs.append(summary)
                 lo, hi = summary["ci95"]
-                print(f"{task} {suite} {planner}: {summary['successes']}/{summary['episodes']} "
+                print(f"{task} {suite} {label}: {summary['successes']}/{summary['episodes']} "
                       f"({100 * summary['success_rate']:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
                       f"{summary['plan_seconds_per_replan']:.2f} s per replan", flush=True)
     command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

@@ -70,8 +70,12 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = WARM_ITERS,
-               task: str | None = None, **planner_settings):
-    """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task."""
+               task: str | None = None, waypoints=False, **planner_settings):
+    """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
+
+    ``waypoints``: ``True`` loads the checkpoint's ``waypoints.npz`` (an error if it has none), a path loads that
+    file, a ``WaypointGraph`` is used as is; ``False`` plans straight at the goal.
+    """
     from agent.agent import Agent
     from world_model import LeWM
 
@@ -87,4 +91,18 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
                                **planner_settings)
     return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
-                 warm_iters=warm_iters)
+                 warm_iters=warm_iters, waypoints=load_waypoints(waypoints, folder))
+
+
+def load_waypoints(waypoints, folder: Path):
+    """The ``WaypointGraph`` that ``make_agent``'s ``waypoints`` argument names (None for False/None)."""
+    from agent.waypoints import FILE_NAME, WaypointGraph
+
+    if waypoints is None or waypoints is False:
+        return None
+    if isinstance(waypoints, WaypointGraph):
+        return waypoints
+    path = Path(folder) / FILE_NAME if waypoints is True else Path(waypoints)
+    if not path.exists():
+        raise ValueError(f"no waypoint file {path}; build one with experiments/build_waypoints.py")
+    return WaypointGraph.load(path)

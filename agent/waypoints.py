@@ -1,0 +1,158 @@
+"""Waypoints for far goals: a graph over embeddings of the training data, searched once per goal.
+
+The latent goal cost only has a slope near the goal: beyond a task-specific *reach* (about 1.4 rad for reacher,
+0.14 m for the point tasks; ``experiments/results/latent_reach``) two embeddings are as far apart as two random
+ones, so a planner cannot tell which way a far goal lies, and in Two-Room the cost even rises on the way. The
+data knows the way: its trajectories connect the states they visited. This module keeps the embeddings of the
+training frames at action-block spacing as graph nodes, links each to the next block of its trajectory (the data
+moved there in one block) and to any node within ``link`` of it in latent space, and finds, once per goal, every
+node's distance to the goal along the graph (scipy's Dijkstra). At each replan the agent then aims at the node
+*within reach of where it is* that lies closest to the goal along the graph, and at the goal itself once the goal
+is within reach.
+
+Distances in latent space are squared Euclidean divided by ``2 * D``: 1.0 is the distance of two independent
+draws of SIGReg's isotropic unit Gaussian (no relation), 0 is the same embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FILE_NAME = "waypoints.npz"
+
+
+def normalised_sq_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N, D), (M, D) -> (N, M) squared Euclidean distances / (2 D)."""
+    return torch.cdist(a.float(), b.float()).square_() / (2 * a.shape[-1])
+
+
+class WaypointGraph:
+    """Nodes: embeddings of data frames one action block apart; edges: data transitions and latent neighbours.
+
+    Args:
+        nodes: (M, D) embeddings.
+        episode: (M,) episode id of each node; consecutive nodes of one episode are one action block apart.
+        link: latent distance (normalised, see the module docstring) under which two nodes are linked.
+        reach: latent distance under which a node (or the goal) counts as within reach of the agent: the
+            planner is given the goal itself when it is that close, else the best waypoint that close.
+        chunk: rows per block of the pairwise-distance computation (memory: chunk x M floats).
+    """
+
+    def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
+                 chunk: int = 2048):
+        from scipy.sparse import coo_matrix
+
+        if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
+            raise ValueError(f"nodes must be (M, D) with one episode id per node; got {tuple(nodes.shape)} and "
+                             f"{len(episode)} ids")
+        if not 0 < link < reach:
+            raise ValueError(f"need 0 < link < reach, got link={link}, reach={reach}")
+        self.nodes = nodes.float().cpu()
+        self.episode = np.asarray(episode, dtype=np.int64)
+        self.link, self.reach = float(link), float(reach)
+        m = len(self.episode)
+        same = np.flatnonzero(self.episode[1:] == self.episode[:-1])  # i -> i+1 within an episode
+        rows, cols, weights = [same], [same + 1], [np.ones(len(same))]
+        for start in range(0, m, chunk):
+            d = normalised_sq_distance(self.nodes[start:start + chunk], self.nodes).numpy()
+            r, c = np.nonzero(d < self.link)
+            keep = c > r + start  # each pair once, no self loops
+            rows.append(r[keep] + start)
+            cols.append(c[keep])
+            weights.append(d[r[keep], c[keep]] / self.link)  # in (0, 1): a close neighbour is cheaper than a block
+        rows, cols, weights = (np.concatenate(x) for x in (rows, cols, weights))
+        self.graph = coo_matrix((np.maximum(weights, 1e-6), (rows, cols)), shape=(m, m)).tocsr()
+        self.edges = len(rows)
+        self._to_goal: dict[str, np.ndarray] = {}
+
+    # ----------------------------------------------------------------- files
+    @classmethod
+    def load(cls, path, **overrides) -> "WaypointGraph":
+        """Reads a ``waypoints.npz`` (a file, or the checkpoint folder holding one)."""
+        path = Path(path)
+        path = path / FILE_NAME if path.is_dir() else path
+        with np.load(path) as f:
+            settings = dict(link=float(f["link"]), reach=float(f["reach"]))
+            settings.update(overrides)
+            return cls(torch.from_numpy(f["nodes"].astype(np.float32)), f["episode"], **settings)
+
+    def save(self, path) -> None:
+        """Writes nodes (float16), episode ids and the two radii to ``path`` (``.npz``)."""
+        np.savez_compressed(path, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode,
+                            link=self.link, reach=self.reach)
+
+    # ----------------------------------------------------------------- search
+    def distance_to_goal(self, goal: torch.Tensor) -> np.ndarray:
+        """(D,) goal embedding -> (M,) graph distance of every node to the goal (inf where none connects).
+
+        The goal enters at the nodes within ``link`` of it (at the nearest node if none is). Cached per goal.
+        """
+        from scipy.sparse.csgraph import dijkstra
+
+        goal = goal.float().cpu()
+        key = hashlib.sha1(goal.numpy().tobytes()).hexdigest()
+        if key not in self._to_goal:
+            d = normalised_sq_distance(goal[None], self.nodes)[0].numpy()
+            entry = np.flatnonzero(d < self.link)
+            entry = entry if len(entry) else np.array([int(d.argmin())])
+            hops = dijkstra(self.graph, directed=False, indices=entry, min_only=True)
+            self._to_goal[key] = hops + np.min(d[entry] / self.link)  # entering costs like a link
+        return self._to_goal[key]
+
+    def subgoals(self, current: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Where to aim now: (N, D) current embeddings, (N or 1, D) goals -> (N, D) planning targets.
+
+        For each env: the goal when it is within ``reach``; else, among the nodes within ``reach`` of the
+        current embedding, the one closest to the goal along the graph; the goal itself when no node is within
+        reach or none of those connects to it.
+        """
+        goal = goal.expand(current.shape[0], -1)
+        near = normalised_sq_distance(current, self.nodes).numpy()  # (N, M)
+        to_goal_direct = normalised_sq_distance(current, goal).diagonal().cpu().numpy()
+        targets = goal.clone()
+        for i in range(current.shape[0]):
+            if to_goal_direct[i] < self.reach:
+                continue
+            candidates = np.flatnonzero(near[i] < self.reach)
+            if len(candidates) == 0:
+                continue
+            hops = self.distance_to_goal(goal[i])[candidates]
+            if np.isfinite(hops).any():
+                targets[i] = self.nodes[candidates[int(np.argmin(hops))]].to(goal)
+        return targets
+
+
+def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
+                    reach: float = 0.5, batch: int = 256, progress: bool = True) -> WaypointGraph:
+    """Encodes every ``stride``-th frame (default: the model's frameskip) of an HDF5 dataset as waypoint nodes.
+
+    Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
+    """
+    import h5py
+    from tqdm import tqdm
+
+    stride = stride or model.cfg.frameskip
+    with h5py.File(dataset_path, "r") as f:
+        ep_len, ep_offset, pixels = f["ep_len"][:], f["ep_offset"][:], f["pixels"]
+        if pixels.shape[1] != model.cfg.image_size:
+            raise ValueError(f"{dataset_path} has {pixels.shape[1]} px frames; the model takes "
+                             f"{model.cfg.image_size} px")
+        rows, episode = [], []
+        for e, (off, n) in enumerate(zip(ep_offset, ep_len)):
+            idx = off + np.arange(0, n, stride)
+            if len(rows) and sum(map(len, rows)) + len(idx) > max_nodes:
+                break
+            rows.append(idx)
+            episode.append(np.full(len(idx), e))
+        rows, episode = np.concatenate(rows), np.concatenate(episode)
+        device = next(model.parameters()).device
+        nodes = []
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(rows), batch), desc="waypoints", unit="batch", disable=not progress):
+                frames = torch.from_numpy(pixels[rows[start:start + batch]]).to(device)
+                nodes.append(model.encode(frames).float().cpu())
+    return WaypointGraph(torch.cat(nodes), episode, link=link, reach=reach)

@@ -1,0 +1,40 @@
+"""Build a shipped model's waypoint graph (``agent.waypoints``) from its training data.
+
+    python experiments/build_waypoints.py --checkpoint world_model/checkpoints/tworoom --data data/tworoom.h5
+
+Encodes every frameskip-th frame of the data with the checkpoint's encoder (whole episodes, up to
+``--max-nodes``) and writes ``waypoints.npz`` (float16 embeddings, episode ids, the link and reach radii) into
+the checkpoint folder, where ``make_agent(..., waypoints=True)`` and ``--waypoints`` find it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from agent.waypoints import FILE_NAME, build_waypoints  # noqa: E402
+from world_model import LeWM  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on")
+    p.add_argument("--max-nodes", type=int, default=8000)
+    p.add_argument("--link", type=float, default=0.1)
+    p.add_argument("--reach", type=float, default=0.5)
+    args = p.parse_args()
+    started = time.perf_counter()
+    graph = build_waypoints(LeWM.load(args.checkpoint), args.data, max_nodes=args.max_nodes, link=args.link,
+                            reach=args.reach)
+    graph.save(args.checkpoint / FILE_NAME)
+    size = (args.checkpoint / FILE_NAME).stat().st_size / 1e6
+    print(f"{len(graph.episode)} nodes from {len(set(graph.episode.tolist()))} episodes, {graph.edges} edges; "
+          f"{args.checkpoint / FILE_NAME} ({size:.1f} MB) in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Waypoint graph: routes along the data around an obstacle, hands over to the goal within reach, files, agent."""
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+from agent.pretrained import make_agent
+from agent.waypoints import FILE_NAME, WaypointGraph, build_waypoints, normalised_sq_distance
+from world_model import LeWM
+
+# A U-shaped corridor in a 2-D "embedding" (D = 2, so a normalised distance of d is a Euclidean one of 2 sqrt(d)):
+# up the left side x = 0, across the top y = 10, down the right side x = 4. The straight line from the bottom-left
+# to the bottom-right corner crosses a wall the data never crossed.
+LEFT = [(0.0, y) for y in np.arange(0, 10.5, 0.5)]
+TOP = [(x, 10.0) for x in np.arange(0.5, 4.0, 0.5)]
+RIGHT = [(4.0, y) for y in np.arange(10, -0.5, -0.5)]
+LINK, REACH = 0.07, 0.6  # link: neighbours 0.5 apart (d = 0.0625); reach: within ~1.55 of the agent
+
+
+def corridor_graph(split_episodes=False) -> WaypointGraph:
+    points = torch.tensor(LEFT + TOP + RIGHT, dtype=torch.float32)
+    episode = np.zeros(len(points), dtype=int)
+    if split_episodes:  # three episodes: linked to each other only by latent proximity
+        episode[len(LEFT):] = 1
+        episode[len(LEFT) + len(TOP):] = 2
+    return WaypointGraph(points, episode, link=LINK, reach=REACH)
+
+
+@pytest.mark.parametrize("split_episodes", [False, True])
+def test_subgoal_follows_the_data_around_the_wall(split_episodes):
+    graph = corridor_graph(split_episodes)
+    start, goal = torch.tensor([[0.0, 0.0]]), torch.tensor([[4.0, 0.0]])
+    target = graph.subgoals(start, goal)[0]
+    assert target[0] == 0.0 and target[1] > 1.0  # up the left side, the farthest node still within reach
+    assert normalised_sq_distance(start, target[None]).item() < REACH
+    # Walking the targets leads around the corridor to the goal.
+    here, visited = start, []
+    for _ in range(30):
+        here = graph.subgoals(here, goal)
+        visited.append(tuple(here[0].tolist()))
+        if torch.equal(here, goal):
+            break
+    assert torch.equal(here, goal)
+    assert any(y == 10.0 for _, y in visited)  # it went over the top
+
+
+def test_goal_within_reach_is_aimed_at_directly():
+    graph = corridor_graph()
+    here, goal = torch.tensor([[4.0, 1.0]]), torch.tensor([[4.0, 0.0]])
+    assert torch.equal(graph.subgoals(here, goal), goal)
+
+
+def test_no_node_within_reach_falls_back_to_the_goal():
+    graph = corridor_graph()
+    here, goal = torch.tensor([[50.0, 50.0]]), torch.tensor([[4.0, 0.0]])
+    assert torch.equal(graph.subgoals(here, goal), goal)
+
+
+def test_batch_of_envs_and_one_shared_goal():
+    graph = corridor_graph()
+    here = torch.tensor([[0.0, 0.0], [4.0, 1.0]])
+    targets = graph.subgoals(here, torch.tensor([[4.0, 0.0]]))
+    assert targets.shape == (2, 2)
+    assert targets[0, 0] == 0.0 and torch.equal(targets[1], torch.tensor([4.0, 0.0]))
+
+
+def test_distance_to_goal_is_cached_per_goal():
+    graph = corridor_graph()
+    goal = torch.tensor([4.0, 0.0])
+    first = graph.distance_to_goal(goal)
+    assert graph.distance_to_goal(goal) is first
+    assert first[0] > first[len(LEFT)] > first[-1]  # farther along the corridor is farther from the goal
+
+
+def test_bad_radii_and_shapes_are_clear_errors():
+    with pytest.raises(ValueError, match="link < reach"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(3), link=0.5, reach=0.1)
+    with pytest.raises(ValueError, match="one episode id per node"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(2))
+
+
+def test_save_load_round_trip(tmp_path):
+    graph = corridor_graph(split_episodes=True)
+    graph.save(tmp_path / FILE_NAME)
+    loaded = WaypointGraph.load(tmp_path)
+    assert (loaded.link, loaded.reach, loaded.edges) == (graph.link, graph.reach, graph.edges)
+    np.testing.assert_array_equal(loaded.episode, graph.episode)
+    torch.testing.assert_close(loaded.nodes, graph.nodes)
+
+
+def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny_checkpoint, tmp_path):
+    """End to end on real collected frames: build, ship beside the checkpoint, load with waypoints=True, act."""
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    model = LeWM.load(folder)
+    graph = build_waypoints(model, tiny_reacher_h5, link=0.01, reach=0.02, progress=False)
+    assert len(graph.episode) > 0 and graph.edges >= len(graph.episode) - len(set(graph.episode.tolist()))
+    graph.save(folder / FILE_NAME)
+    agent = make_agent(str(folder), planner="cem", waypoints=True, num_samples=8, n_iters=1, horizon=2)
+    assert agent.waypoints is not None
+    import h5py
+
+    with h5py.File(tiny_reacher_h5) as f:
+        first, last = f["pixels"][0], f["pixels"][int(f["ep_len"][0]) - 1]
+    agent.set_goal(last)
+    action = agent.act(first)
+    assert action.shape == (2,) and np.all(np.abs(action) <= 1)
+    assert agent._target is not None and agent._target.shape == (1, tiny_config().embed_dim)
+    with pytest.raises(ValueError, match="no waypoint file"):
+        make_agent(str(tiny_checkpoint), waypoints=True)
