@@ -39,6 +39,7 @@ reacher-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.train --config experiments/configs/reacher.yaml --data data/reacher.h5 \
 		--out runs/reacher_cpu --steps $(REACHER_STEPS) $$([ -f runs/reacher_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
+	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(MAKE) reacher-eval
 
 reacher-eval: setup
@@ -60,6 +61,7 @@ pointmass-model tworoom-model: %-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.train --config experiments/configs/$*.yaml --out runs/$*_cpu \
 		--threads 1 $$([ -f runs/$*_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
+	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/results/$*_eval
 
 # The cross-task table of the README (all three shipped models, LeWM protocol, CEM and MPPI; about 1 h).

@@ -63,6 +63,7 @@ def test_plan_with_start_state_and_a_plain_goal_image(tiny_checkpoint, tmp_path)
     (["--env", "cartpole", "--goal", "{goal}"], "unknown env 'cartpole'; known tasks:"),
     (["--goal", "{goal}", "--checkpoint", "/nonexistent/ckpt"], "no checkpoint '/nonexistent/ckpt'"),
     (["--goal", "{goal}", "--start-state", "1,2,3"], "state must have 2 values"),
+    (["--goal", "{goal}", "--waypoints"], "no waypoint file"),
 ])
 def test_plan_user_errors_are_one_line(args, message, goal_png, tiny_checkpoint, tmp_path):
     bad = tmp_path / "bad.png"
@@ -108,3 +109,18 @@ def test_eval_lewm_suite_without_data_is_a_clear_error(tiny_checkpoint, tmp_path
     result = run("lewm-eval", "--suite", "lewm", "--episodes", 1, "--checkpoint", tiny_checkpoint,
                  "--out", tmp_path, *FAST)
     assert result.returncode == 2 and "needs held-out trajectories" in result.stderr
+
+
+def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+    from agent.waypoints import FILE_NAME, build_waypoints
+    from world_model import LeWM
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    build_waypoints(LeWM.load(folder), tiny_reacher_h5, link=0.01, reach=0.02, progress=False).save(folder / FILE_NAME)
+    out = tmp_path / "eval"
+    result = run("lewm-eval", "--suite", "free", "--episodes", 2, "--budget", 4, "--checkpoint", folder,
+                 "--waypoints", "--out", out, *FAST)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["planner"] == "cem+waypoints" and row["settings"]["waypoints"] is True
