@@ -31,7 +31,8 @@ def reference(m: LeWM, z_hist, a_hist, plan):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("history_size,th,horizon", [(3, 1, 5), (3, 2, 5), (3, 3, 4), (1, 1, 3), (4, 2, 7)])
+@pytest.mark.parametrize("history_size,th,horizon", [(3, 1, 5), (3, 2, 5), (3, 3, 4), (3, 3, 1), (1, 1, 3), (4, 2, 7),
+                                                     (4, 4, 6), (2, 3, 4)])
 def test_fast_rollout_equals_plain_rollout(device, history_size, th, horizon):
     m = trained_like(history_size=history_size, device=device)
     g = torch.Generator().manual_seed(1)

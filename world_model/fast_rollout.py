@@ -161,21 +161,56 @@ class FastRollout:
         return F.linear(F.gelu(F.linear(h, self.proj1_w, self.proj1_b)), self.proj2_w, self.proj2_b)
 
     # ------------------------------------------------------------------ rollout
-    def rollout(self, z_hist: torch.Tensor, c: torch.Tensor, horizon: int) -> torch.Tensor:
-        """Autoregressive rollout from flattened candidates.
+    def rollout(self, z_hist: torch.Tensor, c_hist: torch.Tensor | None, c_plan: torch.Tensor,
+                chunk: int | None = None) -> torch.Tensor:
+        """Autoregressive rollout of N candidate plans per batch element.
 
         Args:
-            z_hist: (BN, Th, D) history embeddings per candidate (Th >= 1).
-            c: (BN, Th - 1 + horizon, D) action embeddings: history actions, then the plan's.
-            horizon: steps to predict.
+            z_hist: (B, Th, D) history embeddings (Th >= 1), shared by the N candidates of a batch element.
+            c_hist: (B, Th - 1, D) action embeddings of the history, or None when Th == 1.
+            c_plan: (B, N, H, D) action embeddings of the candidate plans.
+            chunk: candidates (over all B x N) per pass; None: all at once.
 
         Returns:
-            (BN, horizon, D) predicted embeddings.
+            (B, N, H, D) predicted embeddings.
         """
-        bn, th, d = z_hist.shape
+        b, th, d = z_hist.shape
+        n, horizon = c_plan.shape[1], c_plan.shape[2]
+        rows = b * n
+        chunk = chunk or rows
+        # History tokens conditioned on history actions are the same for every candidate, and (causal attention)
+        # so are their keys and values: they go through the blocks once per batch element, not once per candidate.
+        starts = {max(0, th + step - self.history_size) for step in range(horizon)}
+        prefixes = {start: self._shared_prefix(z_hist, c_hist, start) for start in starts if start < th - 1}
+        flat_plan = c_plan.reshape(rows, horizon, d)
+        out = []
+        for lo in range(0, rows, chunk):
+            owner = torch.arange(lo, min(rows, lo + chunk), device=z_hist.device) // n
+            out.append(self._rollout_rows(z_hist.index_select(0, owner), flat_plan[lo:lo + chunk], prefixes, owner))
+        return (out[0] if len(out) == 1 else torch.cat(out)).reshape(b, n, horizon, d)
+
+    def _shared_prefix(self, z_hist: torch.Tensor, c_hist: torch.Tensor, start: int) -> list[list[torch.Tensor]]:
+        """Keys and values, per block, of the history tokens start .. Th-2 of a window beginning at ``start``
+        (positions 0 ..): each (B, Th-1-start, h, dh)."""
+        th = z_hist.shape[1]
+        shared = th - 1 - start
+        mods = self._modulations(c_hist[:, start:th - 1])
+        x = z_hist[:, start:th - 1] + self.pos[:shared]
+        kv = []
+        for blk, mod in zip(self.blocks, mods):
+            cache = [None, None]
+            x = self._block(blk, mod, x, cache, shared, shared)
+            kv.append(cache)
+        return kv
+
+    def _rollout_rows(self, z_hist: torch.Tensor, c_plan: torch.Tensor, prefixes: dict, owner: torch.Tensor):
+        """The rollout of R candidates: z_hist (R, Th, D), c_plan (R, H, D), ``prefixes`` from
+        ``_shared_prefix`` by window start, ``owner`` (R,) the batch element of each row -> (R, H, D)."""
+        r, th, d = z_hist.shape
+        horizon = c_plan.shape[1]
         hist = self.history_size
-        mods = self._modulations(c)
-        buf = z_hist.new_empty(bn, th + horizon, d)
+        mods = self._modulations(c_plan)  # token t of the buffer (t >= Th-1) has plan modulations t - (Th-1)
+        buf = z_hist.new_empty(r, th + horizon, d)
         buf[:, :th] = z_hist
         caches, cache_start = None, -1
         depth = len(self.blocks)
@@ -185,12 +220,16 @@ class FastRollout:
             if start == cache_start and caches is not None:
                 rows = 1  # the window grew by one token and nothing moved: earlier keys/values still hold
             else:
-                caches, cache_start, rows = [[None, None] for _ in range(depth)], start, end - start
-            # Positions: the window's token i sits at position i.
+                caches, cache_start = [[None, None] for _ in range(depth)], start
+                shared = max(0, th - 1 - start)
+                if shared:
+                    caches = [[k.index_select(0, owner), v.index_select(0, owner)] for k, v in prefixes[start]]
+                rows = end - start - shared
+            # Positions: the window's token i sits at position i; the computed rows are the window's last ones.
             x = buf[:, end - rows: end] + self.pos[end - start - rows: end - start]
+            first = end - rows - (th - 1)
             for i, blk in enumerate(self.blocks):
-                mod = mods[i][:, :, start:end]
                 last = i == depth - 1
-                x = self._block(blk, mod, x, caches[i], rows, 1 if last else rows)
+                x = self._block(blk, mods[i][:, :, first:first + rows], x, caches[i], rows, 1 if last else rows)
             buf[:, end] = self._project(x[:, -1])
         return buf[:, th:]

@@ -117,16 +117,14 @@ class LeWM(nn.Module):
         # Action embeddings once per call: history part per batch element, then broadcast over candidates.
         c_hist = self.action_encoder(a_hist.to(plan.dtype)) if th > 1 else None
         c_plan = self.action_encoder(plan.reshape(bn, horizon, ablk))
+        if self.use_fast_rollout and not self.training and not torch.is_grad_enabled():
+            chunk = self.rollout_chunk if z_hist.device.type == "cpu" else None
+            return self._fast_rollout().rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
         c[:, th - 1:] = c_plan
         z_flat = z_hist.unsqueeze(1).expand(b, n, th, d).reshape(bn, th, d)
-        if self.use_fast_rollout and not self.training and not torch.is_grad_enabled():
-            fast = self._fast_rollout()
-            chunk = self.rollout_chunk if z_flat.device.type == "cpu" else bn
-            out = [fast.rollout(z, cc, horizon) for z, cc in zip(z_flat.split(chunk), c.split(chunk))]
-            return (out[0] if len(out) == 1 else torch.cat(out)).reshape(b, n, horizon, d)
         return self.rollout_reference(z_flat, c, horizon).reshape(b, n, horizon, d)
 
     def rollout_reference(self, z_flat: torch.Tensor, c: torch.Tensor, horizon: int) -> torch.Tensor:
