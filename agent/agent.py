@@ -97,7 +97,8 @@ class Agent:
     def _embed(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, S, S, 3) -> (N, D) float32 embeddings."""
         with torch.inference_mode(), self._autocast():
-            z = self.world_model.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+            pixels = torch.from_numpy(np.require(frames, requirements=["C", "W"]))  # env frames may be read-only
+            z = self.world_model.encode(pixels.to(self.device))
         return z.float()
 
     def set_goal(self, goal) -> None:
@@ -213,7 +214,8 @@ class Agent:
         """The planner's cost for the current history and goal (or waypoint, see ``waypoints``): candidates
         (B, N, H, A_block) -> (B, N)."""
         z_hist, a_hist = self._z_hist, self._a_hist
-        goal = (self._goal if self._target is None else self._target).expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
+        target = self._goal if self._target is None else self._target
+        goal = target.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
         terminal = self.cost == "terminal"
 
         def cost(candidates: torch.Tensor) -> torch.Tensor:

@@ -133,7 +133,8 @@ def _main(argv: list[str] | None) -> int:
     if args.video:
         _write_video(args.video, frames, goal_shown)
     plan_s = agent.plan_seconds
-    timing = f"planning {np.mean(plan_s):.2f} s per replan ({len(plan_s)} replans, {sum(plan_s):.1f} s)"
+    replans = f"{len(plan_s)} replan" + ("s" if len(plan_s) != 1 else "")
+    timing = f"planning {np.mean(plan_s):.2f} s per replan ({replans}, {sum(plan_s):.1f} s)"
     if goal_state is not None and info.get("distance") is not None:  # position tasks: metres to the goal
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final distance: "
                    f"{info['distance']:.3f} m (success within {env.success_tolerance} m)")

@@ -67,8 +67,8 @@ def main() -> None:
     times = interleaved({"before": (run_old, run_old), "after": (run_new, run_new)}, args.repeats)
     before, after = statistics.median(times["before"]), statistics.median(times["after"])
     m = machine()
-    print(f"| {args.samples} candidates, Th = {args.history}, horizon 5 | {before * 1000:.0f} ms | {after * 1000:.0f} ms | "
-          f"**{before / after:.2f}x** | {diff:.1e} | load {m['loadavg_1_5_15'][0]:.1f} |")
+    print(f"| {args.samples} candidates, Th = {args.history}, horizon 5 | {before * 1000:.0f} ms | "
+          f"{after * 1000:.0f} ms | **{before / after:.2f}x** | {diff:.1e} | load {m['loadavg_1_5_15'][0]:.1f} |")
 
 
 if __name__ == "__main__":

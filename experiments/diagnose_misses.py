@@ -67,8 +67,8 @@ def main() -> None:
         r = rows[i]
         obs, info = reset(r)
         if position_task:
-            print(f"pair {i:2d}: start {np.round(qpos[r], 3).tolist()}, goal {np.round(qpos[r + GOAL_OFFSET], 3).tolist()}"
-                  f" ({goal_error(info):.3f} m apart)")
+            start, goal = np.round(qpos[r], 3).tolist(), np.round(qpos[r + GOAL_OFFSET], 3).tolist()
+            print(f"pair {i:2d}: start {start}, goal {goal} ({goal_error(info):.3f} m apart)")
         with torch.inference_mode():
             z0 = model.encode(torch.as_tensor(obs.copy())[None, None])
             goal = model.encode(torch.as_tensor(info["goal"].copy())[None])

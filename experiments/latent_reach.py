@@ -72,7 +72,8 @@ def main() -> None:
     command = "python experiments/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
     lines = ["# Latent goal distance against physical distance", "", f"Command: `{command}`", "",
              f"{args.states} random states per task, all pairs; squared embedding distance / (2 x embed_dim) "
-             "(1.0 = two independent unit-Gaussian embeddings). Bins of equal width up to the 95th percentile of distance.", ""]
+             "(1.0 = two independent unit-Gaussian embeddings). Bins of equal width up to the 95th percentile of "
+             "distance.", ""]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,8 +86,8 @@ def main() -> None:
         lines += [f"## {task} (distance in {unit}; reach **{reach:.2f} {unit}**)", "",
                   f"| physical distance ({unit}) | pairs | latent distance / 2D: mean | 10 % | 90 % |",
                   "|---|---|---|---|---|"]
-        lines += [f"| {r['lo']:.3f}–{r['hi']:.3f} | {r['pairs']} | {r['mean']:.2f} | {r['q10']:.2f} | {r['q90']:.2f} |"
-                  for r in rows]
+        lines += [f"| {r['lo']:.3f}–{r['hi']:.3f} | {r['pairs']} | {r['mean']:.2f} | {r['q10']:.2f} | "
+                  f"{r['q90']:.2f} |" for r in rows]
         lines.append("")
         centres = [(r["lo"] + r["hi"]) / 2 for r in rows]
         ax.plot(centres, [r["mean"] for r in rows], "o-")
@@ -99,7 +100,8 @@ def main() -> None:
         print(f"{task}: reach {reach:.3f} {unit}", flush=True)
     fig.tight_layout()
     fig.savefig(args.out / "latent_reach.png", dpi=110)
-    (args.out / "latent_reach.md").write_text("\n".join(lines) + "\n![latent vs physical](latent_reach.png)\n")
+    figure = "\n![latent vs physical](latent_reach.png)\n"
+    (args.out / "latent_reach.md").write_text("\n".join(lines) + figure)
     print("\n".join(lines))
 
 
