@@ -110,9 +110,11 @@ class WaypointGraph:
         current embedding, the one closest to the goal along the graph; the goal itself when no node is within
         reach or none of those connects to it.
         """
-        goal = goal.expand(current.shape[0], -1)
+        device, dtype = goal.device, goal.dtype
+        current = current.float().cpu()  # the graph lives on the CPU; N x M distances are cheap
+        goal = goal.float().cpu().expand(current.shape[0], -1)
         near = normalised_sq_distance(current, self.nodes).numpy()  # (N, M)
-        to_goal_direct = normalised_sq_distance(current, goal).diagonal().cpu().numpy()
+        to_goal_direct = ((current - goal).square().sum(-1) / (2 * current.shape[-1])).numpy()
         targets = goal.clone()
         for i in range(current.shape[0]):
             if to_goal_direct[i] < self.reach:
@@ -122,8 +124,8 @@ class WaypointGraph:
                 continue
             hops = self.distance_to_goal(goal[i])[candidates]
             if np.isfinite(hops).any():
-                targets[i] = self.nodes[candidates[int(np.argmin(hops))]].to(goal)
-        return targets
+                targets[i] = self.nodes[candidates[int(np.argmin(hops))]]
+        return targets.to(device=device, dtype=dtype)
 
 
 def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
