@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
     p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
-    p.add_argument("--waypoints", action="store_true",
-                   help="approach far goals through waypoints of the checkpoint's waypoint graph (waypoints.npz); "
-                        "rows are labelled PLANNER+waypoints")
+    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
+                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
+                        "the checkpoint has one (every shipped model does)")
     p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
@@ -83,8 +83,8 @@ def _main(argv: list[str] | None) -> int:
                                receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
                                warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
                                horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
-                               waypoints=args.waypoints)
-            label = planner + ("+waypoints" if args.waypoints else "")
+                               waypoints="auto" if args.waypoints is None else args.waypoints)
+            label = planner + ("+waypoints" if agent.waypoints is not None else "")
             for suite in suites:
                 if suite == "lewm" and eval_data is None:
                     raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")

@@ -25,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
     p.add_argument("--planner", default="cem", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
-    p.add_argument("--waypoints", action="store_true",
-                   help="approach far goals through waypoints of the checkpoint's waypoint graph (waypoints.npz)")
+    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
+                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
+                        "the checkpoint has one (every shipped model does)")
     p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
                    "free-goal budget: reacher 200, pointmass 300, tworoom 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
@@ -106,7 +107,7 @@ def _main(argv: list[str] | None) -> int:
     agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
                        autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
                        n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
-                       waypoints=args.waypoints)
+                       waypoints="auto" if args.waypoints is None else args.waypoints)
     env = envs.make(spec.name, image_size=agent.image_size).unwrapped
     pose = read_goal_pose(args.goal)
     goal_state = pose[1] if pose and pose[0] == spec.name else None

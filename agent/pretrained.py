@@ -70,11 +70,12 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = WARM_ITERS,
-               task: str | None = None, waypoints=False, **planner_settings):
+               task: str | None = None, waypoints="auto", **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
-    ``waypoints``: ``True`` loads the checkpoint's ``waypoints.npz`` (an error if it has none), a path loads that
-    file, a ``WaypointGraph`` is used as is; ``False`` plans straight at the goal.
+    ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
+    model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
+    straight at the goal.
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -102,6 +103,9 @@ def load_waypoints(waypoints, folder: Path):
         return None
     if isinstance(waypoints, WaypointGraph):
         return waypoints
+    if waypoints == "auto":
+        path = Path(folder) / FILE_NAME
+        return WaypointGraph.load(path) if path.exists() else None
     path = Path(folder) / FILE_NAME if waypoints is True else Path(waypoints)
     if not path.exists():
         raise ValueError(f"no waypoint file {path}; build one with experiments/build_waypoints.py")

@@ -98,8 +98,10 @@ def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny
     graph = build_waypoints(model, tiny_reacher_h5, link=0.01, reach=0.02, progress=False)
     assert len(graph.episode) > 0 and graph.edges >= len(graph.episode) - len(set(graph.episode.tolist()))
     graph.save(folder / FILE_NAME)
-    agent = make_agent(str(folder), planner="cem", waypoints=True, num_samples=8, n_iters=1, horizon=2)
+    agent = make_agent(str(folder), planner="cem", num_samples=8, n_iters=1, horizon=2)  # "auto": the file is there
     assert agent.waypoints is not None
+    assert make_agent(str(folder), waypoints=False).waypoints is None
+    assert make_agent(str(tiny_checkpoint)).waypoints is None  # "auto" without a file: straight at the goal
     import h5py
 
     with h5py.File(tiny_reacher_h5) as f:
