@@ -30,7 +30,7 @@ clean-venv:
 # ---- the shipped reacher model, from scratch (about 1.5 h on a 2-core CPU) --------------------------------
 # Collects 600 training and 100 held-out episodes, trains the cpu preset, ships the checkpoint into the package
 # with the held-out states, and evaluates it on both protocols with CEM and MPPI.
-REACHER_STEPS ?= 4000
+REACHER_STEPS ?= 3000
 .PHONY: reacher-model reacher-eval
 reacher-model: setup
 	mkdir -p data runs
