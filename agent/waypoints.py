@@ -143,11 +143,12 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         if pixels.shape[1] != model.cfg.image_size:
             raise ValueError(f"{dataset_path} has {pixels.shape[1]} px frames; the model takes "
                              f"{model.cfg.image_size} px")
-        rows, episode = [], []
+        rows, episode, taken = [], [], 0
         for e, (off, n) in enumerate(zip(ep_offset, ep_len)):
             idx = off + np.arange(0, n, stride)
-            if len(rows) and sum(map(len, rows)) + len(idx) > max_nodes:
+            if rows and taken + len(idx) > max_nodes:
                 break
+            taken += len(idx)
             rows.append(idx)
             episode.append(np.full(len(idx), e))
         rows, episode = np.concatenate(rows), np.concatenate(episode)
