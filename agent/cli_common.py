@@ -1,29 +1,86 @@
-"""What every command line shares: user errors end in one line and exit status 2, never a traceback."""
+"""What every command line shares: the one user-error boundary (``world_model.cli_errors``), and the checks that
+run before any expensive work: option ranges, output paths that can be written, a video writer that opens."""
 
 from __future__ import annotations
 
-import sys
-from typing import Callable
+import os
+from pathlib import Path
 
-# Errors a user can cause: bad paths, bad values, unknown names, mismatched checkpoints.
-USER_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError, KeyError)
+from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
+
+__all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options",
+           "check_output_file", "check_output_folder", "check_video_path", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
-def run_cli(prog: str, body: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Runs ``body(argv)``; turns user errors into ``prog: error: message`` on stderr and exit status 2.
+def check_at_least(args, minimum: int, *names: str) -> None:
+    """Each ``args.<name>`` that is set must be an integer >= ``minimum``; names are spelled as options."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            raise UserInputError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
-    Set ``LEWM_DEBUG=1`` to see the full traceback instead.
-    """
-    import os
 
+def check_planner_options(args) -> None:
+    """The planner options shared by ``lewm-plan`` and ``lewm-eval``: samples, iterations, horizon, noise."""
+    check_at_least(args, 2, "samples")  # the elites refit a distribution: one sample has no spread
+    check_at_least(args, 1, "iters", "warm_iters", "horizon")
+    corr = getattr(args, "noise_corr", None)
+    if corr is not None and not 0.0 <= corr < 1.0:
+        raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
+
+
+def check_output_folder(path, option: str) -> Path:
+    """``path`` is (or can be created as) a writable folder; nothing is created here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{option} {path} is an existing file; give a folder name")
+    existing = path
+    while not existing.exists() and existing != existing.parent:  # the nearest folder that exists
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserInputError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserInputError(f"{option} {path}: {existing} is not writable")
+    return path
+
+
+def check_output_file(path, option: str) -> Path:
+    """``path`` names a file we may create or replace: not a folder, in an existing writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{option} {path} is a folder; give a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserInputError(f"{option} {path}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"{option} {path}: the folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserInputError(f"{option} {path} exists and is not writable")
+    return path
+
+
+def check_video_path(path, option: str = "--video") -> Path:
+    """A video we can write: a known suffix, a writable place, and a writer that opens (tried on a temporary
+    file beside it, removed at once), so a bad path fails before the episode is planned, not after."""
+    import tempfile
+
+    import imageio.v2 as imageio
+
+    path = check_output_file(path, option)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserInputError(f"{option} {path}: unknown video format {path.suffix or '(no suffix)'!r}; "
+                             f"use {' or '.join(VIDEO_SUFFIXES)}")
+    probe = None
     try:
-        return body(argv)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        if os.environ.get("LEWM_DEBUG"):
-            raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".probe{path.suffix}", dir=path.parent)
+        os.close(fd)
+        imageio.get_writer(probe, **({"fps": 25} if path.suffix.lower() == ".mp4" else {})).close()
+    except Exception as exc:  # noqa: BLE001 - any failure to open the writer is the user's path or codec
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).splitlines()[0]
+        raise UserInputError(f"{option} {path}: cannot write a video there ({reason})") from None
+    finally:
+        if probe and os.path.exists(probe):
+            os.unlink(probe)
+    return path

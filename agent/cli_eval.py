@@ -10,7 +10,8 @@ import shlex
 import sys
 import time
 
-from agent.cli_common import run_cli
+from agent.cli_common import (UserInputError, check_at_least, check_output_folder, check_planner_options,
+                              run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,45 +63,86 @@ def _eval_data_for(task: str, values: list[str] | None, checkpoint_dir) -> str |
     return str(shipped) if shipped.is_file() else None
 
 
-def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+def _check_eval_data(values: list[str] | None, tasks: list[str]) -> None:
+    """``--eval-data`` names only evaluated tasks, and a bare FILE only when one task is evaluated."""
     import envs
-    from agent.evaluation import evaluate, to_jsonable
-    from agent.pretrained import make_agent, resolve_checkpoint
-    from agent.report import SUITE_TITLES, markdown_table, write_reports
 
-    tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
-    suites = args.suite or ["lewm", "free"]
-    planners = args.planner or ["cem"]
-    if args.episodes < 1:
-        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
-    runs = []
+    for value in values or []:
+        if "=" in value:
+            name = value.split("=", 1)[0]
+            if envs.task_spec(name).name not in tasks:
+                raise UserInputError(f"--eval-data {value}: task {name!r} is not evaluated (--env {' '.join(tasks)})")
+        elif len(tasks) > 1 or len(values) > 1:
+            raise UserInputError(f"--eval-data {value}: with several tasks, name each file's task: TASK=FILE.h5")
+
+
+def _check_heldout_file(path: str, task: str) -> None:
+    """The held-out file opens as a dataset and was collected on ``task`` (when it records its task)."""
+    import envs
+    from world_model.dataset import read_attrs
+
+    recorded = str(read_attrs(path).get("env", "") or "")
+    if recorded and envs.task_spec(recorded).name != task:
+        raise UserInputError(f"--eval-data {path} holds trajectories of task {recorded!r}, not {task!r}; "
+                             f"give a held-out file collected with lewm-collect --env {task}")
+
+
+def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]) -> list[tuple]:
+    """Loads every agent and checks every held-out file before the first episode runs: a bad checkpoint or
+    file for the last task fails now, not after the first tasks' evaluations."""
+    from agent.plan_memory import check_plan_memory
+    from agent.pretrained import make_agent, resolve_checkpoint, resolve_device
+
+    resolve_device(args.device)
+    _check_eval_data(args.eval_data, tasks)
+    prepared = []
     for task in tasks:
         folder = resolve_checkpoint(args.checkpoint or task)
         eval_data = _eval_data_for(task, args.eval_data, folder)
+        if "lewm" in suites:
+            if eval_data is None:
+                raise UserInputError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")
+            _check_heldout_file(eval_data, task)
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
                                warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
                                horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                                waypoints="auto" if args.waypoints is None else args.waypoints)
-            label = planner + ("+waypoints" if agent.waypoints is not None else "")
-            for suite in suites:
-                if suite == "lewm" and eval_data is None:
-                    raise ValueError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")
-                run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
-                               budget=args.budget, planner_name=label, progress=not args.no_progress)
-                summary = to_jsonable(run)
-                summary["checkpoint"] = str(folder)
-                runs.append(summary)
-                lo, hi = summary["ci95"]
-                print(f"{task} {suite} {label}: {summary['successes']}/{summary['episodes']} "
-                      f"({100 * summary['success_rate']:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
-                      f"{summary['plan_seconds_per_replan']:.2f} s per replan", flush=True)
+            check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
+            prepared.append((task, folder, eval_data, planner, agent))
+    return prepared
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    import envs
+    from agent.evaluation import evaluate, to_jsonable
+    from agent.report import SUITE_TITLES, markdown_table, write_reports
+
+    tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
+    suites = args.suite or ["lewm", "free"]
+    planners = args.planner or ["cem"]
+    check_planner_options(args)
+    check_at_least(args, 1, "episodes", "budget", "receding_horizon")
+    check_output_folder(args.out, "--out")
     command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     header = (f"Command: `{command}`  \nDate: {time.strftime('%Y-%m-%d %H:%M')}  \n"
               + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
-    paths = write_reports(runs, args.out, header=header)
+    runs, paths = [], {}
+    for task, folder, eval_data, planner, agent in _prepare_runs(args, tasks, suites, planners):
+        label = planner + ("+waypoints" if agent.waypoints is not None else "")
+        for suite in suites:
+            run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
+                           budget=args.budget, planner_name=label, progress=not args.no_progress)
+            summary = to_jsonable(run)
+            summary["checkpoint"] = str(folder)
+            runs.append(summary)
+            paths = write_reports(runs, args.out, header=header)  # after every run: Ctrl-C keeps finished ones
+            lo, hi = summary["ci95"]
+            print(f"{task} {suite} {label}: {summary['successes']}/{summary['episodes']} "
+                  f"({100 * summary['success_rate']:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
+                  f"{summary['plan_seconds_per_replan']:.2f} s per replan", flush=True)
     print(markdown_table(runs))
     print(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
     return 0

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from agent.cli_common import run_cli
+from agent.cli_common import (UserInputError, check_at_least, check_output_file, check_planner_options,
+                              check_video_path, run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +65,9 @@ def _make_goal(args, spec) -> int:
         try:
             size = LeWMConfig.from_yaml(resolve_checkpoint(args.checkpoint or spec.name) / "config.yaml").image_size
         except FileNotFoundError:
-            size = 64
+            if args.checkpoint:
+                raise
+            size = 64  # a task without a shipped model
     env = envs.make(spec.name, image_size=size).unwrapped
     if args.goal_state:
         pose = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")[0]
@@ -77,12 +80,43 @@ def _make_goal(args, spec) -> int:
 
 
 def _write_video(path, frames, goal) -> None:
+    """The episode beside the goal image, written to a temporary file and renamed when complete."""
     import imageio.v2 as imageio
+
+    from world_model.io_utils import atomic_write
 
     scale = max(1, 256 // goal.shape[0])
     big = lambda img: np.kron(img, np.ones((scale, scale, 1), np.uint8))  # noqa: E731
     gap = np.full((goal.shape[0] * scale, 16, 3), 255, np.uint8)  # 2 x 256 + 16: a multiple of 16 for codecs
-    imageio.mimsave(path, [np.concatenate([big(f), gap, big(goal)], 1) for f in frames], fps=25)
+    shown = [np.concatenate([big(f), gap, big(goal)], 1) for f in frames]
+    atomic_write(path, lambda tmp: imageio.mimsave(tmp, shown, fps=25))
+
+
+def _check_args(args, spec) -> None:
+    """Every option checked before any model loads or any step is planned."""
+    check_planner_options(args)
+    check_at_least(args, 1, "steps", "image_size")
+    if args.make_goal:
+        check_output_file(args.make_goal, "--make-goal")
+        if not args.make_goal.lower().endswith(".png"):
+            raise UserInputError(f"--make-goal {args.make_goal}: goal images are PNG files (the pose they show is "
+                                 f"stored inside); use a .png name")
+    if args.video:
+        check_video_path(args.video)
+
+
+def _goal_state_for(goal_path: str, task: str):
+    """The goal pose stored in a goal PNG made for ``task`` (None for a plain image); a goal image made for
+    another task is an error."""
+    from agent.goal_files import read_goal_pose
+
+    pose = read_goal_pose(goal_path)
+    if pose is None:
+        return None
+    if pose[0] != task:
+        raise UserInputError(f"{goal_path} is a goal image of task {pose[0]!r}, not {task!r}; use --env {pose[0]} "
+                             f"or make a goal with --env {task} --make-goal")
+    return pose[1]
 
 
 def _main(argv: list[str] | None) -> int:
@@ -90,27 +124,26 @@ def _main(argv: list[str] | None) -> int:
     import envs
 
     spec = envs.task_spec(args.env)
+    _check_args(args, spec)
     if args.make_goal:
         return _make_goal(args, spec)
     from tqdm import tqdm
 
-    from agent.goal_files import read_goal_pose
     from agent.images import load_image, to_rgb_frames
+    from agent.plan_memory import check_plan_memory
     from agent.pretrained import make_agent
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
+    goal_state = _goal_state_for(args.goal, spec.name)
     if args.steps is None:
         args.steps = int(spec.free_budget)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
     agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
                        autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
                        n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                        waypoints="auto" if args.waypoints is None else args.waypoints)
+    check_plan_memory(agent)
     env = envs.make(spec.name, image_size=agent.image_size).unwrapped
-    pose = read_goal_pose(args.goal)
-    goal_state = pose[1] if pose and pose[0] == spec.name else None
     start = _floats(args.start_state, "--start-state") if args.start_state else None
     obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
     agent.set_goal(goal_image)

@@ -132,7 +132,46 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
         manifest.write_text(json.dumps(asdict(cfg)))
     for stale in parts.glob("*.tmp.npz"):
         stale.unlink()
+    for i in range(cfg.episodes):
+        part = _part_path(parts, i)
+        if part.is_file() and not _part_is_readable(part):
+            _drop_damaged(part)
     return [i for i in range(cfg.episodes) if not _part_path(parts, i).is_file()]
+
+
+PART_COLUMNS = ("pixels", "action", "qpos", "qvel")
+
+
+def _part_is_readable(part: Path) -> bool:
+    """A cheap check that a part is a complete ``.npz`` with every column (its zip directory, not the data)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(part) as z:
+            return {f"{c}.npy" for c in PART_COLUMNS} <= set(z.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def _drop_damaged(part: Path) -> None:
+    """Deletes a damaged part (it is collected again: each episode is fixed by the seed and its index)."""
+    tqdm.write(f"lewm-collect: {part} is damaged; collecting that episode again")
+    part.unlink()
+
+
+def _load_part(cfg: CollectConfig, parts: Path, index: int) -> dict[str, np.ndarray]:
+    """One episode's columns from its part; a part whose data turn out damaged is collected again."""
+    import zipfile
+
+    part = _part_path(parts, index)
+    try:
+        with np.load(part) as data:
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        _drop_damaged(part)
+        _collect_part((cfg, str(parts), index))
+        with np.load(part) as data:
+            return {k: data[k] for k in data.files}
 
 
 def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
@@ -168,10 +207,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    episodes = []
-    for i in range(cfg.episodes):
-        with np.load(_part_path(parts, i)) as part:
-            episodes.append({k: part[k] for k in part.files})
+    episodes = [_load_part(cfg, parts, i) for i in range(cfg.episodes)]
     attrs = {**asdict(cfg), **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_episodes(out, episodes, attrs=attrs)

@@ -174,7 +174,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
     """
     envs_, obs, goals, trivial, cross_room = [], [], [], [], []
-    for pair in pairs:
+    for pair in tqdm(pairs, desc=f"{desc}: setting up", unit="env", disable=not progress, leave=False):
         env = make_env()
         o, info = env.reset(options={"state": pair.start, "goal_state": pair.goal})
         envs_.append(env)

@@ -11,12 +11,16 @@ POSE_KEY = "lewm_goal_state"
 
 
 def save_goal_png(path, image: np.ndarray, task: str, goal_qpos: np.ndarray) -> None:
-    """Writes a goal image as PNG with the task and pose in a text chunk (readable by ``read_goal_pose``)."""
+    """Writes a goal image as PNG with the task and pose in a text chunk (readable by ``read_goal_pose``);
+    atomically (a temporary file beside it, then a rename)."""
     from PIL import Image, PngImagePlugin
+
+    from world_model.io_utils import atomic_write
 
     meta = PngImagePlugin.PngInfo()
     meta.add_text(POSE_KEY, json.dumps({"task": task, "qpos": [float(q) for q in goal_qpos]}))
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(Path(path), pnginfo=meta)
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    atomic_write(Path(path), lambda tmp: picture.save(tmp, format="PNG", pnginfo=meta))
 
 
 def read_goal_pose(path) -> tuple[str, np.ndarray] | None:
@@ -30,5 +34,8 @@ def read_goal_pose(path) -> tuple[str, np.ndarray] | None:
         return None
     if not text:
         return None
-    data = json.loads(text)
-    return data["task"], np.asarray(data["qpos"], dtype=np.float64)
+    try:
+        data = json.loads(text)
+        return str(data["task"]), np.asarray(data["qpos"], dtype=np.float64).reshape(-1)
+    except (ValueError, KeyError, TypeError):  # someone else's text chunk: an image without a pose
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -31,19 +32,33 @@ def resolve_checkpoint(name_or_dir: str) -> Path:
     shipped = shipped_checkpoints()
     if name_or_dir in shipped:
         return shipped[name_or_dir]
+    from world_model.cli_errors import UserInputError
+
     path = Path(name_or_dir)
     if path.is_dir():
+        if not (path / "config.yaml").is_file() and (path / "model" / "config.yaml").is_file():
+            raise UserInputError(f"{path} is a training run folder, not a checkpoint; use --checkpoint "
+                                 f"{path / 'model'}")
         return path
     known = ", ".join(shipped) or "none"
+    if path.is_file():
+        raise UserInputError(f"checkpoint {name_or_dir!r} is a file; pass the folder that holds config.yaml and "
+                             f"model.safetensors (or a shipped model: {known})")
     raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known})")
 
 
 def resolve_device(device: str) -> torch.device:
-    """The planners' device resolution, plus a user-facing error when CUDA is asked for but absent."""
+    """The planners' device resolution, plus user-facing errors for an unknown device name (``auto``, ``cpu``,
+    ``cuda`` or ``cuda:N``) and for CUDA asked for but absent."""
     from planners import resolve_device as planner_device
+    from world_model.cli_errors import UserInputError
 
+    if isinstance(device, str) and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UserInputError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but CUDA is not available (use auto or cpu)")
+        raise UserInputError("--device cuda was asked for but CUDA is not available (use auto or cpu)")
+    if str(device).startswith("cuda:") and int(str(device)[5:]) >= torch.cuda.device_count():
+        raise UserInputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return planner_device(device)
 
 

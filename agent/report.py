@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from envs.registry import TASKS
+from world_model.io_utils import atomic_write, atomic_write_text
 
 SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)",
                 "free": "free goal (budget per task: "
@@ -71,16 +72,19 @@ def plot_success(summaries: list[dict], path) -> None:
     ax.set_ylabel("success rate (%)")
     ax.set_title("lewm-eval: success with 95% Wilson intervals", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def write_reports(runs_json: list[dict], out_dir, header: str = "") -> dict[str, Path]:
-    """Writes ``results.json``, ``results.md`` and ``results.png`` into ``out_dir``; returns their paths."""
+    """Writes ``results.json``, ``results.md`` and ``results.png`` into ``out_dir`` (each atomically: a temporary
+    file, then a rename); returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "md": out / "results.md", "png": out / "results.png"}
-    paths["json"].write_text(json.dumps(runs_json, indent=2))
-    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(runs_json))
+    atomic_write_text(paths["json"], json.dumps(runs_json, indent=2))
+    atomic_write_text(paths["md"], (header + "\n\n" if header else "") + markdown_table(runs_json))
     plot_success(runs_json, paths["png"])
     return paths
