@@ -57,26 +57,6 @@ def test_plan_with_start_state_and_a_plain_goal_image(tiny_checkpoint, tmp_path)
     assert "success: unknown" in result.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--goal", "/nonexistent/goal.png"], "image not found: /nonexistent/goal.png"),
-    (["--goal", "{bad}"], "cannot read image"),
-    (["--env", "cartpole", "--goal", "{goal}"], "unknown env 'cartpole'; known tasks:"),
-    (["--goal", "{goal}", "--checkpoint", "/nonexistent/ckpt"], "no checkpoint '/nonexistent/ckpt'"),
-    (["--goal", "{goal}", "--start-state", "1,2,3"], "state must have 2 values"),
-    (["--goal", "{goal}", "--waypoints"], "no waypoint file"),
-])
-def test_plan_user_errors_are_one_line(args, message, goal_png, tiny_checkpoint, tmp_path):
-    bad = tmp_path / "bad.png"
-    bad.write_text("not an image")
-    args = [a.format(goal=goal_png, bad=bad) for a in args]
-    if "--checkpoint" not in args:
-        args += ["--checkpoint", str(tiny_checkpoint)]
-    result = run("lewm-plan", *args, *FAST)
-    assert result.returncode == 2
-    assert result.stderr.startswith("lewm-plan: error: ") and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-
-
 def test_plan_refuses_a_checkpoint_for_another_task(goal_png, tiny_checkpoint, tmp_path):
     import yaml
 
