@@ -6,20 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from world_model.cli_checks import check_at_least, check_output_file, check_output_folder
 from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
 
 __all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options",
            "check_output_file", "check_output_folder", "check_video_path", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
-
-
-def check_at_least(args, minimum: int, *names: str) -> None:
-    """Each ``args.<name>`` that is set must be an integer >= ``minimum``; names are spelled as options."""
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value < minimum:
-            raise UserInputError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
 
 def check_planner_options(args) -> None:
@@ -29,36 +22,6 @@ def check_planner_options(args) -> None:
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
-
-
-def check_output_folder(path, option: str) -> Path:
-    """``path`` is (or can be created as) a writable folder; nothing is created here."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserInputError(f"{option} {path} is an existing file; give a folder name")
-    existing = path
-    while not existing.exists() and existing != existing.parent:  # the nearest folder that exists
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserInputError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserInputError(f"{option} {path}: {existing} is not writable")
-    return path
-
-
-def check_output_file(path, option: str) -> Path:
-    """``path`` names a file we may create or replace: not a folder, in an existing writable folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserInputError(f"{option} {path} is a folder; give a file name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UserInputError(f"{option} {path}: the folder {folder} does not exist (create it first)")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserInputError(f"{option} {path}: the folder {folder} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise UserInputError(f"{option} {path} exists and is not writable")
-    return path
 
 
 def check_video_path(path, option: str = "--video") -> Path:

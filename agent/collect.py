@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from world_model.io_utils import atomic_write_text
+
 
 @dataclass(frozen=True)
 class CollectConfig:
@@ -121,7 +123,12 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
     manifest = parts / "manifest.json"
     if parts.is_dir() and manifest.is_file():
         # Settings added since the manifest was written had their default value then.
-        previous = {**asdict(CollectConfig(cfg.env, cfg.episodes, cfg.steps)), **json.loads(manifest.read_text())}
+        try:
+            recorded = json.loads(manifest.read_text())
+        except ValueError:
+            raise CollectError(f"{manifest} is damaged; delete the folder {parts} to start the collection over") \
+                from None
+        previous = {**asdict(CollectConfig(cfg.env, cfg.episodes, cfg.steps)), **recorded}
         if previous != asdict(cfg):
             raise CollectError(
                 f"{parts} holds an unfinished collection with other settings ({previous}); "
@@ -129,7 +136,7 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
             )
     else:
         parts.mkdir(exist_ok=True)
-        manifest.write_text(json.dumps(asdict(cfg)))
+        atomic_write_text(manifest, json.dumps(asdict(cfg)))
     for stale in parts.glob("*.tmp.npz"):
         stale.unlink()
     for i in range(cfg.episodes):

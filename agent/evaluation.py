@@ -73,12 +73,18 @@ def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0
     """
     import h5py
 
-    with h5py.File(dataset_path, "r") as f:
-        for col in ("qpos", "qvel", "ep_len", "ep_offset"):
-            if col not in f:
-                raise ValueError(f"{dataset_path} has no {col!r} column; the LeWM protocol needs states")
-        ep_len, ep_offset = f["ep_len"][:], f["ep_offset"][:]
-        qpos, qvel = f["qpos"][:].astype(np.float64), f["qvel"][:].astype(np.float64)
+    from world_model.cli_errors import UserInputError
+
+    try:
+        with h5py.File(dataset_path, "r") as f:
+            for col in ("qpos", "qvel", "ep_len", "ep_offset"):
+                if col not in f:
+                    raise UserInputError(f"{dataset_path} has no {col!r} column; the LeWM protocol needs states")
+            ep_len, ep_offset = f["ep_len"][:], f["ep_offset"][:]
+            qpos, qvel = f["qpos"][:].astype(np.float64), f["qvel"][:].astype(np.float64)
+    except OSError as exc:  # h5py: not HDF5, truncated, or unreadable data
+        raise UserInputError(f"cannot read held-out trajectories {dataset_path}: {str(exc).splitlines()[0]}; "
+                             f"collect them again with lewm-collect") from None
     chosen = lewm_pair_rows(ep_len, ep_offset, episodes, goal_offset, seed)
     return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
 

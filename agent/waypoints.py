@@ -73,17 +73,32 @@ class WaypointGraph:
     @classmethod
     def load(cls, path, **overrides) -> "WaypointGraph":
         """Reads a ``waypoints.npz`` (a file, or the checkpoint folder holding one)."""
+        import zipfile
+
+        from world_model.cli_errors import UserInputError
+
         path = Path(path)
         path = path / FILE_NAME if path.is_dir() else path
-        with np.load(path) as f:
-            settings = dict(link=float(f["link"]), reach=float(f["reach"]))
-            settings.update(overrides)
-            return cls(torch.from_numpy(f["nodes"].astype(np.float32)), f["episode"], **settings)
+        try:
+            with np.load(path) as f:
+                settings = dict(link=float(f["link"]), reach=float(f["reach"]))
+                nodes, episode = f["nodes"].astype(np.float32), f["episode"]
+        except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+            raise UserInputError(f"waypoint file {path} is damaged ({exc.__class__.__name__}); rebuild it with "
+                                 f"experiments/build_waypoints.py or plan with --no-waypoints") from None
+        if nodes.ndim != 2 or len(episode) != len(nodes) or not np.isfinite(nodes).all():
+            raise UserInputError(f"waypoint file {path} is damaged (nodes {nodes.shape}, {len(episode)} episode ids); "
+                                 f"rebuild it with experiments/build_waypoints.py or plan with --no-waypoints")
+        settings.update(overrides)
+        return cls(torch.from_numpy(nodes), episode, **settings)
 
     def save(self, path) -> None:
-        """Writes nodes (float16), episode ids and the two radii to ``path`` (``.npz``)."""
-        np.savez_compressed(path, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode,
-                            link=self.link, reach=self.reach)
+        """Writes nodes (float16), episode ids and the two radii to ``path`` (``.npz``), atomically."""
+        from world_model.io_utils import atomic_write
+
+        atomic_write(path, lambda tmp: np.savez_compressed(
+            tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
+            reach=self.reach))
 
     # ----------------------------------------------------------------- search
     def distance_to_goal(self, goal: torch.Tensor) -> np.ndarray:

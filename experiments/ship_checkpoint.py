@@ -5,6 +5,11 @@
 Writes ``world_model/checkpoints/<name>/``: ``config.yaml`` and ``model.safetensors`` (fp16 weights; they load
 back as float32), and ``heldout_states.h5``: the state columns (no pixels) of trajectories never used for
 training, which ``lewm-eval``'s LeWM protocol draws its start/goal pairs from.
+
+``config.yaml`` carries the SHA-256 of ``model.safetensors`` (``weights_sha256``; ``LeWM.save`` writes it and
+``LeWM.load`` checks it). To add or refresh it in shipped checkpoints without touching their weights:
+
+    python experiments/ship_checkpoint.py --stamp world_model/checkpoints/reacher [...]
 """
 
 from __future__ import annotations
@@ -16,23 +21,46 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from world_model import LeWM
+from world_model import LeWM, LeWMConfig
+from world_model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from world_model.io_utils import atomic_write_text, file_sha256
 
 STATE_COLUMNS = ("qpos", "qvel", "action", "ep_len", "ep_offset")
 
 
+def stamp_checksum(folder: Path) -> str:
+    """Writes the SHA-256 of ``folder/model.safetensors`` into ``folder/config.yaml`` (weights untouched).
+
+    Only the ``weights_sha256`` line changes (appended, or replaced); the rest of the file stays as it was.
+    """
+    digest = file_sha256(folder / WEIGHTS_NAME)
+    lines = (folder / CONFIG_NAME).read_text().splitlines()
+    kept = [ln for ln in lines if not ln.startswith("weights_sha256:")]
+    atomic_write_text(folder / CONFIG_NAME, "\n".join(kept + [f"weights_sha256: {digest}"]) + "\n")
+    LeWM.load(folder)  # checks the checksum, the architecture and that every weight is finite
+    return digest
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="training run folder (holds model/)")
-    p.add_argument("--heldout", required=True, help="held-out trajectories collected with another seed")
-    p.add_argument("--name", required=True, help="shipped name, e.g. reacher")
+    p.add_argument("--run", help="training run folder (holds model/)")
+    p.add_argument("--heldout", help="held-out trajectories collected with another seed")
+    p.add_argument("--name", help="shipped name, e.g. reacher")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.add_argument("--stamp", nargs="+", type=Path, metavar="FOLDER",
+                   help="only add/refresh weights_sha256 in these checkpoint folders' config.yaml")
     args = p.parse_args()
+    if args.stamp:
+        for folder in args.stamp:
+            print(f"{folder}: weights_sha256 {stamp_checksum(folder)}")
+        return
+    if not (args.run and args.heldout and args.name):
+        p.error("--run, --heldout and --name are required (or use --stamp FOLDER ...)")
     dest = Path(__file__).resolve().parent.parent / "world_model" / "checkpoints" / args.name
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model = LeWM.load(Path(args.run) / "model")
-    model.save(tmp, half=not args.fp32)
+    model.save(tmp, half=not args.fp32)  # config.yaml gets the new weights' weights_sha256
     with h5py.File(args.heldout, "r") as src, h5py.File(tmp / "heldout_states.h5", "w") as out:
         for col in STATE_COLUMNS:
             out.create_dataset(col, data=src[col][:], compression="gzip")
@@ -43,7 +71,8 @@ def main() -> None:
     tmp.rename(dest)
     size = sum(f.stat().st_size for f in dest.iterdir())
     print(f"shipped {dest} ({size / 1e6:.1f} MB): " + ", ".join(sorted(f.name for f in dest.iterdir())))
-    np.testing.assert_equal(LeWM.load(dest).cfg.task, model.cfg.task)
+    np.testing.assert_equal(LeWM.load(dest).cfg.task, model.cfg.task)  # load checks the checksum too
+    assert LeWMConfig.from_yaml(dest / CONFIG_NAME).weights_sha256 == file_sha256(dest / WEIGHTS_NAME)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ CASES = [
     ("eval-negative-budget", "lewm-eval", ["--budget", "-5"], ["--budget must be at least 1, got -5"]),
     ("eval-zero-budget", "lewm-eval", ["--budget", "0"], ["--budget must be at least 1, got 0"]),
     ("eval-zero-episodes", "lewm-eval", ["--episodes", "0"], ["--episodes must be at least 1"]),
-    ("eval-out-is-a-file", "lewm-eval", ["--out", "{text}"], ["--out", "is an existing file"]),
+    ("eval-out-is-a-file", "lewm-eval", ["--out", "{text}"], ["--out", "is a file, not a folder"]),
     ("eval-device-tpu", "lewm-eval", ["--device", "tpu"], ["--device", "'tpu'"]),
     ("eval-data-of-another-task", "lewm-eval", ["--eval-data", "{tworoom_h5}"],
      ["trajectories of task 'tworoom', not 'reacher'"]),

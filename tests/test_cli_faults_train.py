@@ -6,6 +6,7 @@ and expect ``LeWM.load`` to refuse it.
 import os
 import shutil
 import stat
+import subprocess
 
 import h5py
 import numpy as np
@@ -110,8 +111,30 @@ CASES = {
 }
 
 
+# Cases run in-process (same checks, no interpreter start-up, to keep this file fast); the rest run the installed
+# ``lewm-train``.
+IN_PROCESS = {"config_steps_zero", "data_text", "data_missing_columns", "resume_fewer_steps", "config_not_mapping",
+              "other_data_without_resume"}
+
+
+def _run_train(case: str, args: list, cwd, capsys) -> subprocess.CompletedProcess:
+    """Runs lewm-train on ``args``: the installed command, or ``main`` in this process for IN_PROCESS cases."""
+    if case not in IN_PROCESS:
+        return run_command("lewm-train", *args, cwd=cwd, timeout=120)
+    capsys.readouterr()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        status = train_main([str(a) for a in args])
+    finally:
+        os.chdir(here)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, out.out, out.err)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_lewm_train_user_errors(case, tmp_path, trained_run, other_data, tiny_reacher_h5):
+def test_lewm_train_user_errors(case, tmp_path, trained_run, other_data, tiny_reacher_h5, capsys, monkeypatch):
+    monkeypatch.delenv("LEWM_DEBUG", raising=False)
     make_args, words = CASES[case]
     cfg = _write(tmp_path / "tiny.yaml", yaml.safe_dump(TINY))
     ctx = {"cfg": cfg, "data": tiny_reacher_h5, "out": tmp_path / "new_run", "run": trained_run,
@@ -119,8 +142,8 @@ def test_lewm_train_user_errors(case, tmp_path, trained_run, other_data, tiny_re
     extra = make_args(ctx)
     before = snapshot(tmp_path, tiny_reacher_h5, other_data, trained_run)
     args = ["--config", cfg, "--data", tiny_reacher_h5, "--out", ctx["out"], "--no-progress", *extra]
-    result = run_command("lewm-train", *args, cwd=tmp_path, timeout=120)
-    line = assert_user_error(result, "lewm-train", *words)
+    result = _run_train(case, args, tmp_path, capsys)
+    assert_user_error(result, "lewm-train", *words)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # the error line and nothing else
     assert_unchanged(before, snapshot(tmp_path, tiny_reacher_h5, other_data, trained_run))
     assert not ctx["out"].exists() and not (tmp_path / "runs").exists()
@@ -225,3 +248,21 @@ def test_damaged_checkpoint_config_names_the_file(checkpoint, text):
     (checkpoint / "config.yaml").write_bytes(text.encode("latin-1"))
     with pytest.raises(ConfigError, match=str(checkpoint / "config.yaml")):
         LeWM.load(checkpoint)
+
+
+# ----- which data a resumed run accepts ------------------------------------------------------------------------------
+def test_resume_data_check_by_fingerprint_or_by_path_for_older_runs(tmp_path):
+    from world_model.run_data import check_resume_data
+
+    fp = {"path": str(tmp_path / "a.h5"), "frames": 124, "episodes": 4, "digest": "0" * 16, "attrs": {"seed": "0"}}
+    moved = {**fp, "path": str(tmp_path / "moved.h5")}
+    cfg = LeWMConfig(data_path=str(tmp_path / "a.h5"))
+    check_resume_data(cfg, fp, moved, allow_other=False)  # the same data at another path
+    with pytest.raises(UserInputError, match=r"a\.h5 is not the data .*\(.*a\.h5: seed 0; given: seed 1\)"):
+        check_resume_data(cfg, fp, {**fp, "attrs": {"seed": "1"}}, allow_other=False)
+    with pytest.raises(UserInputError, match="same size and metadata; given: other actions"):
+        check_resume_data(cfg, fp, {**fp, "digest": "1" * 16}, allow_other=False)
+    check_resume_data(cfg, None, fp, allow_other=False)  # an older run: same path
+    with pytest.raises(UserInputError, match="no fingerprint recorded"):
+        check_resume_data(cfg, None, moved, allow_other=False)
+    check_resume_data(cfg, None, moved, allow_other=True)

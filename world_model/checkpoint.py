@@ -1,23 +1,32 @@
-"""Released checkpoints: a folder with ``config.yaml`` and ``model.safetensors`` (weights only, no pickle)."""
+"""Released checkpoints: a folder with ``config.yaml`` and ``model.safetensors`` (weights only, no pickle).
+
+``config.yaml`` records the SHA-256 of ``model.safetensors`` (``weights_sha256``); loading checks it when present,
+refuses weights safetensors cannot read, and refuses non-finite weights, so a damaged checkpoint is never used.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from world_model.cli_errors import UserInputError
 from world_model.config import LeWMConfig
-from world_model.io_utils import atomic_write
+from world_model.io_utils import atomic_write, file_sha256
 
 CONFIG_NAME = "config.yaml"
 WEIGHTS_NAME = "model.safetensors"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserInputError):
     """The weights in a checkpoint do not fit the architecture its config describes."""
 
 
 def save_checkpoint(model, path, half: bool = False) -> None:
-    """Writes ``model.cfg`` and ``model.state_dict()`` to the folder ``path`` (each file atomically).
+    """Writes ``model.state_dict()`` and then ``model.cfg`` (with the weights' SHA-256) to the folder ``path``.
+
+    Each file is written atomically; ``model.cfg`` itself is left unchanged (its ``weights_sha256`` stays None).
 
     Args:
         model: a LeWM (or DDP-unwrapped module with ``.cfg``).
@@ -33,7 +42,7 @@ def save_checkpoint(model, path, half: bool = False) -> None:
             v = v.half()
         state[k] = v
     atomic_write(path / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    model.cfg.to_yaml(path / CONFIG_NAME)
+    model.cfg.replace(weights_sha256=file_sha256(path / WEIGHTS_NAME)).to_yaml(path / CONFIG_NAME)
 
 
 def _describe_mismatch(expected: dict, got: dict) -> str:
@@ -49,11 +58,43 @@ def _describe_mismatch(expected: dict, got: dict) -> str:
     return "; ".join(parts)
 
 
+def _check_sha256(path: Path, expected) -> None:
+    """Raises UserInputError when ``path/model.safetensors`` does not hash to ``expected`` (None: not recorded)."""
+    if expected is not None and file_sha256(path / WEIGHTS_NAME).lower() != expected.lower():
+        raise UserInputError(
+            f"checkpoint {path}: {WEIGHTS_NAME} does not match the checksum in {CONFIG_NAME} (the file is damaged "
+            f"or was replaced); re-download/re-train it or restore the file")
+
+
+def _read_weights(path: Path) -> dict:
+    """The tensors of ``path/model.safetensors``; a file safetensors cannot read is a UserInputError naming it."""
+    try:
+        return load_file(str(path / WEIGHTS_NAME), device="cpu")
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserInputError(
+            f"checkpoint {path}: {WEIGHTS_NAME} is not a readable safetensors file ({reason}); it is empty, truncated "
+            f"or damaged: re-download/re-train it or restore the file") from None
+
+
+def _check_finite(path: Path, weights: dict) -> None:
+    """Raises UserInputError naming the first floating-point tensor with a NaN or infinite entry."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserInputError(
+                f"checkpoint {path}: weight {name} holds NaN or infinite values (the model diverged or the file is "
+                f"damaged); use an earlier checkpoint or re-train")
+
+
 def load_checkpoint(cls, path, map_location="cpu"):
     """Builds ``cls(config)`` from ``path/config.yaml`` and loads ``path/model.safetensors`` as float32.
 
+    The returned model's ``cfg.weights_sha256`` is None (the checksum belongs to the file, not the model).
+
     Raises:
         FileNotFoundError: folder, config or weights missing.
+        ConfigError: config.yaml is not YAML, not a mapping, or holds a bad value (the message names the file).
+        UserInputError: weights damaged (checksum mismatch, unreadable, non-finite values).
         CheckpointMismatchError: keys or shapes differ between the weights and the config's architecture.
     """
     path = Path(path)
@@ -63,9 +104,12 @@ def load_checkpoint(cls, path, map_location="cpu"):
         if not (path / name).is_file():
             raise FileNotFoundError(f"checkpoint {path} has no {name}")
     cfg = LeWMConfig.from_yaml(path / CONFIG_NAME)
+    _check_sha256(path, cfg.weights_sha256)
+    cfg = cfg.replace(weights_sha256=None)
+    got = _read_weights(path)
+    _check_finite(path, got)
     model = cls(cfg)
     expected = model.state_dict()
-    got = load_file(str(path / WEIGHTS_NAME), device="cpu")
     problem = _describe_mismatch(expected, got)
     if problem:
         raise CheckpointMismatchError(f"checkpoint {path} does not match its config: {problem}")

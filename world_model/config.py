@@ -12,8 +12,10 @@ from typing import Any, Optional
 
 import yaml
 
+from world_model.cli_errors import UserInputError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserInputError):
     """A configuration the user wrote is invalid (unknown key, bad value, unreadable file)."""
 
 
@@ -93,6 +95,11 @@ class LeWMConfig:
     collapse_std_threshold: float = 0.1
     num_workers: int = 0
 
+    # --- integrity ---
+    # SHA-256 of the checkpoint's model.safetensors, written into config.yaml by ``save_checkpoint`` and checked by
+    # ``load_checkpoint``; None in memory and in configs that are not beside weights (presets, experiment configs).
+    weights_sha256: Optional[str] = None
+
     # ------------------------------------------------------------------ derived
     @property
     def num_steps(self) -> int:
@@ -118,9 +125,7 @@ class LeWMConfig:
                 f"image_size {self.image_size} is not divisible by 2**{len(self.cnn_channels)} (cnn_channels)")
         if self.encoder == "vit" and self.enc_width % self.enc_heads:
             raise ConfigError(f"enc_width {self.enc_width} is not divisible by enc_heads {self.enc_heads}")
-        for name in ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self._check_ranges()
         if self.angle_qpos is not None and any(
                 isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.angle_qpos):
             raise ConfigError(f"angle_qpos must list qpos indices (integers >= 0), got {self.angle_qpos!r}")
@@ -128,7 +133,27 @@ class LeWMConfig:
             v = getattr(self, name)
             if v is not None and len(v) != self.action_dim:
                 raise ConfigError(f"{name} has {len(v)} entries but action_dim is {self.action_dim}")
+        if self.weights_sha256 is not None and not _is_sha256(self.weights_sha256):
+            raise ConfigError(f"weights_sha256 must be 64 hex digits, got {self.weights_sha256!r}")
         return self
+
+    def _check_ranges(self) -> None:
+        """Numeric ranges: counts at least 1, rates and fractions in their intervals (ConfigError naming one)."""
+        for name in _AT_LEAST_ONE:
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in _AT_LEAST_ZERO:
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+        for name, closed in _FRACTIONS:
+            v = getattr(self, name)
+            if not (0 <= v and (v <= 1 if closed else v < 1)):
+                raise ConfigError(f"{name} must be in [0, 1{']' if closed else ')'}, got {v}")
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
+        if self.sigreg_knots < 2:
+            raise ConfigError(f"sigreg_knots must be at least 2, got {self.sigreg_knots}")
 
     def to_dict(self) -> dict:
         """Plain dict of all fields (YAML/JSON serialisable)."""
@@ -151,7 +176,7 @@ class LeWMConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}; {_key_hint(unknown[0], known)}")
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name in d:
@@ -162,13 +187,21 @@ class LeWMConfig:
     def from_yaml(cls, path) -> "LeWMConfig":
         """Reads a YAML config file. Raises FileNotFoundError / ConfigError with one clear line."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config {path} is a folder; pass a YAML file (see experiments/configs/)")
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
+            raise FileNotFoundError(f"config file not found: {path}; check the path (presets: experiments/configs/)")
         try:
             d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"cannot parse {path}: {str(e).splitlines()[0]}") from None
-        return cls.from_dict(d)
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot parse {path} as YAML ({str(e).splitlines()[0]}); fix or replace the file") \
+                from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"config {path} must be a YAML mapping of key: value, got a {type(d).__name__}")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"config {path}: {e}") from None
 
     def to_yaml(self, path) -> None:
         """Writes this config as YAML (atomically: temp file then rename)."""
@@ -186,6 +219,28 @@ class LeWMConfig:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
         return cls.from_dict(PRESETS[name])
+
+
+_AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
+                 "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections")
+_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "num_workers")
+_FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
+              ("pred_dropout", False))  # (field, 1 included)
+
+
+def _key_hint(key: str, known: set) -> str:
+    """'did you mean X?' for a near miss, else where the valid keys are listed."""
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "the valid keys are the fields of LeWMConfig (world_model/config.py)"
+
+
+def _is_sha256(value) -> bool:
+    """True for a 64-character lowercase/uppercase hex string."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 def _coerce(name: str, type_name: str, value):

@@ -13,14 +13,58 @@ File attributes hold the collection metadata (env, image size, policy, seed, ...
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
 import torch
 
+from world_model.cli_errors import UserInputError
+
 REQUIRED_COLUMNS = ("pixels", "action", "ep_len", "ep_offset")
+RECOLLECT = "re-collect it with lewm-collect"
+
+
+def _h5_reason(exc: BaseException) -> str:
+    """h5py's own reason, without its ``Unable to ... open file (...)`` wrapper."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    inner = re.fullmatch(r"[^(]*\((.*)\)", text)
+    return inner.group(1) if inner else text
+
+
+@contextmanager
+def open_dataset(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Iterator[h5py.File]:
+    """Opens an HDF5 dataset for reading; every way a user's file can be wrong is one clear UserInputError.
+
+    A folder, an empty, truncated or non-HDF5 file, a read error inside it, or a missing ``required`` column
+    raise UserInputError naming the file and the fix; a missing file raises FileNotFoundError.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"cannot read dataset {path}: it is a folder; pass the .h5 file lewm-collect wrote")
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset not found: {path}; check the path or collect one with lewm-collect")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise UserInputError(f"cannot read dataset {path}: not an HDF5 file or truncated ({_h5_reason(e)}); "
+                             f"{RECOLLECT}") from None
+    try:
+        missing = [c for c in required if c not in f]
+        if missing:
+            raise UserInputError(f"cannot read dataset {path}: it is not a trajectory dataset, missing columns "
+                                 f"{missing} (needs {', '.join(REQUIRED_COLUMNS)}); {RECOLLECT}")
+        yield f
+    except (OSError, KeyError, RuntimeError) as e:
+        raise UserInputError(f"cannot read dataset {path}: the file is damaged or truncated ({_h5_reason(e)}); "
+                             f"{RECOLLECT}") from None
+    finally:
+        f.close()
 
 
 def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | None = None) -> None:
@@ -59,9 +103,13 @@ def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | 
             tmp.unlink()
 
 
-def read_attrs(path: str | os.PathLike) -> dict:
-    """The file attributes (collection metadata) of a dataset."""
-    with h5py.File(path, "r") as f:
+def read_attrs(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
+    """The file attributes (collection metadata) of a dataset.
+
+    Raises the same one-line UserInputError as ``open_dataset`` for a folder, a damaged or non-HDF5 file, or a
+    missing ``required`` column (e.g. ``("qpos",)``), and FileNotFoundError for a missing file.
+    """
+    with open_dataset(path, required) as f:
         return dict(f.attrs)
 
 
@@ -89,6 +137,23 @@ def _action_stats(action: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     return actions.mean(0).astype(np.float32), np.maximum(actions.std(0), 1e-6).astype(np.float32)
 
 
+def _check_layout(path: Path, pixels: np.ndarray, action: np.ndarray, ep_len: np.ndarray,
+                  ep_offset: np.ndarray) -> None:
+    """Raises UserInputError when the columns do not form the layout above (shapes, episode index in range)."""
+    problem = None
+    if pixels.ndim != 4 or pixels.shape[-1] != 3:
+        problem = f"pixels has shape {pixels.shape}, expected (frames, H, W, 3)"
+    elif action.ndim != 2 or len(action) != len(pixels):
+        problem = f"action has shape {action.shape} for {len(pixels)} frames, expected ({len(pixels)}, A)"
+    elif len(ep_len) == 0:
+        problem = "it holds no episodes"
+    elif len(ep_len) != len(ep_offset) or (ep_len < 0).any() or (ep_offset < 0).any() or \
+            (ep_offset + ep_len > len(pixels)).any():
+        problem = "its episode index (ep_len, ep_offset) does not fit its frames"
+    if problem:
+        raise UserInputError(f"cannot read dataset {path}: {problem}; {RECOLLECT}")
+
+
 class TrajectoryDataset(torch.utils.data.Dataset):
     """Training windows: ``num_steps`` frames ``frameskip`` apart, with the action blocks between them.
 
@@ -112,13 +177,8 @@ class TrajectoryDataset(torch.utils.data.Dataset):
                  episodes: list[int] | np.ndarray | None = None, state_columns: tuple[str, ...] = ("qpos",),
                  action_stats: tuple[np.ndarray, np.ndarray] | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"dataset not found: {self.path}")
         self.num_steps, self.frameskip = int(num_steps), int(frameskip)
-        with h5py.File(self.path, "r") as f:
-            missing = [c for c in REQUIRED_COLUMNS if c not in f]
-            if missing:
-                raise ValueError(f"{self.path} is not a trajectory dataset: missing columns {missing}")
+        with open_dataset(self.path, REQUIRED_COLUMNS) as f:
             self.ep_len = f["ep_len"][:].astype(np.int64)
             self.ep_offset = f["ep_offset"][:].astype(np.int64)
             self.state_columns = tuple(c for c in state_columns if c in f)
@@ -126,6 +186,7 @@ class TrajectoryDataset(torch.utils.data.Dataset):
             self._action = f["action"][:].astype(np.float32)
             self._states = {c: f[c][:].astype(np.float32) for c in self.state_columns}
             self.attrs = dict(f.attrs)
+        _check_layout(self.path, self._pixels, self._action, self.ep_len, self.ep_offset)
         self._select(np.arange(len(self.ep_len)) if episodes is None else episodes)
         if action_stats is None:
             action_stats = _action_stats(self._action, _episode_rows(self.ep_offset, self.ep_len, self.episodes))
@@ -149,6 +210,19 @@ class TrajectoryDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self._starts)
+
+    def fingerprint(self) -> dict:
+        """What identifies the whole file's data (not the episode selection), as plain JSON values.
+
+        ``path`` (resolved), ``frames``, ``episodes``, ``digest`` (SHA-256 of the episode index and every action,
+        first 16 hex digits; pixels are left out for speed) and the collection ``attrs`` env/seed/policy/created.
+        """
+        digest = hashlib.sha256()
+        for arr in (self.ep_len, self.ep_offset, self._action):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        attrs = {k: str(self.attrs[k]) for k in ("env", "seed", "policy", "created") if k in self.attrs}
+        return {"path": str(self.path.resolve()), "frames": int(len(self._pixels)), "episodes": int(len(self.ep_len)),
+                "digest": digest.hexdigest()[:16], "attrs": attrs}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         t0 = self._starts[index]

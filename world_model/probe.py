@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from world_model.io_utils import atomic_write_text
+
 
 def probe_targets(qpos: np.ndarray, angle_qpos) -> tuple[np.ndarray, list]:
     """qpos (N, nq) -> targets (N, K) and their names; angles become cos and sin.
@@ -124,7 +126,7 @@ def _main(argv) -> int:
     train_ds, val_ds = ds.split(val_fraction=model.cfg.val_fraction, seed=model.cfg.split_seed)
     result = run_probe(model, train_ds, val_ds, max_frames=args.max_frames)
     out = Path(args.out) if args.out else Path(args.checkpoint) / "probe.json"
-    out.write_text(json.dumps(result, indent=1))
+    atomic_write_text(out, json.dumps(result, indent=1))
     print(f"linear probe on {result['n_val']} held-out frames: R^2 mean {result['r2_mean']:.4f}, "
           f"Pearson r mean {result['pearson_r_mean']:.4f} ({', '.join(result['targets'])}); wrote {out}")
     return 0

@@ -21,8 +21,12 @@ import numpy as np
 import torch
 
 from world_model.cli_errors import run_cli
-from world_model.config import LeWMConfig
+from world_model.config import ConfigError, LeWMConfig
+from world_model.io_utils import atomic_write_text
+from world_model.run_data import check_resume_data, keep_normalisation
+from world_model.run_data import load_data as _data  # noqa: F401 (tests import it from here)
 from world_model.run_log import RunLog, setup_logging
+from world_model.train_checks import check_args, check_out, check_resume_steps
 
 log = logging.getLogger("world_model.train")
 
@@ -35,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: config)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="with --resume: continue on data other than the run's (keeps its action normalisation)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (YAML values)")
@@ -46,65 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args) -> LeWMConfig:
     import yaml
 
-    cfg = LeWMConfig.from_yaml(args.config)
+    cfg = LeWMConfig.from_yaml(args.config).replace(weights_sha256=None)  # a checkpoint's config may carry one
     over = {}
     for kv in args.set:
         if "=" not in kv:
-            raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {kv!r}; write e.g. --set lr=1e-4")
         k, v = kv.split("=", 1)
-        over[k] = yaml.safe_load(v)
+        try:
+            over[k] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {kv}: {v!r} is not a YAML value; quote it or fix it") from None
     if args.steps is not None:
         over["steps"] = args.steps
     if args.seed is not None:
         over["seed"] = args.seed
-    return LeWMConfig.from_dict({**cfg.to_dict(), **over}) if over else cfg
-
-
-def _data(cfg: LeWMConfig, data_path: str):
-    """Loads the dataset, splits it by episode and writes the data facts into the config."""
-    from world_model.dataset import TrajectoryDataset
-
-    if not data_path:
-        raise ValueError("no dataset given: pass --data FILE or set data_path in the config")
-    ds = TrajectoryDataset(data_path, num_steps=cfg.num_steps, frameskip=cfg.frameskip)
-    if ds.image_size != cfg.image_size:
-        raise ValueError(f"the config expects {cfg.image_size} px images but {data_path} has {ds.image_size} px; "
-                         f"set image_size: {ds.image_size} or use data of the right size")
-    train_ds, val_ds = ds.split(val_fraction=cfg.val_fraction, seed=cfg.split_seed)
-    if len(train_ds) < cfg.batch_size:
-        raise ValueError(f"{data_path} has {len(train_ds)} training windows, fewer than batch_size {cfg.batch_size}")
-    data_task = str(ds.attrs.get("env", ""))
-    if cfg.task and data_task and _task_key(cfg.task) != _task_key(data_task):
-        raise ValueError(f"the config is for task {cfg.task!r} but {data_path} was collected on {data_task!r}")
-    cfg = cfg.replace(data_path=str(data_path), action_dim=ds.action_dim,
-                      action_mean=[float(v) for v in train_ds.action_mean],
-                      action_std=[float(v) for v in train_ds.action_std],
-                      task=cfg.task or _task_key(data_task), angle_qpos=_angle_qpos(cfg, ds.attrs, data_path))
-    return cfg, train_ds, val_ds
-
-
-def _task_key(name: str) -> str:
-    """A task's short name from either spelling: ``reacher`` or the gymnasium id ``lewm/Reacher-v0``."""
-    import re
-
-    return re.sub(r"-v\d+$", "", name.rsplit("/", 1)[-1]).lower()
-
-
-def _angle_qpos(cfg: LeWMConfig, attrs: dict, data_path) -> list | None:
-    """Which qpos entries are angles: the dataset's declaration (written by lewm-collect from the env), else the
-    config's; a config that contradicts the dataset is an error. None (neither says) means all of them."""
-    from world_model.dataset import dataset_angle_qpos
-
-    declared = dataset_angle_qpos(attrs)
-    if declared is None:
-        if cfg.angle_qpos is None:
-            log.warning("%s does not say which qpos entries are angles (no angle_qpos attribute) and neither does "
-                        "the config: the linear probe treats all of them as angles", data_path)
-        return cfg.angle_qpos
-    if cfg.angle_qpos is not None and sorted(cfg.angle_qpos) != sorted(declared):
-        raise ValueError(f"the config sets angle_qpos {cfg.angle_qpos} but {data_path} declares {declared}; "
-                         f"remove angle_qpos from the config or use data of the right task")
-    return declared
+    try:
+        return LeWMConfig.from_dict({**cfg.to_dict(), **over}) if over else cfg
+    except ConfigError as e:
+        raise ConfigError(f"--set/--steps/--seed: {e}") from None
 
 
 def _train_batches(ds, cfg: LeWMConfig, info, start_step: int):
@@ -159,20 +124,21 @@ def _main(argv) -> int:
     from world_model.trainer import build_optimizer, build_scheduler, resolve_precision, train_step
 
     args = build_parser().parse_args(argv)
+    check_args(args)
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     cfg = _config(args)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
+    check_out(out)
     state_path = out / STATE_NAME
     if state_path.exists() and not args.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     state = None
     if args.resume:
         if not state_path.exists():
-            raise FileNotFoundError(f"--resume given but {state_path} does not exist")
+            raise FileNotFoundError(f"--resume given but {state_path} does not exist; drop --resume to start a new run")
         state = load_train_state(state_path)
+        check_resume_steps(args.steps, state["step"], state_path)
         saved = LeWMConfig.from_dict(state["extra"]["config"])
         cfg = saved.replace(steps=args.steps or saved.steps)
     info = D.setup(args.device)
@@ -181,6 +147,10 @@ def _main(argv) -> int:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
         setup_logging(info.is_main)
         cfg, train_ds, val_ds = _data(cfg, args.data or cfg.data_path)
+        data_fp = train_ds.fingerprint()
+        if state is not None:
+            check_resume_data(saved, state["extra"].get("data"), data_fp, args.allow_other_data)
+            cfg = keep_normalisation(cfg, saved, train_ds, val_ds)
         precision = resolve_precision(cfg.precision, info.device)
         _seed_all(cfg.seed)  # same initial weights on every rank
         model = LeWM(cfg).to(info.device)
@@ -215,7 +185,7 @@ def _main(argv) -> int:
             rngs = D.all_gather_objects(capture_rng(), info)
             if info.is_main:
                 save_train_state(state_path, model, optimizer, scheduler, step, rngs,
-                                 {"config": cfg.to_dict(), "world": info.world})
+                                 {"config": cfg.to_dict(), "world": info.world, "data": data_fp})
                 model.save(out / "model")
 
         def run_eval(step: int) -> None:
@@ -263,11 +233,11 @@ def _finish(model, cfg, train_ds, val_ds, run, out: Path, seconds: float, start:
     probe = None
     if len(val_ds.episodes) and "qpos" in train_ds.state_columns:
         probe = run_probe(model, train_ds, val_ds)
-        (out / "probe.json").write_text(json.dumps(probe, indent=1))
+        atomic_write_text(out / "probe.json", json.dumps(probe, indent=1))
         run.record({"kind": "probe", "step": cfg.steps, **probe})
     summary = {"steps": cfg.steps, "resumed_from": start, "train_seconds_this_session": round(seconds, 1),
                "last_eval": run.last_eval, "probe": probe, "checkpoint": str(out / "model")}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     r = f", probe Pearson r {probe['pearson_r_mean']:.4f}, R^2 {probe['r2_mean']:.4f}" if probe else ""
     log.info("done: %d steps in %.0f s%s; checkpoint %s", cfg.steps - start, seconds, r, out / "model")
 

@@ -5,15 +5,18 @@ This file is internal to ``lewm-train`` (it uses ``torch.save``); the released c
 """
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from world_model.cli_errors import UserInputError
 from world_model.io_utils import atomic_write
 
 STATE_NAME = "train_state.pt"
+STATE_KEYS = ("model", "optimizer", "scheduler", "step", "rng", "extra")
 
 
 def capture_rng() -> dict:
@@ -54,6 +57,35 @@ def save_train_state(path, model, optimizer, scheduler, step: int, rng_per_rank:
     atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
+def _damaged(path: Path, reason: str) -> UserInputError:
+    """The one-line error for a state file that cannot be used, saying what is still intact."""
+    model = path.parent / "model"
+    intact = f"the last released checkpoint in {model} is intact; " if model.is_dir() else ""
+    return UserInputError(f"{path} is damaged ({reason}); {intact}delete {path} to start over")
+
+
+def _load_reason(exc: BaseException) -> str:
+    """A short reason from ``torch.load``'s error: its first sentence, or what an empty/foreign file means."""
+    text = str(exc).strip()
+    if isinstance(exc, EOFError) or not text:
+        return "the file is empty or cut off"
+    if isinstance(exc, KeyError):
+        return "not a torch state file"
+    return text.splitlines()[0].split(". ")[0]
+
+
 def load_train_state(path, map_location="cpu") -> dict:
-    """Reads a state file written by ``save_train_state`` (tensors and plain values only)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Reads a state file written by ``save_train_state`` (tensors and plain values only).
+
+    Raises:
+        UserInputError: the file is truncated, empty, not a torch file, or lacks the state's entries.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as e:
+        raise _damaged(path, _load_reason(e)) from None
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or not isinstance(state["extra"], dict) or "config" not in state["extra"]:
+        raise _damaged(path, f"not a lewm-train state: missing {', '.join(missing) or 'extra.config'}")
+    return state
