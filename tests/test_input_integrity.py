@@ -125,3 +125,20 @@ def test_plan_memory_check_names_a_sample_count_that_fits(tiny_checkpoint, monke
     plan_memory.check_plan_memory(agent, batch=1)  # about 8 MB: fits
     with pytest.raises(UserInputError, match=r"--samples 1000 for 8 envs .* use --samples \d+ or fewer"):
         plan_memory.check_plan_memory(agent, batch=8)
+
+
+@pytest.mark.parametrize("where", [0.1, 0.3, 0.5, 0.7, 0.99])
+def test_one_flipped_byte_in_a_shipped_checkpoint_is_refused(tmp_path, where):
+    import shutil
+
+    from agent.pretrained import shipped_checkpoints
+    from world_model import LeWM
+    from world_model.cli_errors import UserInputError
+
+    folder = shutil.copytree(shipped_checkpoints()["reacher"], tmp_path / "reacher")
+    weights = folder / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[int(where * len(raw))] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(UserInputError, match="(checksum|not a readable safetensors file)"):
+        LeWM.load(folder)

@@ -63,7 +63,7 @@ def _check_sha256(path: Path, expected) -> None:
     if expected is not None and file_sha256(path / WEIGHTS_NAME).lower() != expected.lower():
         raise UserInputError(
             f"checkpoint {path}: {WEIGHTS_NAME} does not match the checksum in {CONFIG_NAME} (the file is damaged "
-            f"or was replaced); re-download/re-train it or restore the file")
+            f"or was replaced); restore the file (git checkout, for a shipped model) or re-train it")
 
 
 def _read_weights(path: Path) -> dict:
@@ -74,7 +74,7 @@ def _read_weights(path: Path) -> dict:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserInputError(
             f"checkpoint {path}: {WEIGHTS_NAME} is not a readable safetensors file ({reason}); it is empty, truncated "
-            f"or damaged: re-download/re-train it or restore the file") from None
+            f"or damaged: restore the file (git checkout, for a shipped model) or re-train it") from None
 
 
 def _check_finite(path: Path, weights: dict) -> None:
