@@ -10,7 +10,7 @@ import os
 # on a shared 2-core machine spinning threads made torch about 10x slower. Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["Agent"]
+__all__ = ["Agent", "record_episodes"]
 
 
 def __getattr__(name):
@@ -19,4 +19,8 @@ def __getattr__(name):
         from agent.agent import Agent
 
         return Agent
+    if name == "record_episodes":  # a dataset from your own env object and data policy
+        from agent.record import record_episodes
+
+        return record_episodes
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -15,7 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
+from agent.obs_dicts import goal_keys, is_goal_dict, split_goal_dict
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
 
@@ -43,6 +45,11 @@ class Agent:
         agent = Agent.from_pretrained("reacher", planner="cem")
         agent.set_goal(goal_image)                # (H, W, 3) uint8, a PIL image, or a PNG/JPEG path
         action = agent.act(obs)                   # (H, W, 3) -> (A,);  (N, H, W, 3) -> (N, A)
+        action = agent.act(goal_env_obs)          # {"observation", "desired_goal", ...}: the goal is read from it
+        actions, _ = agent.predict(obs, episode_start=starts)   # stable-baselines3's policy interface
+
+    Each env of a batch keeps its own history, plan and action block; ``restart(indices)`` starts a new episode
+    for some envs only.
     """
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
@@ -70,15 +77,20 @@ class Agent:
         self.task = cfg.task
         self._goal_cache: dict[str, torch.Tensor] = {}
         self._goal: torch.Tensor | None = None  # (1 or N, D)
+        self._goal_keys: tuple[str, ...] | None = None  # fingerprints of the dict goal the current goal came from
         self.plan_seconds: list[float] = []
         self.reset()
 
     # ----------------------------------------------------------------- construction
     @staticmethod
-    def planner_box(world_model: LeWM, low: float = -1.0, high: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The env's action box [low, high]^A in the model's normalised block units: two (frameskip*A,) tensors."""
-        lo = world_model.normalize_actions(torch.full((world_model.cfg.action_block_dim,), float(low)))
-        hi = world_model.normalize_actions(torch.full((world_model.cfg.action_block_dim,), float(high)))
+    def planner_box(world_model: LeWM) -> tuple[torch.Tensor, torch.Tensor]:
+        """The env's action box in the model's normalised block units: two (frameskip*A,) tensors. The box is the
+        checkpoint's (``action_low``/``action_high``, a user's gymnasium env), else our tasks' [-1, 1]^A."""
+        cfg = world_model.cfg
+        low = torch.tensor(cfg.action_low if cfg.action_low is not None else [-1.0] * cfg.action_dim)
+        high = torch.tensor(cfg.action_high if cfg.action_high is not None else [1.0] * cfg.action_dim)
+        lo = world_model.normalize_actions(low.float().repeat(cfg.frameskip))
+        hi = world_model.normalize_actions(high.float().repeat(cfg.frameskip))
         return lo.detach().cpu(), hi.detach().cpu()
 
     @classmethod
@@ -105,7 +117,8 @@ class Agent:
         """Sets the goal image: one image for every env, or a batch (N, H, W, 3) with one goal per env.
 
         Accepts a uint8/float array, a PIL image or a PNG/JPEG path; resized and converted to RGB as needed.
-        Embeddings are cached per distinct image, so setting the same goal again costs nothing.
+        Embeddings are cached per distinct image, so setting the same goal again costs nothing. An env whose goal
+        changes loses its warm start.
         """
         frames = to_rgb_frames(goal, self.image_size)
         frames = frames[None] if frames.ndim == 3 else frames
@@ -116,105 +129,197 @@ class Agent:
                 self._goal_cache[key] = self._embed(frame[None])[0]
             embeddings.append(self._goal_cache[key])
         goal = torch.stack(embeddings)
-        if self._goal is None or goal.shape != self._goal.shape or not torch.equal(goal, self._goal):
-            self._plan = None  # a new goal invalidates the warm start
+        self._drop_warm_starts(goal)
         self._goal = goal
+        self._goal_keys = None  # set by a dict observation's desired_goal, see _read_goal_dict
+
+    def latent_distance(self, obs) -> np.ndarray:
+        """Squared distance between the embeddings of ``obs`` ((H, W, 3) or (N, H, W, 3)) and the goal, in the
+        planner's cost units: (N,), or a float for one image. How far off an env is when no pose says so."""
+        frames = to_rgb_frames(obs, self.image_size)
+        dist = (self._embed(frames[None] if frames.ndim == 3 else frames) - self._goal).pow(2).sum(-1).cpu().numpy()
+        return float(dist[0]) if frames.ndim == 3 else dist
+
+    def _drop_warm_starts(self, goal: torch.Tensor) -> None:
+        """Envs whose goal embedding differs in ``goal`` (G, D) from the current one lose their warm start."""
+        state = self._state
+        if state is None or self._goal is None:
+            return
+        if goal.shape != self._goal.shape:
+            state.warm[:] = False
+            return
+        same = (goal == self._goal).all(-1).cpu().numpy()  # (G,)
+        state.warm &= same if len(same) == state.n else bool(same.all())
+
+    def _read_goal_dict(self, obs):
+        """For a goal-env dict (see ``agent.obs_dicts``): sets the goal from ``desired_goal`` when its bytes changed,
+        restarts the envs whose goal changed (a goal env keeps its goal through an episode, so a new goal means
+        a new episode, e.g. after a vector env's autoreset) and returns ``observation``. Anything else: as is."""
+        if not is_goal_dict(obs):
+            return obs
+        observation, desired = split_goal_dict(obs)
+        keys = goal_keys(desired)
+        if keys != self._goal_keys:
+            previous = self._goal_keys
+            self.set_goal(desired)
+            self._goal_keys = keys
+            if previous is not None and self._state is not None and len(previous) == len(keys) == self._state.n:
+                self._state.restart([i for i, (old, new) in enumerate(zip(previous, keys)) if old != new])
+        return observation
 
     # ----------------------------------------------------------------- episode state
     def reset(self) -> None:
-        """Starts a new episode: clears the history, the current plan and the warm start (keeps the goal)."""
-        self._z_hist: torch.Tensor | None = None  # (N, Th, D)
-        self._a_hist: torch.Tensor | None = None  # (N, Th-1, A_block), normalised
-        self._plan: torch.Tensor | None = None  # (N, H, A_block), normalised
-        self._blocks_done = 0  # blocks of the current plan already executed
-        self._queue: np.ndarray | None = None  # (N, frameskip, A) raw env actions of the current block
-        self._queue_pos = 0
-        self._last_block: torch.Tensor | None = None  # (N, A_block) normalised block being executed
-        self._target: torch.Tensor | None = None  # (N, D) what the last plan aimed at: the goal or a waypoint
+        """Starts a new episode for every env: clears the history, plans and warm starts (keeps the goal)."""
+        self._state: EpisodeState | None = None  # created for the batch size of the next act
+
+    def restart(self, indices) -> None:
+        """Starts a new episode for the envs ``indices`` of the current batch only: their history, warm start and
+        current action block are dropped, the other envs go on undisturbed. A restarted env starts its next block
+        at once, so from then on envs may plan at different steps, in separate planner calls."""
+        if self._state is not None:
+            self._state.restart(indices)
 
     def keep(self, indices) -> None:
         """Keeps only the envs ``indices`` of a batch (e.g. drop envs whose episode ended); their goals, history,
         plan and current action block stay as they were."""
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
-        pick = lambda t: None if t is None else t.index_select(0, idx.to(t.device))  # noqa: E731
         if self._goal is not None and self._goal.shape[0] > 1:
-            self._goal = pick(self._goal)
-        self._z_hist, self._a_hist, self._plan = pick(self._z_hist), pick(self._a_hist), pick(self._plan)
-        self._last_block, self._target = pick(self._last_block), pick(self._target)
-        if self._queue is not None:
-            self._queue = self._queue[np.asarray(indices, dtype=np.int64)]
+            self._goal = self._goal.index_select(0, torch.as_tensor(np.asarray(indices, dtype=np.int64),
+                                                                    device=self._goal.device))
+            self._goal_keys = None
+        if self._state is not None:
+            self._state.keep(indices)
+
+    @property
+    def _z_hist(self) -> torch.Tensor | None:
+        """(N, Th, D) the envs' history embeddings, Th the longest history; None before the first act."""
+        th = 0 if self._state is None else int(self._state.hist_len.max(initial=0))
+        return None if th == 0 else self._state.history(np.arange(self._state.n), th)[0]
+
+    @property
+    def _a_hist(self) -> torch.Tensor | None:
+        """(N, Th-1, A_block) normalised action blocks between the history frames; None when Th <= 1."""
+        th = 0 if self._state is None else int(self._state.hist_len.max(initial=0))
+        return None if th <= 1 else self._state.history(np.arange(self._state.n), th)[1]
+
+    @property
+    def _plan(self) -> torch.Tensor | None:
+        """(N, H, A_block) each env's last plan, normalised; None before the first act."""
+        return None if self._state is None else self._state.plan
+
+    @property
+    def _target(self) -> torch.Tensor | None:
+        """(N, D) what each env's last plan aimed at, with waypoints; else None."""
+        return None if self._state is None else self._state.target
 
     # ----------------------------------------------------------------- acting
     def act(self, obs) -> np.ndarray:
         """Returns the next env action for one observation (H, W, 3) -> (A,), or a batch (N, H, W, 3) -> (N, A).
 
-        A batch is planned in one planner call. Observations are resized and converted like goals.
+        A batch is planned in one planner call. Observations are resized and converted like goals. A goal-env
+        dict ``{"observation", "desired_goal", ...}`` (values single or batched) plans on ``observation`` towards
+        ``desired_goal``: the goal is set when it changes, and an env whose goal changes starts a new episode.
         """
+        obs = self._read_goal_dict(obs)
         if self._goal is None:
             raise RuntimeError("no goal: call agent.set_goal(goal_image) before agent.act(obs)")
         frames = to_rgb_frames(obs, self.image_size)
         single = frames.ndim == 3
         frames = frames[None] if single else frames
-        if self._queue is None or self._queue_pos >= self.frameskip:
-            self._start_block(frames)
-        action = self._queue[:, self._queue_pos]
-        self._queue_pos += 1
-        return action[0] if single else action
-
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        """stable-baselines3-style: ``action, state = agent.predict(obs)``; ``state`` is always None.
-
-        ``episode_start`` (bool or (N,) bools, as SB3 passes) resets the agent when every env starts anew.
-        """
-        if episode_start is not None and bool(np.all(episode_start)):
-            self.reset()
-        return self.act(observation), None
-
-    def _start_block(self, frames: np.ndarray) -> None:
         n = frames.shape[0]
         if self._goal.shape[0] not in (1, n):
             raise ValueError(f"{self._goal.shape[0]} goals were set for {n} observations")
-        z = self._embed(frames)[:, None]  # (N, 1, D)
-        if self._z_hist is None or self._z_hist.shape[0] != n:
-            self._z_hist, self._a_hist, self._plan = z, None, None
-        else:
-            self._z_hist = torch.cat([self._z_hist, z], 1)[:, -self.history_size:]
-            a = self._last_block[:, None]
-            self._a_hist = a if self._a_hist is None else torch.cat([self._a_hist, a], 1)
-            self._a_hist = self._a_hist[:, -(self._z_hist.shape[1] - 1):] if self._z_hist.shape[1] > 1 else None
-            self._blocks_done += 1
-        if self._plan is None or self._blocks_done >= self.receding_horizon:
-            self._replan(n)
-        block = self._plan[:, self._blocks_done]  # (N, A_block) normalised
-        raw = self.world_model.denormalize_actions(block).clamp(-1.0, 1.0)
-        self._last_block = self.world_model.normalize_actions(raw)
-        self._queue = raw.reshape(n, self.frameskip, self.action_dim).cpu().numpy().astype(np.float32)
-        self._queue_pos = 0
+        if self._state is None or self._state.n != n:
+            self._state = EpisodeState(n, self.history_size, self.planner.horizon, self.planner.action_dim,
+                                       self.frameskip, self.action_dim, self.device)
+        state = self._state
+        due = state.due()
+        if due.size:
+            self._start_blocks(frames[due], due)
+        action = state.queue[np.arange(n), state.queue_pos]
+        state.queue_pos += 1
+        return action[0] if single else action
 
-    def _replan(self, n: int) -> None:
-        init = None if self._plan is None else shift_plan(self._plan, self._blocks_done)
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        """stable-baselines3's policy interface: ``actions, state = agent.predict(obs, state, episode_start)``.
+
+        Args:
+            observation: as :meth:`act` takes it: an image, a batch, or a goal-env dict of either.
+            state: ignored (the agent keeps its own); the returned state is always None.
+            episode_start: None, a bool, or (N,) bools as stable-baselines3 passes them: each env marked starts a
+                new episode (all marked: :meth:`reset`; some: :meth:`restart` of those).
+            deterministic: ignored; the planner's own seed decides its samples.
+        """
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            if starts.all():
+                self.reset()
+            elif starts.any() and self._state is not None and starts.size == self._state.n:
+                self._state.restart(np.flatnonzero(starts))
+        return self.act(observation), None
+
+    def _start_blocks(self, frames: np.ndarray, rows: np.ndarray) -> None:
+        """Starts the next action block of the envs ``rows`` (k,) from their frames (k, S, S, 3): embeds them,
+        extends the histories, replans where due, and queues each env's block of raw actions."""
+        state = self._state
+        state.push(self._embed(frames), rows)
+        stale = ~state.warm[rows] | (state.blocks_done[rows] >= self.receding_horizon)
+        if stale.any():
+            self._replan(rows[stale])
+        idx = state.rows(rows)
+        block = state.plan[idx, state.rows(state.blocks_done[rows])]  # (k, A_block) normalised
+        raw = self.world_model.denormalize_actions(block).clamp(-1.0, 1.0)
+        state.last_block[idx] = self.world_model.normalize_actions(raw)
+        state.queue[rows] = raw.reshape(len(rows), self.frameskip, self.action_dim).cpu().numpy()
+        state.queue_pos[rows] = 0
+
+    def _replan(self, rows: np.ndarray) -> None:
+        """Plans for ``rows``: one planner call per group of envs with the same history length and warm start
+        (a single group while the envs go in lockstep)."""
+        state = self._state
+        warm = state.warm[rows]
+        groups = np.stack([state.hist_len[rows], warm, np.where(warm, state.blocks_done[rows], 0)], 1)
+        for key in np.unique(groups, axis=0):
+            self._plan_group(rows[(groups == key).all(1)], int(key[0]), bool(key[1]), int(key[2]))
+
+    def _plan_group(self, rows: np.ndarray, th: int, warm: bool, shift: int) -> None:
+        """One planner call for ``rows``, whose histories hold ``th`` frames; warm-started from their plans shifted
+        by ``shift`` executed blocks when ``warm``."""
+        state = self._state
+        idx = state.rows(rows)
+        z_hist, a_hist = state.history(rows, th)
+        target = self._goal if self._goal.shape[0] == 1 else self._goal[idx]
+        init = shift_plan(state.plan[idx], shift) if warm else None
         n_iters = self.planner.n_iters
-        if init is not None and self.warm_iters is not None:
+        if warm and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters
         start = time.perf_counter()
-        self._target = None
         if self.waypoints is not None:
-            self._target = self.waypoints.subgoals(self._z_hist[:, -1], self._goal).to(self.device)
+            target = self.waypoints.subgoals(z_hist[:, -1], target).to(self.device)
+            state.set_target(rows, target)
         try:
-            result = self.planner.plan(self.cost_function(), batch_size=n, init_mean=init)
+            result = self.planner.plan(self._cost(z_hist, a_hist, target), batch_size=len(rows), init_mean=init)
         finally:
             self.planner.n_iters = n_iters
-        self._plan = result.actions.to(self.device)
+        state.plan[idx] = result.actions.to(self.device)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.plan_seconds.append(time.perf_counter() - start)
-        self._blocks_done = 0
+        state.warm[rows], state.blocks_done[rows] = True, 0
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The planner's cost for the current history and goal (or waypoint, see ``waypoints``): candidates
-        (B, N, H, A_block) -> (B, N)."""
-        z_hist, a_hist = self._z_hist, self._a_hist
-        target = self._goal if self._target is None else self._target
+        """The planner's cost for every env's current history and goal (or waypoint, see ``waypoints``):
+        candidates (B, N, H, A_block) -> (B, N). The envs' histories must have one length (no env restarted
+        since the others' last ``history_size`` blocks)."""
+        state = self._state
+        if state is None or len(set(state.hist_len.tolist())) != 1 or state.hist_len[0] == 0:
+            raise RuntimeError("cost_function needs every env's history at one length: call it after act, before "
+                               "any env restarts")
+        target = self._goal if state.target is None else state.target
+        return self._cost(self._z_hist, self._a_hist, target)
+
+    def _cost(self, z_hist: torch.Tensor, a_hist: torch.Tensor | None,
+              target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
         goal = target.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
         terminal = self.cost == "terminal"
 

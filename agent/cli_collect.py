@@ -7,15 +7,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from agent.cli_common import run_cli
+from agent.cli_common import check_at_least, parse_indices, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lewm-collect", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--env", required=True, help="task name (see envs.TASKS)")
+    p.add_argument("--env", required=True, help="task name (see envs.TASKS) or any gymnasium id, e.g. Reacher-v5")
+    p.add_argument("--env-kwargs", default="", metavar="JSON",
+                   help="a gymnasium id's gym.make keyword arguments, as a JSON object")
+    p.add_argument("--import", dest="env_import", default="", metavar="MODULE",
+                   help="module to import first: the one that registers your gymnasium id")
+    p.add_argument("--angle-qpos", default="", metavar="I,J",
+                   help="a gymnasium id's qpos entries that are angles (wrapped in success tests and the probe)")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
     p.add_argument("--steps", type=int, default=100, help="env steps per episode")
     p.add_argument("--out", required=True, help="output HDF5 file (its folder must exist)")
@@ -41,15 +48,19 @@ def _main(argv: list[str] | None) -> int:
 
     from envs.policies import check_policy
 
+    from envs.gym_task import parse_env_kwargs
+
+    envs.import_env_module(args.env_import)
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
     check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
-    for name in ("episodes", "steps", "image_size", "workers", "max_hold"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    check_at_least(args, 1, "episodes", "steps", "image_size", "workers", "max_hold")
     if not 0.0 <= args.door_prob <= 1.0:
         raise ValueError(f"--door-prob must be in [0, 1], got {args.door_prob}")
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
     cfg = CollectConfig(env=task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
-                        seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob)
+                        seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob,
+                        env_kwargs=json.dumps(env_kwargs, sort_keys=True) if env_kwargs else "",
+                        env_import=args.env_import, angle_qpos=parse_indices(args.angle_qpos, "--angle-qpos"))
     summary = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"wrote {args.out}: {summary['episodes']} episodes, {summary['frames']} frames "
           f"({summary['frames_per_second']:.0f} frames/s with {args.workers} worker(s))")

@@ -10,7 +10,7 @@ from world_model.cli_checks import check_at_least, check_output_file, check_outp
 from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
 
 __all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options",
-           "check_output_file", "check_output_folder", "check_video_path", "VIDEO_SUFFIXES"]
+           "check_output_file", "check_output_folder", "check_video_path", "parse_indices", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -22,6 +22,19 @@ def check_planner_options(args) -> None:
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
+
+
+def parse_indices(text: str, option: str) -> tuple[int, ...]:
+    """``"0,1"`` -> (0, 1); empty -> (); anything else is a one-line error naming the option."""
+    if not text:
+        return ()
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserInputError(f"{option} must be comma-separated qpos indices, e.g. 0,1; got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise UserInputError(f"{option} indices must be >= 0, got {text!r}")
+    return values
 
 
 def check_video_path(path, option: str = "--video") -> Path:

@@ -17,7 +17,12 @@ from agent.cli_common import (UserInputError, check_at_least, check_output_folde
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lewm-eval", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--env", action="append", help="task (repeatable); default: reacher")
+    p.add_argument("--env", action="append", help="task, or the gymnasium id a --checkpoint was trained on "
+                   "(repeatable); default: reacher")
+    p.add_argument("--import", dest="env_import", metavar="MODULE",
+                   help="module that registers your gymnasium id (the checkpoint's own is imported for you)")
+    p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
+                   "of the goal's (angles wrapped; default 0.05)")
     p.add_argument("--suite", action="append", choices=["lewm", "free"],
                    help="protocol (repeatable); default: both")
     p.add_argument("--planner", action="append", choices=["cem", "mppi", "icem"],
@@ -91,13 +96,13 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
     """Loads every agent and checks every held-out file before the first episode runs: a bad checkpoint or
     file for the last task fails now, not after the first tasks' evaluations."""
     from agent.plan_memory import check_plan_memory
-    from agent.pretrained import make_agent, resolve_checkpoint, resolve_device
+    from agent.pretrained import checkpoint_for, make_agent, resolve_checkpoint, resolve_device
 
     resolve_device(args.device)
     _check_eval_data(args.eval_data, tasks)
     prepared = []
     for task in tasks:
-        folder = resolve_checkpoint(args.checkpoint or task)
+        folder = resolve_checkpoint(checkpoint_for(task, args.checkpoint))
         eval_data = _eval_data_for(task, args.eval_data, folder)
         if "lewm" in suites:
             if eval_data is None:
@@ -117,9 +122,11 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     import envs
+    from agent.pretrained import import_for
     from agent.evaluation import evaluate, to_jsonable
     from agent.report import SUITE_TITLES, markdown_table, write_reports
 
+    import_for(args.checkpoint, args.env_import)
     tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
     suites = args.suite or ["lewm", "free"]
     planners = args.planner or ["cem"]
@@ -134,7 +141,8 @@ def _main(argv: list[str] | None) -> int:
         label = planner + ("+waypoints" if agent.waypoints is not None else "")
         for suite in suites:
             run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
-                           budget=args.budget, planner_name=label, progress=not args.no_progress)
+                           budget=args.budget, planner_name=label, progress=not args.no_progress,
+                           tolerance=args.tolerance)
             summary = to_jsonable(run)
             summary["checkpoint"] = str(folder)
             runs.append(summary)

@@ -19,7 +19,11 @@ from agent.cli_common import (UserInputError, check_at_least, check_output_file,
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lewm-plan", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--env", default="reacher", help="task name")
+    p.add_argument("--env", default="reacher", help="task name, or the gymnasium id a --checkpoint was trained on")
+    p.add_argument("--import", dest="env_import", metavar="MODULE",
+                   help="module that registers your gymnasium id (the checkpoint's own is imported for you)")
+    p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
+                   "of the goal's (angles wrapped; default 0.05)")
     goal = p.add_mutually_exclusive_group(required=True)
     goal.add_argument("--goal", help="goal image (PNG/JPEG) to reach")
     goal.add_argument("--make-goal", metavar="PNG", help="write a goal image of a random reachable pose and exit")
@@ -60,15 +64,15 @@ def _make_goal(args, spec) -> int:
     from agent.pretrained import resolve_checkpoint
     from world_model import LeWMConfig
 
-    size = args.image_size
-    if size is None:
-        try:
-            size = LeWMConfig.from_yaml(resolve_checkpoint(args.checkpoint or spec.name) / "config.yaml").image_size
-        except FileNotFoundError:
-            if args.checkpoint:
-                raise
-            size = 64  # a task without a shipped model
-    env = envs.make(spec.name, image_size=size).unwrapped
+    cfg = LeWMConfig()
+    try:
+        cfg = LeWMConfig.from_yaml(resolve_checkpoint(args.checkpoint or spec.name) / "config.yaml")
+    except FileNotFoundError:
+        if args.checkpoint:
+            raise
+        cfg = cfg.replace(image_size=64)  # a task without a shipped model
+    env = envs.make_task_env(spec.name, args.image_size or cfg.image_size, env_kwargs=cfg.env_kwargs,
+                             angle_qpos=cfg.angle_qpos)
     if args.goal_state:
         pose = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")[0]
     else:
@@ -122,7 +126,9 @@ def _goal_state_for(goal_path: str, task: str):
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     import envs
+    from agent.pretrained import import_for
 
+    import_for(args.checkpoint, args.env_import)
     spec = envs.task_spec(args.env)
     _check_args(args, spec)
     if args.make_goal:
@@ -131,19 +137,19 @@ def _main(argv: list[str] | None) -> int:
 
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
-    from agent.pretrained import make_agent
+    from agent.pretrained import checkpoint_for, make_agent, make_task_env
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
     goal_state = _goal_state_for(args.goal, spec.name)
     if args.steps is None:
         args.steps = int(spec.free_budget)
-    agent = make_agent(args.checkpoint or spec.name, planner=args.planner, device=args.device, task=spec.name,
+    agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device, task=spec.name,
                        autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
                        n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                        waypoints="auto" if args.waypoints is None else args.waypoints)
     check_plan_memory(agent)
-    env = envs.make(spec.name, image_size=agent.image_size).unwrapped
+    env = make_task_env(agent, spec.name, args.tolerance)
     start = _floats(args.start_state, "--start-state") if args.start_state else None
     obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
     agent.set_goal(goal_image)
@@ -172,11 +178,16 @@ def _main(argv: list[str] | None) -> int:
     if goal_state is not None and info.get("distance") is not None:  # position tasks: metres to the goal
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final distance: "
                    f"{info['distance']:.3f} m (success within {env.success_tolerance} m)")
-    elif goal_state is not None:
+    elif goal_state is not None and env.error_unit == "rad":
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
                    f"{np.max(info['error']):.3f} rad (max over joints; success below {env.success_tolerance})")
+    elif goal_state is not None:  # a user's gymnasium env: the state match over qpos
+        outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final qpos error: "
+                   f"{np.max(info['error']):.3f} (max over qpos entries, angles wrapped; success below "
+                   f"{env.success_tolerance})")
     else:
-        outcome = f"success: unknown (the goal image carries no pose) | steps: {steps}"
+        outcome = (f"success: unknown (the goal image carries no pose) | steps: {steps} | final latent distance: "
+                   f"{agent.latent_distance(obs):.3f}")
     env.close()
     print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"
           + (f" | video: {args.video}" if args.video else ""))

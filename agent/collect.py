@@ -38,6 +38,11 @@ class CollectConfig:
     policy: str = "held_random"
     max_hold: int = 10
     door_prob: float = 0.5
+    # A user's gymnasium env (any id that is not one of ours): gym.make keyword arguments as JSON, the module that
+    # registers the id, and the qpos entries that are angles.
+    env_kwargs: str = ""
+    env_import: str = ""
+    angle_qpos: tuple = ()
 
 
 class CollectError(ValueError):
@@ -51,19 +56,26 @@ def _worker_env(cfg: CollectConfig):
     """One environment per worker process, built on first use."""
     import envs
 
-    key = (cfg.env, cfg.image_size)
+    key = (cfg.env, cfg.image_size, cfg.env_kwargs, cfg.angle_qpos)
     if key not in _WORKER_ENV:
+        for env in _WORKER_ENV.values():
+            env.close()
         _WORKER_ENV.clear()
-        _WORKER_ENV[key] = envs.make(cfg.env, image_size=cfg.image_size).unwrapped
+        envs.import_env_module(cfg.env_import)  # spawned workers register the user's ids themselves
+        _WORKER_ENV[key] = envs.make_task_env(cfg.env, cfg.image_size, env_kwargs=cfg.env_kwargs or None,
+                                              angle_qpos=cfg.angle_qpos)
     return _WORKER_ENV[key]
 
 
 def _env_facts(cfg: CollectConfig) -> dict:
     """What the task's env says about its data, recorded with the dataset: physics steps per env step
-    (reacher 2) and which qpos entries are angles (reacher [0, 1], pointmass and tworoom none)."""
+    (reacher 2), which qpos entries are angles (reacher [0, 1], pointmass and tworoom none), the action box in
+    the env's units, and for a user's gymnasium env its gym.make kwargs (JSON) and registering module."""
     env = _worker_env(cfg)
     return {"action_repeat": int(env.action_repeat),
-            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64)}
+            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64),
+            "action_low": np.asarray(env.action_space.low, np.float64),
+            "action_high": np.asarray(env.action_space.high, np.float64)}
 
 
 def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
@@ -77,23 +89,24 @@ def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
     seed_seq = np.random.SeedSequence([cfg.seed, index])
     env_seed, policy_seed = (int(s) for s in seed_seq.generate_state(2))
     policy = make_policy(cfg.policy, cfg.env, env.action_space.shape[0], np.random.default_rng(policy_seed),
-                         max_hold=cfg.max_hold, door_prob=cfg.door_prob)
+                         max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=env.action_space.low,
+                         high=env.action_space.high)
     obs, info = env.reset(seed=env_seed)
     frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
     for _ in range(cfg.steps):
         action = policy(obs, info)
-        obs, _, _, _, info = env.step(action)
+        obs, _, terminated, _, info = env.step(action)
         frames.append(obs)
         actions.append(action)
         qpos.append(info["qpos"])
         qvel.append(info["qvel"])
+        if terminated and not info["success"]:  # the env itself ended the episode (a user's env that fell over)
+            break
     actions.append(np.full_like(actions[0], np.nan))
-    return {
-        "pixels": np.stack(frames).astype(np.uint8),
-        "action": np.stack(actions).astype(np.float32),
-        "qpos": np.stack(qpos).astype(np.float32),
-        "qvel": np.stack(qvel).astype(np.float32),
-    }
+    columns = {"pixels": np.stack(frames).astype(np.uint8), "action": np.stack(actions).astype(np.float32)}
+    if np.size(qpos[0]):  # envs without a physical state store pixels and actions only
+        columns.update(qpos=np.stack(qpos).astype(np.float32), qvel=np.stack(qvel).astype(np.float32))
+    return columns
 
 
 def _part_path(parts: Path, index: int) -> Path:
@@ -128,8 +141,8 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
         except ValueError:
             raise CollectError(f"{manifest} is damaged; delete the folder {parts} to start the collection over") \
                 from None
-        previous = {**asdict(CollectConfig(cfg.env, cfg.episodes, cfg.steps)), **recorded}
-        if previous != asdict(cfg):
+        previous = json.loads(json.dumps({**asdict(CollectConfig(cfg.env, cfg.episodes, cfg.steps)), **recorded}))
+        if previous != json.loads(json.dumps(asdict(cfg))):  # compared as the manifest stores them
             raise CollectError(
                 f"{parts} holds an unfinished collection with other settings ({previous}); "
                 f"rerun with those settings to resume, or delete the folder to start over"
@@ -146,7 +159,7 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
     return [i for i in range(cfg.episodes) if not _part_path(parts, i).is_file()]
 
 
-PART_COLUMNS = ("pixels", "action", "qpos", "qvel")
+PART_COLUMNS = ("pixels", "action")  # and qpos, qvel where the env has a physical state
 
 
 def _part_is_readable(part: Path) -> bool:
@@ -196,6 +209,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     _check_output(out)
     if out.exists():
         raise CollectError(f"{out} already exists; choose another --out or delete it")
+    _worker_env(cfg)  # a user's env that cannot be built (kwargs, no pixels, no Box actions) fails before any work
     parts = out.with_name(out.name + ".parts")
     todo = _prepare_parts(cfg, parts)
     start = time.perf_counter()
@@ -215,7 +229,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
         bar.close()
     seconds = time.perf_counter() - start
     episodes = [_load_part(cfg, parts, i) for i in range(cfg.episodes)]
-    attrs = {**asdict(cfg), **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+    attrs = {**asdict(cfg), "angle_qpos": None, **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_episodes(out, episodes, attrs=attrs)
     shutil.rmtree(parts)

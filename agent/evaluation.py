@@ -226,16 +226,17 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
 
 
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
-             planner_name: str = "", image_size: int | None = None, progress: bool = True) -> RunResult:
-    """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`."""
+             planner_name: str = "", progress: bool = True, tolerance: float | None = None) -> RunResult:
+    """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`. ``tolerance``: the
+    state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default)."""
     import envs
+    from agent.pretrained import make_task_env
 
     spec = envs.task_spec(task)
     budget = budget or suite_budget(spec.name, suite)
-    size = image_size or agent.image_size
 
     def make_env():
-        return envs.make(spec.name, image_size=size).unwrapped
+        return make_task_env(agent, spec.name, tolerance)
 
     if suite == "lewm":
         if eval_data is None:

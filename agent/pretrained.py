@@ -47,6 +47,41 @@ def resolve_checkpoint(name_or_dir: str) -> Path:
     raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known})")
 
 
+def checkpoint_for(task: str, checkpoint: str | None) -> str:
+    """The checkpoint a command uses for ``task``: ``--checkpoint`` when given, else the task's shipped model; a
+    user's gymnasium env has none, and is told where its model is."""
+    import envs
+    from world_model.cli_errors import UserInputError
+
+    if checkpoint:
+        return checkpoint
+    if not envs.task_spec(task).is_builtin:
+        raise UserInputError(f"{task} has no shipped model: train one (lewm-collect, then lewm-train) and pass "
+                             f"--checkpoint RUN/model")
+    return task
+
+
+def import_for(checkpoint: str | None, module: str | None = None) -> None:
+    """Imports what registers a user's gymnasium id: ``--import MODULE`` and the module a checkpoint records
+    (``env_import`` in its config.yaml), so ``--env ID`` resolves."""
+    import envs
+    from world_model import LeWMConfig
+
+    envs.import_env_module(module)
+    if checkpoint and (Path(checkpoint) / "config.yaml").is_file():
+        envs.import_env_module(LeWMConfig.from_yaml(Path(checkpoint) / "config.yaml").env_import)
+
+
+def make_task_env(agent, task: str, tolerance: float | None = None):
+    """The env an agent plans in: ``task`` at the agent's image size, built as its checkpoint was trained (a
+    user's gymnasium env with the recorded gym.make kwargs and angle joints; ``tolerance``: its state match)."""
+    import envs
+
+    cfg = agent.world_model.cfg
+    return envs.make_task_env(task, agent.image_size, env_kwargs=cfg.env_kwargs, angle_qpos=cfg.angle_qpos,
+                              success_tolerance=tolerance)
+
+
 def resolve_device(device: str) -> torch.device:
     """The planners' device resolution, plus user-facing errors for an unknown device name (``auto``, ``cpu``,
     ``cuda`` or ``cuda:N``) and for CUDA asked for but absent."""

@@ -11,6 +11,7 @@ from envs._gl import configure_gl_backend
 
 configure_gl_backend()
 
-from envs.registry import TASKS, UnknownTaskError, make, task_spec  # noqa: E402
+from envs.registry import (TASKS, UnknownTaskError, import_env_module, make, make_task_env,  # noqa: E402
+                           task_spec)
 
-__all__ = ["TASKS", "UnknownTaskError", "make", "task_spec"]
+__all__ = ["TASKS", "UnknownTaskError", "import_env_module", "make", "make_task_env", "task_spec"]

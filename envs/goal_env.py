@@ -3,10 +3,14 @@
 Observations are top-down RGB images; the goal is an image of the same scene rendered at the goal state, so a
 picture of a pose is all a planner needs. Subclasses say how to build the physics, how to draw states and when
 a state counts as the goal reached.
+
+With ``goal_conditioned=True`` the observation is gymnasium-robotics' goal-env dict of images instead
+(``observation``, ``achieved_goal``, ``desired_goal``), with the matching ``compute_reward``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -19,7 +23,16 @@ class GoalImageEnv(gym.Env):
     Args:
         image_size: side of the square observation, in pixels.
         action_repeat: physics control steps per env step.
-        render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current observation).
+        render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current frame).
+        goal_conditioned: ``False`` (default): the observation is the frame, uint8 (H, W, 3), and the reward is
+            ``float(info["success"])``. ``True``: the observation is gymnasium-robotics' goal-env dict
+            ``{"observation": frame, "achieved_goal": frame, "desired_goal": goal image}``, each uint8 (H, W, 3)
+            (the achieved goal is the image of the state reached, i.e. the frame), ``observation_space`` a
+            ``Dict`` of three such boxes, and the reward is ``compute_reward(achieved_goal, desired_goal, info)``
+            (see there). Success, ``terminated`` and ``info`` are the same in both modes.
+
+    ``info`` always holds ``success`` and the same bool as ``is_success`` (the key stable-baselines3 and
+    gymnasium-robotics read).
 
     Subclasses define ``_build_physics``, ``sample_state``, ``state_error``, ``success_tolerance``,
     ``camera`` and ``fovy`` (degrees), and may hide task markers in ``_build_physics``. They also declare
@@ -35,7 +48,10 @@ class GoalImageEnv(gym.Env):
     angle_qpos: tuple[int, ...] = ()
     error_unit: str = ""
 
-    def __init__(self, image_size: int = 64, action_repeat: int = 2, render_mode: str | None = None):
+    def __init__(self, image_size: int = 64, action_repeat: int = 2, render_mode: str | None = None,
+                 goal_conditioned: bool = False):
+        if not isinstance(goal_conditioned, (bool, np.bool_)):
+            raise ValueError(f"goal_conditioned must be True or False, got {goal_conditioned!r}")
         if int(image_size) < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         if render_mode not in (None, "rgb_array"):
@@ -43,16 +59,20 @@ class GoalImageEnv(gym.Env):
         self.image_size = int(image_size)
         self.action_repeat = int(action_repeat)
         self.render_mode = render_mode
+        self.goal_conditioned = bool(goal_conditioned)
         self.physics = self._build_physics()
         if self.fovy is not None:
             self.physics.model.cam_fovy[self.physics.model.name2id(self.camera, "camera")] = self.fovy
         self.nq = int(self.physics.model.nq)
         self.nv = int(self.physics.model.nv)
         nu = int(self.physics.model.nu)
-        self.observation_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        self.observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
         self.action_space = gym.spaces.Box(-1.0, 1.0, (nu,), np.float32)
+        if self.goal_conditioned:  # an instance attribute: stable-baselines3 takes any env with one for a goal env
+            self.compute_reward = pixel_goal_reward
         self._goal_qpos = np.zeros(self.nq)
-        self._goal_image = np.zeros(self.observation_space.shape, np.uint8)
+        self._goal_image = np.zeros(frame_space.shape, np.uint8)
         self._last_obs = self._goal_image
 
     # ----- hooks for subclasses -------------------------------------------------------------------------------
@@ -129,7 +149,7 @@ class GoalImageEnv(gym.Env):
         self._goal_image = self.render_state(self._goal_qpos)
         self.set_state(qpos, qvel)
         self._last_obs = self._render()
-        return self._last_obs, self._info()
+        return self._observation(), self._info()
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -142,14 +162,28 @@ class GoalImageEnv(gym.Env):
             self.physics.step()
         self._last_obs = self._render()
         info = self._info()
-        return self._last_obs, float(info["success"]), info["success"], False, info
+        obs = self._observation()
+        if self.goal_conditioned:
+            reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        else:
+            reward = float(info["success"])
+        return obs, reward, info["success"], False, info
+
+    def _observation(self):
+        """The current frame, uint8 (H, W, 3); or, goal-conditioned, the goal-env dict of three such images."""
+        if not self.goal_conditioned:
+            return self._last_obs
+        return {"observation": self._last_obs, "achieved_goal": self._last_obs.copy(),
+                "desired_goal": self._goal_image.copy()}
 
     def _info(self) -> dict:
         qpos = self.physics.data.qpos.copy()
         error = self.state_error(qpos, self._goal_qpos)
+        success = self.is_success(qpos, self._goal_qpos)
         return {
             "goal": self._goal_image.copy(),  # a fresh array each call: callers keep infos
-            "success": self.is_success(qpos, self._goal_qpos),
+            "success": success,
+            "is_success": success,  # the key stable-baselines3's EvalCallback and gymnasium-robotics read
             "qpos": qpos,
             "qvel": self.physics.data.qvel.copy(),
             "goal_qpos": self._goal_qpos.copy(),
@@ -163,3 +197,33 @@ class GoalImageEnv(gym.Env):
         physics, self.physics = getattr(self, "physics", None), None
         if physics is not None:
             physics.free()
+
+
+GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+
+
+def goal_dict_space(frame_space: gym.spaces.Box) -> gym.spaces.Dict:
+    """gymnasium-robotics' goal-env observation space: the three keys of ``GOAL_KEYS``, each a copy of
+    ``frame_space`` (uint8 (H, W, 3))."""
+    return gym.spaces.Dict({key: copy.deepcopy(frame_space) for key in GOAL_KEYS})
+
+
+def pixel_goal_reward(achieved_goal, desired_goal, info=None):
+    """gymnasium-robotics' ``compute_reward`` for image goals: minus the mean absolute pixel difference, in [-1, 0].
+
+    Args:
+        achieved_goal, desired_goal: uint8 images (H, W, 3), or batches (B, H, W, 3) as hindsight relabelling
+            passes them.
+        info: ignored (the reward depends on the two images only, so a relabelled goal gets its own reward).
+
+    Returns:
+        a float for one pair, a float64 array (B,) for a batch: ``-mean(|achieved - desired|) / 255``, 0 for
+        identical images. Computed in integers, so one pair gives bit for bit its entry in a batch.
+    """
+    achieved, desired = np.asarray(achieved_goal), np.asarray(desired_goal)
+    if achieved.shape != desired.shape or achieved.ndim not in (3, 4):
+        raise ValueError(f"achieved_goal and desired_goal must both be (H, W, 3) or (B, H, W, 3) images, got "
+                         f"{achieved.shape} and {desired.shape}")
+    diff = np.abs(achieved.astype(np.int64) - desired.astype(np.int64)).sum(axis=(-3, -2, -1))
+    reward = -diff / (255.0 * np.prod(achieved.shape[-3:]))
+    return float(reward) if achieved.ndim == 3 else reward

@@ -41,6 +41,7 @@ class PointMassEnv(PositionGoalEnv):
         action_repeat: physics steps per env step (2, as in TD-MPC2; 0.04 s per env step).
         fovy: camera field of view in degrees (46.2 frames +-0.32 m at the floor; dm_control's is 45).
         render_mode: ``None`` or ``"rgb_array"``.
+        goal_conditioned: observations as gymnasium-robotics' goal-env dict of images (see ``GoalImageEnv``).
 
     Observation: uint8 (image_size, image_size, 3). Action: float32 forces in [-1, 1]^2 (x, y).
     ``info``: ``goal`` image, ``success``, ``qpos`` (x, y in m), ``qvel`` (m/s), ``goal_qpos``, ``error``
@@ -49,9 +50,11 @@ class PointMassEnv(PositionGoalEnv):
 
     success_tolerance = 0.015
 
-    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = DEFAULT_FOVY, render_mode=None):
+    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = DEFAULT_FOVY, render_mode=None,
+                 goal_conditioned: bool = False):
         self.fovy = float(fovy)
-        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode)
+        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode,
+                         goal_conditioned=goal_conditioned)
 
     def _build_physics(self):
         physics = dm_point_mass.Physics.from_xml_string(*dm_point_mass.get_model_and_assets())

@@ -145,10 +145,12 @@ def check_policy(name: str, task: str) -> None:
 
 
 def make_policy(name: str, task: str, action_dim: int, rng: np.random.Generator, max_hold: int = 10,
-                door_prob: float = 0.5):
+                door_prob: float = 0.5, low=-1.0, high=1.0):
     """Builds a data policy by name for a task (``check_policy`` rules); options a policy has no use for are
-    ignored (``door_prob`` is for ``door_seeking`` only)."""
+    ignored (``door_prob`` is for ``door_seeking`` only). ``low``/``high``: the env's action box (scalars or
+    (action_dim,) arrays, in the env's units)."""
     check_policy(name, task)
     if name == DoorSeekingPolicy.name:
         return DoorSeekingPolicy(action_dim, rng, door_prob=door_prob, max_hold=max_hold)
-    return HeldRandomPolicy(action_dim, rng, max_hold=max_hold)
+    return HeldRandomPolicy(action_dim, rng, max_hold=max_hold, low=np.asarray(low, np.float64),
+                            high=np.asarray(high, np.float64))

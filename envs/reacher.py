@@ -34,6 +34,7 @@ class ReacherEnv(GoalImageEnv):
         action_repeat: physics steps per env step (2, as in TD-MPC2 and stable-worldmodel; 0.04 s per step).
         fovy: camera field of view in degrees (39 frames the arm's reach; dm_control's default is 45).
         render_mode: ``None`` or ``"rgb_array"``.
+        goal_conditioned: observations as gymnasium-robotics' goal-env dict of images (see ``GoalImageEnv``).
 
     Observation: uint8 (image_size, image_size, 3). Action: float32 torques in [-1, 1]^2.
     ``info``: ``goal`` image, ``success``, ``qpos``, ``qvel``, ``goal_qpos``, ``error`` (|wrapped angle
@@ -44,9 +45,11 @@ class ReacherEnv(GoalImageEnv):
     angle_qpos = (0, 1)  # shoulder and wrist
     error_unit = "rad"
 
-    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = 39.0, render_mode=None):
+    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = 39.0, render_mode=None,
+                 goal_conditioned: bool = False):
         self.fovy = float(fovy)
-        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode)
+        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode,
+                         goal_conditioned=goal_conditioned)
 
     def _build_physics(self):
         physics = dm_reacher.Physics.from_xml_string(*dm_reacher.get_model_and_assets())

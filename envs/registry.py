@@ -17,9 +17,14 @@ class TaskSpec:
 
     name: str
     env_id: str
-    entry_point: str
+    entry_point: str | None  # None: a user's gymnasium env, run through envs.gym_task.GymTaskEnv
     max_episode_steps: int
     free_budget: int = 200
+
+    @property
+    def is_builtin(self) -> bool:
+        """One of our own tasks (False: any other gymnasium id, behind ``GymTaskEnv``)."""
+        return self.entry_point is not None
 
 
 # Episode lengths (env steps): reacher 200 (8 s); pointmass 300 (12 s: corner to opposite corner, 0.82 m at the
@@ -41,16 +46,58 @@ class UnknownTaskError(ValueError):
 
 
 def task_spec(name: str) -> TaskSpec:
-    """Looks a task up by short name (``"reacher"``) or gymnasium id (``"lewm/Reacher-v0"``)."""
+    """Looks a task up by short name (``"reacher"``) or gymnasium id (``"lewm/Reacher-v0"``); any other id that
+    gymnasium knows (``"Reacher-v5"``, or one a user's module registered) is a task named by its id."""
     for spec in TASKS.values():
         if name in (spec.name, spec.env_id):
             return spec
-    raise UnknownTaskError(f"unknown env {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    if name in gym.registry:
+        limit = gym.registry[name].max_episode_steps
+        return TaskSpec(name, name, None, int(limit) if limit else 200)
+    raise UnknownTaskError(f"unknown env {name!r}; known tasks: {', '.join(sorted(TASKS))}, or any gymnasium id "
+                           f"(for an id your own package registers, add --import YOUR_MODULE)")
 
 
 def make(name: str, **kwargs) -> gym.Env:
-    """``gym.make`` for a task's short name or id; kwargs go to the environment constructor."""
-    return gym.make(task_spec(name).env_id, **kwargs)
+    """``gym.make`` for a task's short name or id; kwargs go to the environment constructor. Any other gymnasium
+    id is built as a :class:`envs.gym_task.GymTaskEnv` (kwargs: ``env_kwargs``, ``image_size``, ``angle_qpos``,
+    ``success_tolerance``)."""
+    spec = task_spec(name)
+    if spec.is_builtin:
+        return gym.make(spec.env_id, **kwargs)
+    from envs.gym_task import GymTaskEnv
+
+    return GymTaskEnv(spec.env_id, **kwargs)
+
+
+def make_task_env(name: str, image_size: int, env_kwargs=None, angle_qpos=None, success_tolerance=None):
+    """The unwrapped env of a task at an image size, as collection, planning and evaluation build it: one of our
+    tasks as registered, or any other gymnasium id behind ``GymTaskEnv`` with the user's ``env_kwargs``, the
+    qpos entries that are angles and the state-match tolerance (the defaults when None)."""
+    spec = task_spec(name)
+    if spec.is_builtin:
+        for option, value in (("--env-kwargs", env_kwargs), ("--tolerance", success_tolerance)):
+            if value:
+                raise UnknownTaskError(f"{option} applies to gymnasium ids, not to the built-in task {spec.name!r}")
+        return gym.make(spec.env_id, image_size=image_size).unwrapped
+    from envs.gym_task import GymTaskEnv
+
+    options = {} if success_tolerance is None else {"success_tolerance": success_tolerance}
+    return GymTaskEnv(spec.env_id, env_kwargs=env_kwargs, image_size=image_size, angle_qpos=angle_qpos or (),
+                      **options)
+
+
+def import_env_module(module: str | None) -> None:
+    """Imports the module that registers a user's gymnasium ids (``--import``); a clear error if it fails."""
+    import importlib
+
+    if not module:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UnknownTaskError(f"--import {module}: cannot import it ({exc}); is it installed or on PYTHONPATH?") \
+            from None
 
 
 for _spec in TASKS.values():

@@ -134,6 +134,7 @@ class TwoRoomEnv(PositionGoalEnv):
         action_repeat: physics steps per env step (2, as for reacher; 0.04 s per env step).
         fovy: camera field of view in degrees (35.5 frames +-0.32 m at the floor).
         render_mode: ``None`` or ``"rgb_array"``.
+        goal_conditioned: observations as gymnasium-robotics' goal-env dict of images (see ``GoalImageEnv``).
 
     Observation: uint8 (image_size, image_size, 3). Action: float32 in [-1, 1]^2, the force on x and y as a
     fraction of 0.2 N (velocity 0.2 m/s x action at steady state).
@@ -145,9 +146,11 @@ class TwoRoomEnv(PositionGoalEnv):
     camera = "top"
     success_tolerance = 0.045
 
-    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = DEFAULT_FOVY, render_mode=None):
+    def __init__(self, image_size: int = 64, action_repeat: int = 2, fovy: float = DEFAULT_FOVY, render_mode=None,
+                 goal_conditioned: bool = False):
         self.fovy = float(fovy)
-        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode)
+        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode,
+                         goal_conditioned=goal_conditioned)
 
     def _build_physics(self):
         return mujoco.Physics.from_xml_string(build_xml())

@@ -11,9 +11,10 @@ from pathlib import Path
 from conftest import installed_command
 
 
-def run_command(exe: str, *args, cwd=None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_command(exe: str, *args, cwd=None, timeout: int = 300, extra_env: dict | None = None
+                ) -> subprocess.CompletedProcess:
     """Runs an installed console script with ``args`` (stringified); captures stdout and stderr as text."""
-    env = {**os.environ, "LEWM_DEBUG": ""}
+    env = {**os.environ, "LEWM_DEBUG": "", **(extra_env or {})}
     return subprocess.run([installed_command(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env=env)
 

@@ -41,6 +41,12 @@ class LeWMConfig:
     # the dataset's ``angle_qpos`` attribute (the env declares them: reacher [0, 1], pointmass/tworoom []).
     # None (a dataset that does not say) = every qpos entry is an angle, the reacher default of old checkpoints.
     angle_qpos: Optional[list] = None
+    # A user's gymnasium env (a task that is not one of ours): its gym.make kwargs, the module that registers its
+    # id, and its action box in the env's units (None: our tasks' [-1, 1]). Written by lewm-train from the dataset.
+    env_kwargs: Optional[dict] = None
+    env_import: str = ""
+    action_low: Optional[list] = None  # (A,)
+    action_high: Optional[list] = None  # (A,)
 
     # --- encoder ---
     encoder: str = "cnn"  # "vit" (paper) or "cnn" (strided CNN, the CPU default)
@@ -129,7 +135,9 @@ class LeWMConfig:
         if self.angle_qpos is not None and any(
                 isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.angle_qpos):
             raise ConfigError(f"angle_qpos must list qpos indices (integers >= 0), got {self.angle_qpos!r}")
-        for name in ("action_mean", "action_std"):
+        if self.env_kwargs is not None and not isinstance(self.env_kwargs, dict):
+            raise ConfigError(f"env_kwargs must be a mapping of gym.make keyword arguments, got {self.env_kwargs!r}")
+        for name in ("action_mean", "action_std", "action_low", "action_high"):
             v = getattr(self, name)
             if v is not None and len(v) != self.action_dim:
                 raise ConfigError(f"{name} has {len(v)} entries but action_dim is {self.action_dim}")

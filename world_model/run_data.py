@@ -36,13 +36,33 @@ def load_data(cfg: LeWMConfig, data_path: str):
     cfg = cfg.replace(data_path=str(data_path), action_dim=ds.action_dim,
                       action_mean=[float(v) for v in train_ds.action_mean],
                       action_std=[float(v) for v in train_ds.action_std],
-                      task=cfg.task or task_key(data_task), angle_qpos=_angle_qpos(cfg, ds.attrs, data_path))
+                      task=cfg.task or task_key(data_task), angle_qpos=_angle_qpos(cfg, ds.attrs, data_path),
+                      **env_facts(ds.attrs))
     return cfg, train_ds, val_ds
 
 
+def env_facts(attrs: dict) -> dict:
+    """What a dataset records about a user's gymnasium env (gym.make kwargs, registering module, action box),
+    as config fields; empty for our own tasks' data (no ``env_kwargs`` attribute)."""
+    import json
+
+    facts = {}
+    if str(attrs.get("env_kwargs", "")):
+        facts["env_kwargs"] = json.loads(str(attrs["env_kwargs"]))
+    if str(attrs.get("env_import", "")):
+        facts["env_import"] = str(attrs["env_import"])
+    for key in ("action_low", "action_high"):
+        if key in attrs:
+            facts[key] = [float(v) for v in np.asarray(attrs[key]).reshape(-1)]
+    return facts
+
+
 def task_key(name: str) -> str:
-    """A task's short name from either spelling: ``reacher`` or the gymnasium id ``lewm/Reacher-v0``."""
-    return re.sub(r"-v\d+$", "", name.rsplit("/", 1)[-1]).lower()
+    """A task's name from either spelling: ``reacher`` or our gymnasium id ``lewm/Reacher-v0``; any other
+    gymnasium id (a user's env, ``Reacher-v5``) is its own name, unchanged."""
+    if name.startswith("lewm/"):
+        return re.sub(r"-v\d+$", "", name.rsplit("/", 1)[-1]).lower()
+    return name if re.search(r"-v\d+$", name) else name.lower()
 
 
 def _angle_qpos(cfg: LeWMConfig, attrs: dict, data_path) -> list | None:
