@@ -77,7 +77,8 @@ cross-task-eval: setup
 # one shows the arm 8 px long at 64 px), actions in the env's units, success by state match (both joints within
 # 0.05 rad, wrapped; the target's coordinates do not move within an episode).
 R5_CAMERA := {"default_camera_config": {"distance": 0.6, "elevation": -90.0, "azimuth": 90.0, "lookat": [0.0, 0.0, 0.0]}}
-R5_COLLECT := $(VENV)/bin/lewm-collect --env Reacher-v5 --env-kwargs '$(R5_CAMERA)' --angle-qpos 0,1 --steps 100
+R5_COLLECT := $(VENV)/bin/lewm-collect --env Reacher-v5 --env-kwargs '$(R5_CAMERA)' --angle-qpos 0,1 \
+	--action-scale 0.15 --steps 100
 .PHONY: reacher-v5
 reacher-v5: setup
 	mkdir -p data runs

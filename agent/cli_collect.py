@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--door-prob", type=float, default=0.5,
                    help="door_seeking policy: probability that a wandering segment ends with a trip through the "
                         "door")
+    p.add_argument("--action-scale", type=float, default=1.0,
+                   help="held-random policy: the fraction of the env's action box it samples from, about its centre "
+                        "(recorded with the data: planners search the same box)")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -54,13 +57,16 @@ def _main(argv: list[str] | None) -> int:
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
     check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
     check_at_least(args, 1, "episodes", "steps", "image_size", "workers", "max_hold")
+    if not 0.0 < args.action_scale <= 1.0:
+        raise ValueError(f"--action-scale must be in (0, 1], got {args.action_scale}")
     if not 0.0 <= args.door_prob <= 1.0:
         raise ValueError(f"--door-prob must be in [0, 1], got {args.door_prob}")
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     cfg = CollectConfig(env=task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
                         seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob,
                         env_kwargs=json.dumps(env_kwargs, sort_keys=True) if env_kwargs else "",
-                        env_import=args.env_import, angle_qpos=parse_indices(args.angle_qpos, "--angle-qpos"))
+                        env_import=args.env_import, angle_qpos=parse_indices(args.angle_qpos, "--angle-qpos"),
+                        action_scale=args.action_scale)
     summary = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"wrote {args.out}: {summary['episodes']} episodes, {summary['frames']} frames "
           f"({summary['frames_per_second']:.0f} frames/s with {args.workers} worker(s))")

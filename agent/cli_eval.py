@@ -128,7 +128,12 @@ def _main(argv: list[str] | None) -> int:
 
     import_for(args.checkpoint, args.env_import)
     tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
-    suites = args.suite or ["lewm", "free"]
+    # The free suite samples goal poses, which only our own tasks can: a user's env gets the LeWM protocol.
+    builtin = all(envs.task_spec(t).is_builtin for t in tasks)
+    suites = args.suite or (["lewm", "free"] if builtin else ["lewm"])
+    if "free" in suites and not builtin:
+        raise UserInputError(f"the free suite needs a sampler of reachable goal states, which a gymnasium id does not "
+                             f"have ({', '.join(t for t in tasks if not envs.task_spec(t).is_builtin)}); use --suite lewm")
     planners = args.planner or ["cem"]
     check_planner_options(args)
     check_at_least(args, 1, "episodes", "budget", "receding_horizon")

@@ -43,6 +43,9 @@ class CollectConfig:
     env_kwargs: str = ""
     env_import: str = ""
     angle_qpos: tuple = ()
+    # The held-random policy's box as a fraction of the env's, about its centre (1: all of it). A responsive robot
+    # driven with full random torques spins faster than a world model can follow (gymnasium's Reacher-v5).
+    action_scale: float = 1.0
 
 
 class CollectError(ValueError):
@@ -71,11 +74,18 @@ def _env_facts(cfg: CollectConfig) -> dict:
     """What the task's env says about its data, recorded with the dataset: physics steps per env step
     (reacher 2), which qpos entries are angles (reacher [0, 1], pointmass and tworoom none), the action box in
     the env's units, and for a user's gymnasium env its gym.make kwargs (JSON) and registering module."""
-    env = _worker_env(cfg)
-    return {"action_repeat": int(env.action_repeat),
-            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64),
-            "action_low": np.asarray(env.action_space.low, np.float64),
-            "action_high": np.asarray(env.action_space.high, np.float64)}
+    low, high = _policy_box(cfg)
+    return {"action_repeat": int(_worker_env(cfg).action_repeat),
+            "angle_qpos": np.asarray(getattr(_worker_env(cfg), "angle_qpos", ()), dtype=np.int64),
+            "action_low": low, "action_high": high}
+
+
+def _policy_box(cfg: CollectConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The box the data policy samples from (the env's, shrunk by ``action_scale`` about its centre): what the data
+    covers, recorded with it so planners search the same box."""
+    space = _worker_env(cfg).action_space
+    mid, half = (space.high + space.low) / 2.0, (space.high - space.low) / 2.0
+    return (mid - cfg.action_scale * half).astype(np.float64), (mid + cfg.action_scale * half).astype(np.float64)
 
 
 def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
@@ -88,9 +98,9 @@ def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
     env = _worker_env(cfg)
     seed_seq = np.random.SeedSequence([cfg.seed, index])
     env_seed, policy_seed = (int(s) for s in seed_seq.generate_state(2))
+    low, high = _policy_box(cfg)
     policy = make_policy(cfg.policy, cfg.env, env.action_space.shape[0], np.random.default_rng(policy_seed),
-                         max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=env.action_space.low,
-                         high=env.action_space.high)
+                         max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=low, high=high)
     obs, info = env.reset(seed=env_seed)
     frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
     for _ in range(cfg.steps):

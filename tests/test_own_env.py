@@ -31,7 +31,7 @@ def tiny_dot(tmp_path_factory):
     root = tmp_path_factory.mktemp("tinydot")
     data = root / "dot.h5"
     ok("lewm-collect", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--env-kwargs", '{"speed": 0.1}',
-       "--episodes", 6, "--steps", 40, "--image-size", 16, "--workers", 1, "--no-progress", "--out", data)
+       "--action-scale", 0.75, "--episodes", 6, "--steps", 40, "--image-size", 16, "--workers", 1, "--no-progress", "--out", data)
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
     ok("lewm-train", "--config", root / "tiny.yaml", "--data", data, "--out", root / "run", "--no-progress")
     return {"data": data, "model": root / "run" / "model", "root": root}
@@ -41,16 +41,16 @@ def test_collect_records_the_env_its_kwargs_box_and_state(tiny_dot):
     with h5py.File(tiny_dot["data"]) as f:
         assert f["pixels"].shape[1:] == (16, 16, 3) and f["qpos"].shape[1] == 2 and f["qvel"].shape[1] == 2
         assert json.loads(f.attrs["env_kwargs"]) == {"speed": 0.1} and f.attrs["env"] == "TinyDot-v0"
-        np.testing.assert_array_equal(f.attrs["action_low"], [-2, -2])
+        np.testing.assert_allclose(f.attrs["action_low"], [-1.5, -1.5])  # --action-scale 0.75 of the env's [-2, 2]
         actions = f["action"][:]
     finite = actions[np.isfinite(actions).all(1)]
-    assert np.abs(finite).max() > 1.0 and np.abs(finite).max() <= 2.0  # the env's own units, not [-1, 1]
+    assert np.abs(finite).max() > 1.0 and np.abs(finite).max() <= 1.5  # the env's own units, not [-1, 1]
 
 
 def test_checkpoint_records_what_rebuilds_the_env(tiny_dot):
     cfg = yaml.safe_load((tiny_dot["model"] / "config.yaml").read_text())
     assert cfg["task"] == "TinyDot-v0" and cfg["env_kwargs"] == {"speed": 0.1}
-    assert cfg["env_import"] == "tiny_gym_env" and cfg["action_low"] == [-2.0, -2.0]
+    assert cfg["env_import"] == "tiny_gym_env" and cfg["action_low"] == [-1.5, -1.5]
 
 
 def test_plan_to_a_goal_image_of_the_env(tiny_dot, tmp_path):
@@ -95,6 +95,7 @@ BAD = [
     ("kwargs-for-ours", "lewm-collect", ["--env", "reacher", "--env-kwargs", '{"a": 1}'],
      ["applies to gymnasium ids"]),
     ("import-missing", "lewm-collect", ["--env", "TinyDot-v0", "--import", "no_such_module_xyz"], ["cannot import"]),
+    ("action-scale-zero", "lewm-collect", ["--env", "TinyDot-v0", "--action-scale", "0"], ["--action-scale"]),
     ("angle-not-index", "lewm-collect", ["--env", "TinyDot-v0", "--angle-qpos", "a,b"], ["--angle-qpos"]),
     ("angle-outside-qpos", "lewm-collect", ["--env", "TinyDot-v0", "--angle-qpos", "5"], ["outside qpos"]),
     ("no-shipped-model", "lewm-plan", ["--env", "TinyDot-v0", "--goal", "{goal}"], ["has no shipped model"]),
