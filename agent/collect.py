@@ -101,16 +101,26 @@ def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
     low, high = _policy_box(cfg)
     policy = make_policy(cfg.policy, cfg.env, env.action_space.shape[0], np.random.default_rng(policy_seed),
                          max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=low, high=high)
-    obs, info = env.reset(seed=env_seed)
+    return run_episode(env, policy, cfg.steps, env_seed)
+
+
+def run_episode(env, policy, steps: int, seed: int) -> dict[str, np.ndarray]:
+    """``policy(obs, info) -> action`` in a task env from ``reset(seed=seed)`` for at most ``steps`` env steps.
+
+    Returns columns with one row per frame: ``pixels`` uint8 (T+1, H, W, 3), ``action`` float32 (T+1, A) with a
+    NaN action on the last frame (le-wm's convention), and ``qpos``/``qvel`` float32 when the env has a physical
+    state. An episode the env itself terminates (not by success: a user's robot that fell over) ends early.
+    """
+    obs, info = env.reset(seed=seed)
     frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
-    for _ in range(cfg.steps):
-        action = policy(obs, info)
+    for _ in range(steps):
+        action = np.asarray(policy(obs, info), dtype=np.float32).reshape(env.action_space.shape)
         obs, _, terminated, _, info = env.step(action)
         frames.append(obs)
         actions.append(action)
         qpos.append(info["qpos"])
         qvel.append(info["qvel"])
-        if terminated and not info["success"]:  # the env itself ended the episode (a user's env that fell over)
+        if terminated and not info["success"]:
             break
     actions.append(np.full_like(actions[0], np.nan))
     columns = {"pixels": np.stack(frames).astype(np.uint8), "action": np.stack(actions).astype(np.float32)}

@@ -46,6 +46,7 @@ def record_episodes(env, policy, episodes: int, out, steps: int = 100, image_siz
     Returns:
         A summary: episodes, frames, seconds.
     """
+    from agent.collect import run_episode
     from envs.gym_task import GymTaskEnv
     from world_model.cli_errors import UserInputError
     from world_model.dataset import write_episodes
@@ -53,21 +54,9 @@ def record_episodes(env, policy, episodes: int, out, steps: int = 100, image_siz
     if int(episodes) < 1 or int(steps) < 1:
         raise UserInputError(f"episodes and steps must be at least 1, got {episodes}, {steps}")
     task = GymTaskEnv(env, env_kwargs=_kwargs_json(env) or None, image_size=image_size, angle_qpos=angle_qpos)
-    start, recorded = time.perf_counter(), []
-    for index in tqdm(range(int(episodes)), desc=f"record {task.env_id}", unit="ep", disable=not progress):
-        obs, info = task.reset(seed=seed + index)
-        frames, actions, qpos, qvel = [obs], [], [info["qpos"]], [info["qvel"]]
-        for _ in range(int(steps)):
-            action = np.asarray(policy(obs, info), dtype=np.float32).reshape(task.action_space.shape)
-            obs, _, terminated, _, info = task.step(action)
-            frames.append(obs), actions.append(action), qpos.append(info["qpos"]), qvel.append(info["qvel"])
-            if terminated and not info["success"]:
-                break
-        actions.append(np.full_like(actions[0], np.nan))
-        episode = {"pixels": np.stack(frames), "action": np.stack(actions)}
-        if task.nq:
-            episode.update(qpos=np.stack(qpos).astype(np.float32), qvel=np.stack(qvel).astype(np.float32))
-        recorded.append(episode)
+    start = time.perf_counter()
+    recorded = [run_episode(task, policy, int(steps), seed + index)
+                for index in tqdm(range(int(episodes)), desc=f"record {task.env_id}", unit="ep", disable=not progress)]
     attrs = {"env": task.env_id, "env_kwargs": _kwargs_json(env), "env_import": "", "episodes": int(episodes),
              "steps": int(steps), "image_size": int(image_size), "seed": int(seed),
              "policy": getattr(policy, "name", type(policy).__name__), "action_repeat": 1,
