@@ -127,13 +127,14 @@ def _main(argv: list[str] | None) -> int:
     from agent.report import SUITE_TITLES, markdown_table, write_reports
 
     import_for(args.checkpoint, args.env_import)
-    tasks = [envs.task_spec(t).name for t in (args.env or ["reacher"])]
+    specs = [envs.task_spec(t) for t in (args.env or ["reacher"])]
+    tasks = [spec.name for spec in specs]
     # The free suite samples goal poses, which only our own tasks can: a user's env gets the LeWM protocol.
-    builtin = all(envs.task_spec(t).is_builtin for t in tasks)
-    suites = args.suite or (["lewm", "free"] if builtin else ["lewm"])
-    if "free" in suites and not builtin:
+    foreign = [spec.name for spec in specs if not spec.is_builtin]
+    suites = args.suite or (["lewm"] if foreign else ["lewm", "free"])
+    if "free" in suites and foreign:
         raise UserInputError(f"the free suite needs a sampler of reachable goal states, which a gymnasium id does not "
-                             f"have ({', '.join(t for t in tasks if not envs.task_spec(t).is_builtin)}); use --suite lewm")
+                             f"have ({', '.join(foreign)}); use --suite lewm")
     planners = args.planner or ["cem"]
     check_planner_options(args)
     check_at_least(args, 1, "episodes", "budget", "receding_horizon")

@@ -64,13 +64,12 @@ def _make_goal(args, spec) -> int:
     from agent.pretrained import resolve_checkpoint
     from world_model import LeWMConfig
 
-    cfg = LeWMConfig()
     try:
         cfg = LeWMConfig.from_yaml(resolve_checkpoint(args.checkpoint or spec.name) / "config.yaml")
     except FileNotFoundError:
         if args.checkpoint:
             raise
-        cfg = cfg.replace(image_size=64)  # a task without a shipped model
+        cfg = LeWMConfig()  # a task without a shipped model: the default 64 px
     env = envs.make_task_env(spec.name, args.image_size or cfg.image_size, env_kwargs=cfg.env_kwargs,
                              angle_qpos=cfg.angle_qpos)
     if args.goal_state:
@@ -96,7 +95,7 @@ def _write_video(path, frames, goal) -> None:
     atomic_write(path, lambda tmp: imageio.mimsave(tmp, shown, fps=25))
 
 
-def _check_args(args, spec) -> None:
+def _check_args(args) -> None:
     """Every option checked before any model loads or any step is planned."""
     check_planner_options(args)
     check_at_least(args, 1, "steps", "image_size")
@@ -130,7 +129,7 @@ def _main(argv: list[str] | None) -> int:
 
     import_for(args.checkpoint, args.env_import)
     spec = envs.task_spec(args.env)
-    _check_args(args, spec)
+    _check_args(args)
     if args.make_goal:
         return _make_goal(args, spec)
     from tqdm import tqdm
@@ -144,8 +143,8 @@ def _main(argv: list[str] | None) -> int:
     goal_state = _goal_state_for(args.goal, spec.name)
     if args.steps is None:
         args.steps = int(spec.free_budget)
-    agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device, task=spec.name,
-                       autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
+    agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
+                       task=spec.name, autocast=args.bf16, warm_iters=args.warm_iters, num_samples=args.samples,
                        n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                        waypoints="auto" if args.waypoints is None else args.waypoints)
     check_plan_memory(agent)

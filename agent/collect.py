@@ -74,9 +74,10 @@ def _env_facts(cfg: CollectConfig) -> dict:
     """What the task's env says about its data, recorded with the dataset: physics steps per env step
     (reacher 2), which qpos entries are angles (reacher [0, 1], pointmass and tworoom none), the action box in
     the env's units, and for a user's gymnasium env its gym.make kwargs (JSON) and registering module."""
+    env = _worker_env(cfg)
     low, high = _policy_box(cfg)
-    return {"action_repeat": int(_worker_env(cfg).action_repeat),
-            "angle_qpos": np.asarray(getattr(_worker_env(cfg), "angle_qpos", ()), dtype=np.int64),
+    return {"action_repeat": int(env.action_repeat),
+            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64),
             "action_low": low, "action_high": high}
 
 

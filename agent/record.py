@@ -53,11 +53,12 @@ def record_episodes(env, policy, episodes: int, out, steps: int = 100, image_siz
 
     if int(episodes) < 1 or int(steps) < 1:
         raise UserInputError(f"episodes and steps must be at least 1, got {episodes}, {steps}")
-    task = GymTaskEnv(env, env_kwargs=_kwargs_json(env) or None, image_size=image_size, angle_qpos=angle_qpos)
+    kwargs_json = _kwargs_json(env)
+    task = GymTaskEnv(env, env_kwargs=kwargs_json or None, image_size=image_size, angle_qpos=angle_qpos)
     start = time.perf_counter()
     recorded = [run_episode(task, policy, int(steps), seed + index)
                 for index in tqdm(range(int(episodes)), desc=f"record {task.env_id}", unit="ep", disable=not progress)]
-    attrs = {"env": task.env_id, "env_kwargs": _kwargs_json(env), "env_import": "", "episodes": int(episodes),
+    attrs = {"env": task.env_id, "env_kwargs": kwargs_json, "env_import": "", "episodes": int(episodes),
              "steps": int(steps), "image_size": int(image_size), "seed": int(seed),
              "policy": getattr(policy, "name", type(policy).__name__), "action_repeat": 1,
              "angle_qpos": np.asarray(task.angle_qpos, np.int64), "action_low": task.action_space.low.astype(float),

@@ -31,7 +31,8 @@ def tiny_dot(tmp_path_factory):
     root = tmp_path_factory.mktemp("tinydot")
     data = root / "dot.h5"
     ok("lewm-collect", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--env-kwargs", '{"speed": 0.1}',
-       "--action-scale", 0.75, "--episodes", 6, "--steps", 40, "--image-size", 16, "--workers", 1, "--no-progress", "--out", data)
+       "--action-scale", 0.75, "--episodes", 6, "--steps", 40, "--image-size", 16, "--workers", 1, "--no-progress",
+       "--out", data)
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
     ok("lewm-train", "--config", root / "tiny.yaml", "--data", data, "--out", root / "run", "--no-progress")
     return {"data": data, "model": root / "run" / "model", "root": root}

@@ -26,7 +26,8 @@ from world_model.io_utils import atomic_write_text
 from world_model.run_data import check_resume_data, keep_normalisation
 from world_model.run_data import load_data as _data  # noqa: F401 (tests import it from here)
 from world_model.run_log import RunLog, setup_logging
-from world_model.train_checks import check_args, check_out, check_resume_steps
+from world_model.cli_checks import check_output_folder
+from world_model.train_checks import check_args, check_resume_steps
 
 log = logging.getLogger("world_model.train")
 
@@ -129,7 +130,7 @@ def _main(argv) -> int:
         torch.set_num_threads(args.threads)
     cfg = _config(args)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
-    check_out(out)
+    check_output_folder(out, "--out")
     state_path = out / STATE_NAME
     if state_path.exists() and not args.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from world_model.cli_checks import check_at_least, check_output_folder
+from world_model.cli_checks import check_at_least
 from world_model.cli_errors import UserInputError
 
 
@@ -12,11 +12,6 @@ def check_args(args) -> None:
     check_at_least(args, 1, "steps", "threads")
     if args.allow_other_data and not args.resume:
         raise UserInputError("--allow-other-data only applies with --resume; drop it or add --resume")
-
-
-def check_out(out: Path) -> None:
-    """The run folder must be a folder (or not exist yet) below a writable folder."""
-    check_output_folder(out, "--out")
 
 
 def check_resume_steps(steps, reached: int, state_path: Path) -> None:
