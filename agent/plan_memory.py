@@ -3,8 +3,8 @@ together) is one clear line, not a process killed by the kernel with exit status
 
 Measured on the CPU (experiments/results/plan_memory.md; shipped reacher model, horizon 5, latent 192, action
 block 10, rollouts in chunks of 1024 candidates): one plan holds about 31 KB per candidate, i.e. 8 float32
-copies of a candidate's predicted latents and actions. The estimate below allows 10. On CUDA the rollout is not chunked and torch raises its own
-out-of-memory error, which the command-line boundary turns into one line.
+copies of a candidate's predicted latents and actions. The estimate below allows 10. On CUDA the rollout is not
+chunked and torch raises its own out-of-memory error, which the command-line boundary turns into one line.
 """
 
 from __future__ import annotations
