@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=64, help="observation side in pixels")
     p.add_argument("--seed", type=int, default=0, help="collection seed (with the episode index, fixes episodes)")
     p.add_argument("--policy", default="held_random",
-                   help="data policy: held_random (any task) or door_seeking (tworoom: held-random wandering "
-                        "with noisy trips through the door)")
+                   help="data policy: held_random (any task), push (pusht: scripted pushes from every side) or "
+                        "door_seeking (tworoom: held-random wandering with noisy trips through the door)")
     p.add_argument("--max-hold", type=int, default=10,
                    help="held-random policy: longest hold of one random action, in env steps")
     p.add_argument("--door-prob", type=float, default=0.5,

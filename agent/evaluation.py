@@ -4,8 +4,10 @@ Two suites (DESIGN.md, "Evaluation protocol"):
 
 - ``lewm``: the LeWM paper's protocol. A start is a state of a held-out trajectory of the data-collection policy,
   the goal the state ``goal_offset`` (25) env steps later on the same trajectory; budget 50 env steps.
-- ``free``: the goal is an independent random reachable pose; budget: the task's ``free_budget`` env steps
-  (``envs.TASKS``: reacher 200, pointmass 300, tworoom 200).
+- ``free``: the goal is the env's ``sample_goal_state``: an independent random reachable pose (reacher,
+  pointmass, tworoom), or the task's own target (pusht: gym-pusht's target pose, success by coverage, the env
+  built with the task's ``free_env_kwargs``); budget: the task's ``free_budget`` env steps (``envs.TASKS``:
+  reacher 200, pointmass 300, tworoom 200, pusht 300).
 
 All episodes of a run are stepped together and planned as one batch; an env leaves the batch when it succeeds.
 The final error of an episode is in the task's unit (``error_unit``): the largest wrapped joint-angle error in
@@ -99,12 +101,13 @@ def lewm_pair_rows(ep_len: np.ndarray, ep_offset: np.ndarray, episodes: int, goa
 
 
 def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
-    """Independent random start and goal poses (at rest), drawn by the env's own sampler."""
+    """Random starts at rest (the env's ``sample_state``) and the env's free-protocol goals
+    (``sample_goal_state``: an independent random pose, or the task's own target)."""
     rng = np.random.default_rng(seed)
     pairs = []
     for _ in range(episodes):
         start = env.sample_state(rng)
-        pairs.append(Pair(np.concatenate([start, np.zeros(env.nv)]), env.sample_state(rng)))
+        pairs.append(Pair(np.concatenate([start, np.zeros(env.nv)]), env.sample_goal_state(rng)))
     return pairs
 
 
@@ -115,6 +118,7 @@ class EpisodeResult:
     final_error: float  # goal_error at the end, task units (reacher: max joint error, rad; position tasks: m)
     trivial_start: bool = False  # the start was already within the success tolerance of the goal
     cross_room: bool | None = None  # goal in another room than the start (tasks with rooms); None otherwise
+    metrics: dict = field(default_factory=dict)  # the env's ``report_metrics`` from the last step's info
 
 
 @dataclass
@@ -140,6 +144,7 @@ class RunResult:
         per_env = [s / b for s, b in zip(self.plan_seconds, self.plan_batch_sizes) if b]
         nontrivial = [e for e in self.episodes if not e.trivial_start]
         crossing = [e for e in self.episodes if e.cross_room]
+        metric_names = sorted({k for e in self.episodes for k in e.metrics})
         has_rooms = any(e.cross_room is not None for e in self.episodes)
         k_cross = sum(e.success for e in crossing)
         return {
@@ -156,6 +161,9 @@ class RunResult:
             "cross_room_successes": k_cross if has_rooms else None,
             "cross_room_success_rate": (k_cross / len(crossing) if crossing else None) if has_rooms else None,
             "cross_room_ci95": list(wilson_interval(k_cross, len(crossing))) if crossing else None,
+            # The task's own extra measures at each episode's end (pusht: coverage), averaged over episodes.
+            "metrics": {k: float(np.mean([e.metrics[k] for e in self.episodes if k in e.metrics]))
+                        for k in metric_names},
             "plan_seconds_per_replan": float(np.mean(self.plan_seconds)) if self.plan_seconds else None,
             "plan_seconds_per_env_replan": float(np.mean(per_env)) if per_env else None,
             # All replans' wall time over the episodes they served: the planning cost of one episode.
@@ -196,6 +204,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
     active = list(range(len(pairs)))
     results: list[EpisodeResult | None] = [None] * len(pairs)
     last_error = [float("inf")] * len(pairs)
+    metrics: list[dict] = [{} for _ in pairs]
     bar = tqdm(total=budget, desc=desc, unit="step", disable=not progress, leave=False)
     for step in range(1, budget + 1):
         n_plans = len(agent.plan_seconds)
@@ -206,8 +215,9 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         for row, i in enumerate(active):
             o, _, terminated, _, info = envs_[i].step(actions[row])
             obs[i], last_error[i] = o, goal_error(info)
+            metrics[i] = {k: float(info[k]) for k in getattr(envs_[i], "report_metrics", ())}
             if terminated:
-                results[i] = EpisodeResult(True, step, last_error[i], trivial[i], cross_room[i])
+                results[i] = EpisodeResult(True, step, last_error[i], trivial[i], cross_room[i], metrics[i])
             else:
                 still.append(row)
         if len(still) < len(active):
@@ -219,7 +229,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             break
     bar.close()
     for i in active:
-        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i])
+        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i], metrics[i])
     for env in envs_:
         env.close()
     return results, list(agent.plan_seconds), batch_sizes
@@ -235,8 +245,10 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
     spec = envs.task_spec(task)
     budget = budget or suite_budget(spec.name, suite)
 
+    task_kwargs = dict(spec.free_env_kwargs) if suite == "free" else {}
+
     def make_env():
-        return make_task_env(agent, spec.name, tolerance)
+        return make_task_env(agent, spec.name, tolerance, task_kwargs)
 
     if suite == "lewm":
         if eval_data is None:

@@ -72,14 +72,15 @@ def import_for(checkpoint: str | None, module: str | None = None) -> None:
         envs.import_env_module(LeWMConfig.from_yaml(Path(checkpoint) / "config.yaml").env_import)
 
 
-def make_task_env(agent, task: str, tolerance: float | None = None):
+def make_task_env(agent, task: str, tolerance: float | None = None, task_kwargs=None):
     """The env an agent plans in: ``task`` at the agent's image size, built as its checkpoint was trained (a
-    user's gymnasium env with the recorded gym.make kwargs and angle joints; ``tolerance``: its state match)."""
+    user's gymnasium env with the recorded gym.make kwargs and angle joints; ``tolerance``: its state match;
+    ``task_kwargs``: constructor arguments of one of our tasks)."""
     import envs
 
     cfg = agent.world_model.cfg
     return envs.make_task_env(task, agent.image_size, env_kwargs=cfg.env_kwargs, angle_qpos=cfg.angle_qpos,
-                              success_tolerance=tolerance)
+                              success_tolerance=tolerance, task_kwargs=task_kwargs)
 
 
 def resolve_device(device: str) -> torch.device:

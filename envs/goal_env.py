@@ -87,6 +87,10 @@ class GoalImageEnv(gym.Env):
         """Per-coordinate error between a configuration and the goal, in the task's units."""
         raise NotImplementedError
 
+    def sample_goal_state(self, rng: np.random.Generator) -> np.ndarray:
+        """The goal of the free-goal protocol (nq,): a random reachable configuration (``sample_state``)."""
+        return self.sample_state(rng)
+
     def _on_goal_set(self, goal_qpos: np.ndarray) -> None:
         """Called when the goal changes (e.g. to move a task marker); default: nothing."""
 

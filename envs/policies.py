@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.push_policy import PushPolicy
+
 
 class HeldRandomPolicy:
     """Temporally correlated random actions: a uniform action in the box, held for a random number of steps.
@@ -132,7 +134,7 @@ class DoorSeekingPolicy:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy)}
+POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy)}
 
 
 def check_policy(name: str, task: str) -> None:
@@ -152,5 +154,7 @@ def make_policy(name: str, task: str, action_dim: int, rng: np.random.Generator,
     check_policy(name, task)
     if name == DoorSeekingPolicy.name:
         return DoorSeekingPolicy(action_dim, rng, door_prob=door_prob, max_hold=max_hold)
+    if name == PushPolicy.name:
+        return PushPolicy(action_dim, rng)
     return HeldRandomPolicy(action_dim, rng, max_hold=max_hold, low=np.asarray(low, np.float64),
                             high=np.asarray(high, np.float64))

@@ -12,7 +12,9 @@ class TaskSpec:
     """One task: its short name, gymnasium id, entry point, default episode length and free-goal budget.
 
     ``max_episode_steps`` is the gymnasium time limit; ``free_budget`` the env steps an agent gets in the
-    free-goal evaluation protocol (a random goal anywhere): enough to go corner to corner and settle.
+    free-goal evaluation protocol (the env's ``sample_goal_state``: a random goal anywhere, or the task's own
+    target): enough to go corner to corner and settle. ``free_env_kwargs``: constructor arguments of the env in
+    that protocol, as (name, value) pairs (pusht: success by gym-pusht's coverage test).
     """
 
     name: str
@@ -20,6 +22,7 @@ class TaskSpec:
     entry_point: str | None  # None: a user's gymnasium env, run through envs.gym_task.GymTaskEnv
     max_episode_steps: int
     free_budget: int = 200
+    free_env_kwargs: tuple = ()
 
     @property
     def is_builtin(self) -> bool:
@@ -29,7 +32,9 @@ class TaskSpec:
 
 # Episode lengths (env steps): reacher 200 (8 s); pointmass 300 (12 s: corner to opposite corner, 0.82 m at the
 # 0.1 m/s top speed, takes about 215 steps, plus time to settle within 1.5 cm); tworoom 200 (8 s: the longest
-# trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps).
+# trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps);
+# pusht 300 (30 s at 10 Hz: gym-pusht's own limit; its free suite is the Push-T task itself, gym-pusht's random
+# start to its fixed target pose, success by coverage).
 # The free-goal evaluation budget is the same number of steps for each task.
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -37,6 +42,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("reacher", "lewm/Reacher-v0", "envs.reacher:ReacherEnv", 200, free_budget=200),
         TaskSpec("pointmass", "lewm/PointMass-v0", "envs.point_mass:PointMassEnv", 300, free_budget=300),
         TaskSpec("tworoom", "lewm/TwoRoom-v0", "envs.two_room:TwoRoomEnv", 200, free_budget=200),
+        TaskSpec("pusht", "lewm/PushT-v0", "envs.pusht:PushTEnv", 300, free_budget=300,
+                 free_env_kwargs=(("success", "coverage"),)),
     ]
 }
 
@@ -70,16 +77,18 @@ def make(name: str, **kwargs) -> gym.Env:
     return GymTaskEnv(spec.env_id, **kwargs)
 
 
-def make_task_env(name: str, image_size: int, env_kwargs=None, angle_qpos=None, success_tolerance=None):
+def make_task_env(name: str, image_size: int, env_kwargs=None, angle_qpos=None, success_tolerance=None,
+                  task_kwargs=None):
     """The unwrapped env of a task at an image size, as collection, planning and evaluation build it: one of our
-    tasks as registered, or any other gymnasium id behind ``GymTaskEnv`` with the user's ``env_kwargs``, the
-    qpos entries that are angles and the state-match tolerance (the defaults when None)."""
+    tasks as registered (with ``task_kwargs``, e.g. a suite's ``free_env_kwargs``), or any other gymnasium id
+    behind ``GymTaskEnv`` with the user's ``env_kwargs``, the qpos entries that are angles and the state-match
+    tolerance (the defaults when None)."""
     spec = task_spec(name)
     if spec.is_builtin:
         for option, value in (("--env-kwargs", env_kwargs), ("--tolerance", success_tolerance)):
             if value:
                 raise UnknownTaskError(f"{option} applies to gymnasium ids, not to the built-in task {spec.name!r}")
-        return gym.make(spec.env_id, image_size=image_size).unwrapped
+        return gym.make(spec.env_id, image_size=image_size, **dict(task_kwargs or {})).unwrapped
     from envs.gym_task import GymTaskEnv
 
     options = {} if success_tolerance is None else {"success_tolerance": success_tolerance}

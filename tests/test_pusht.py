@@ -1,0 +1,147 @@
+"""Push-T over gym-pusht: the env contract, exact states and images, relative actions, both success tests, the
+push data policy and the free protocol's task goal."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.policies import make_policy
+from envs.pusht import (ANGLE_TOLERANCE, POSE_TOLERANCE, TARGET_POSE, PushTEnv, block_centre, wrap_angle)
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = PushTEnv(image_size=SIZE)
+    yield e
+    e.close()
+
+
+def roll(env, seed, steps):
+    """Runs the push policy from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 10), actions."""
+    obs, info = env.reset(seed=seed)
+    policy = make_policy("push", "pusht", 2, np.random.default_rng(seed))
+    frames, states, actions = [obs], [np.concatenate([info["qpos"], info["qvel"]])], []
+    for _ in range(steps):
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        frames.append(obs)
+        states.append(np.concatenate([info["qpos"], info["qvel"]]))
+        actions.append(action)
+    return np.stack(frames), np.stack(states), np.stack(actions)
+
+
+def test_registered_made_and_checked():
+    spec = envs.task_spec("pusht")
+    assert spec.env_id == "lewm/PushT-v0" and spec.is_builtin and spec.free_budget == 300
+    made = gym.make("lewm/PushT-v0", image_size=24)
+    assert made.spec.max_episode_steps == 300 and isinstance(made.unwrapped, PushTEnv)
+    obs, info = made.reset(seed=0)
+    assert obs.shape == (24, 24, 3) and obs.dtype == np.uint8 and info["goal"].shape == (24, 24, 3)
+    made.close()
+    e = gym.make("lewm/PushT-v0", image_size=SIZE, render_mode="rgb_array").unwrapped
+    check_env(e, skip_render_check=False)
+    e.close()
+
+
+def test_restored_states_give_the_recorded_images_and_replays(env):
+    frames, states, actions = roll(env, seed=3, steps=40)
+    for t in (0, 7, 19, 33, 40):
+        env.reset(options={"state": states[t], "goal_state": states[0][:5]})
+        assert np.array_equal(env._frame(), frames[t]), f"frame {t} differs after restoring its state"
+    env.reset(options={"state": states[10], "goal_state": states[0][:5]})
+    for a in actions[10:35]:
+        env.step(a)
+    assert np.abs(env.get_qpos() - states[35][:5]).max() < 1e-6  # a replay from a restored state is exact
+
+
+def test_the_block_is_turned_before_it_is_placed(env):
+    """gym-pusht's reset_to_state places the block, then turns it about its centre of mass: it lands elsewhere."""
+    state = np.array([100.0, 120.0, 300.0, 200.0, 1.0])
+    _, info = env.reset(options={"state": state, "goal_state": state})
+    assert np.allclose(info["qpos"], state)
+    assert info["success"] and info["coverage"] == pytest.approx(1.0)
+
+
+def test_relative_actions_move_the_pusher_and_stay_on_the_table(env):
+    start = np.array([256.0, 256.0, 100.0, 100.0, 0.0])
+    env.reset(options={"state": start, "goal_state": start})
+    for _ in range(10):
+        _, _, _, _, info = env.step(np.array([1.0, 0.0], np.float32))
+    assert info["qpos"][0] > 400 and abs(info["qpos"][1] - 256) < 1  # +x action: pusher moves +x
+    for _ in range(30):
+        _, _, _, _, info = env.step(np.array([1.0, 1.0], np.float32))
+    assert np.all(info["qpos"][:2] <= 512 - 15)  # the kinematic pusher would pass through the wall
+    env.reset(options={"state": start, "goal_state": start})
+    _, _, _, _, info = env.step(np.zeros(2, np.float32))
+    assert np.allclose(info["qpos"][:2], start[:2])  # zero action: stay
+
+
+@pytest.mark.parametrize("offset,angle,success", [
+    ((0, 0, 0, 0), 0.0, True),
+    ((POSE_TOLERANCE * 0.9, 0, 0, 0), 0.0, True),
+    ((POSE_TOLERANCE * 0.6, 0, POSE_TOLERANCE * 0.6, 0), 0.0, True),
+    ((POSE_TOLERANCE * 0.8, 0, POSE_TOLERANCE * 0.8, 0), 0.0, False),  # jointly beyond 20 px
+    ((0, 0, 0, 0), ANGLE_TOLERANCE * 0.9, True),
+    ((0, 0, 0, 0), ANGLE_TOLERANCE * 1.1, False),
+    ((0, 0, 0, 0), 2 * np.pi + 0.1, True),  # wrapped
+])
+def test_pose_success_is_the_dino_wm_criterion(env, offset, angle, success):
+    goal = np.array([200.0, 300.0, 256.0, 256.0, 0.5])
+    qpos = goal + np.array([*offset, angle])
+    assert env.is_success(qpos, goal) is success
+
+
+def test_coverage_success_and_the_task_goal():
+    e = PushTEnv(image_size=SIZE, success="coverage")
+    goal = e.sample_goal_state(np.random.default_rng(0))
+    assert np.allclose(goal[2:], TARGET_POSE)
+    moved = goal + np.array([60.0, 0.0, 0.0, 0.0, 0.0])  # the pusher elsewhere: coverage ignores it
+    assert e.is_success(moved, goal) and not PushTEnv.is_success(PushTEnv(image_size=SIZE), moved, goal)
+    shifted = goal + np.array([0.0, 0.0, 12.0, 0.0, 0.0])
+    assert 0.5 < e.coverage(shifted, goal) < 0.95 and not e.is_success(shifted, goal)
+    _, info = e.reset(options={"state": np.r_[100.0, 100.0, 256.0, 256.0, np.pi / 4], "goal_state": goal})
+    assert info["success"] and info["coverage_success"]
+    e.close()
+    with pytest.raises(ValueError, match="success must be"):
+        PushTEnv(success="area")
+
+
+def test_free_protocol_builds_the_coverage_task():
+    env_free = envs.make_task_env("pusht", SIZE, task_kwargs=dict(envs.task_spec("pusht").free_env_kwargs))
+    assert env_free.success == "coverage"
+    assert envs.make_task_env("pusht", SIZE).success == "pose"
+
+
+def test_push_policy_moves_the_block_from_every_side(env):
+    _, states, actions = roll(env, seed=0, steps=200)
+    assert np.all(np.abs(actions) <= 1.0)
+    block_steps = np.linalg.norm(np.diff(states[:, 2:4], axis=0), axis=1)
+    assert (block_steps > 0.5).mean() > 0.25  # the block moves in a good part of the steps
+    angles = np.unwrap(states[:, 4])
+    assert np.abs(np.diff(angles)).sum() > 1.0  # and turns
+    # pushes come from several sides: the pusher's bearing from the block's centre at contact-like moments
+    bearings = [np.arctan2(*(s[:2] - block_centre(s))[::-1]) for s, m in zip(states[:-1], block_steps) if m > 1]
+    assert np.ptp(np.unwrap(np.sort(bearings))) > np.pi
+
+
+def test_push_policy_needs_the_state_and_fits_only_pusht():
+    policy = make_policy("push", "pusht", 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="needs the state"):
+        policy(None, {})
+    with pytest.raises(ValueError, match="works only for pusht"):
+        make_policy("push", "reacher", 2, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("bad,match", [(np.zeros(3), "must have 5 values"), (np.full(5, np.nan), "finite")])
+def test_bad_states_are_refused(env, bad, match):
+    with pytest.raises(ValueError, match=match):
+        env.reset(options={"state": bad})
+
+
+def test_wrap_angle():
+    assert wrap_angle(np.pi) == pytest.approx(-np.pi)
+    assert wrap_angle(-3 * np.pi / 2) == pytest.approx(np.pi / 2)
