@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "of the goal's (angles wrapped; default 0.05)")
     goal = p.add_mutually_exclusive_group(required=True)
     goal.add_argument("--goal", help="goal image (PNG/JPEG) to reach")
-    goal.add_argument("--make-goal", metavar="PNG", help="write a goal image of a random reachable pose and exit")
+    goal.add_argument("--make-goal", metavar="PNG", help="write a goal image and exit: a random reachable pose, or "
+                      "the task's own target (pusht)")
     p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
     p.add_argument("--planner", default="cem", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
                         "the checkpoint has one (every shipped model does)")
     p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
-                   "free-goal budget: reacher 200, pointmass 300, tworoom 200)")
+                   "free-goal budget: reacher 200, pointmass 300, tworoom 200, pusht 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -75,7 +76,7 @@ def _make_goal(args, spec) -> int:
     if args.goal_state:
         pose = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")[0]
     else:
-        pose = env.sample_state(np.random.default_rng(args.seed))
+        pose = env.sample_goal_state(np.random.default_rng(args.seed))
     save_goal_png(args.make_goal, env.render_state(pose), spec.name, pose)
     env.close()
     print(f"wrote {args.make_goal}: {spec.name} goal pose qpos = {np.round(pose, 4).tolist()}")
@@ -174,9 +175,10 @@ def _main(argv: list[str] | None) -> int:
     plan_s = agent.plan_seconds
     replans = f"{len(plan_s)} replan" + ("s" if len(plan_s) != 1 else "")
     timing = f"planning {np.mean(plan_s):.2f} s per replan ({replans}, {sum(plan_s):.1f} s)"
-    if goal_state is not None and info.get("distance") is not None:  # position tasks: metres to the goal
+    if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
+        unit = env.error_unit or "m"
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final distance: "
-                   f"{info['distance']:.3f} m (success within {env.success_tolerance} m)")
+                   f"{info['distance']:.3f} {unit} (success within {env.success_tolerance} {unit})")
     elif goal_state is not None and env.error_unit == "rad":
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
                    f"{np.max(info['error']):.3f} rad (max over joints; success below {env.success_tolerance})")
@@ -187,6 +189,7 @@ def _main(argv: list[str] | None) -> int:
     else:
         outcome = (f"success: unknown (the goal image carries no pose) | steps: {steps} | final latent distance: "
                    f"{agent.latent_distance(obs):.3f}")
+    outcome += "".join(f" | {k}: {float(info[k]):.3f}" for k in getattr(env, "report_metrics", ()) if k in info)
     env.close()
     print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"
           + (f" | video: {args.video}" if args.video else ""))

@@ -145,3 +145,65 @@ def test_bad_states_are_refused(env, bad, match):
 def test_wrap_angle():
     assert wrap_angle(np.pi) == pytest.approx(-np.pi)
     assert wrap_angle(-3 * np.pi / 2) == pytest.approx(np.pi / 2)
+
+
+# ----- through collection, evaluation and lewm-plan ---------------------------------------------------------------
+def test_collect_records_states_velocities_and_relative_actions(tmp_path):
+    import h5py
+    import subprocess
+
+    from conftest import installed_command
+
+    out = tmp_path / "pusht.h5"
+    result = subprocess.run([installed_command("lewm-collect"), "--env", "pusht", "--policy", "push", "--episodes",
+                             "2", "--steps", "30", "--image-size", "16", "--workers", "1", "--no-progress",
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out, "r") as f:
+        assert f["pixels"].shape == (62, 16, 16, 3) and f["qpos"].shape == (62, 5) and f["qvel"].shape == (62, 5)
+        assert np.nanmax(np.abs(f["action"][:])) <= 1.0
+        assert list(f.attrs["angle_qpos"]) == [4]
+
+
+@pytest.fixture(scope="module")
+def tiny_pusht_checkpoint(tmp_path_factory):
+    import torch
+    from conftest import tiny_config
+
+    from world_model import LeWM
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny_pusht"
+    LeWM(tiny_config(task="pusht", angle_qpos=[4])).save(folder)
+    return folder
+
+
+def test_free_suite_is_the_push_t_task_with_coverage_reported(tiny_pusht_checkpoint):
+    from agent.evaluation import evaluate, to_jsonable
+    from agent.pretrained import make_agent
+    from agent.report import markdown_table
+
+    agent = make_agent(str(tiny_pusht_checkpoint), task="pusht", num_samples=8, n_iters=1, horizon=2, device="cpu")
+    s = to_jsonable(evaluate("pusht", "free", agent, episodes=2, seed=0, budget=3, progress=False))
+    assert s["budget"] == 3 and s["error_unit"] == "px"
+    assert set(s["metrics"]) == {"coverage", "coverage_success"} and 0.0 <= s["metrics"]["coverage"] < 0.95
+    assert all(set(e["metrics"]) == {"coverage", "coverage_success"} for e in s["per_episode"])
+    assert "coverage " in markdown_table([s]) and " px |" in markdown_table([s])
+
+
+def test_lewm_plan_reaches_for_the_push_t_target(tiny_pusht_checkpoint, tmp_path):
+    import subprocess
+
+    from conftest import installed_command
+
+    exe, goal = installed_command("lewm-plan"), tmp_path / "goal.png"
+    made = subprocess.run([exe, "--env", "pusht", "--make-goal", str(goal), "--checkpoint",
+                           str(tiny_pusht_checkpoint)], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert "256.0, 440.0, 256.0, 256.0, 0.7854" in made.stdout  # the task's own target, not a random pose
+    result = subprocess.run([exe, "--env", "pusht", "--goal", str(goal), "--checkpoint", str(tiny_pusht_checkpoint),
+                             "--steps", "2", "--samples", "8", "--iters", "1", "--horizon", "2", "--device", "cpu",
+                             "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert " px (success within 20.0 px)" in line and "| coverage: " in line

@@ -25,7 +25,7 @@ FAST = dict(num_samples=8, n_iters=1, horizon=2, device="cpu")
 
 # ----- 1. angles in qpos: declared by the env, recorded with the data, used by lewm-train and the probe -----------
 def test_envs_declare_their_angles_and_units():
-    expected = {"reacher": ((0, 1), "rad"), "pointmass": ((), "m"), "tworoom": ((), "m")}
+    expected = {"reacher": ((0, 1), "rad"), "pointmass": ((), "m"), "tworoom": ((), "m"), "pusht": ((4,), "px")}
     for name, (angles, unit) in expected.items():
         env = envs.make(name, image_size=16).unwrapped
         assert tuple(env.angle_qpos) == angles and env.error_unit == unit
