@@ -166,7 +166,7 @@ def test_policy_selection_and_its_errors():
     rng = np.random.default_rng(0)
     assert isinstance(make_policy("held_random", "reacher", 2, rng), HeldRandomPolicy)
     assert isinstance(make_policy("door_seeking", "tworoom", 2, rng), DoorSeekingPolicy)
-    with pytest.raises(ValueError, match="unknown policy 'bogus'; known policies: door_seeking, held_random"):
+    with pytest.raises(ValueError, match="unknown policy 'bogus'; known policies: door_seeking, held_random, push"):
         check_policy("bogus", "reacher")
     with pytest.raises(ValueError, match="policy 'door_seeking' works only for tworoom, not 'pointmass'"):
         make_policy("door_seeking", "pointmass", 2, rng)
