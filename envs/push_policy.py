@@ -36,7 +36,7 @@ class PushPolicy:
     tasks: tuple[str, ...] | None = ("pusht",)
 
     def __init__(self, action_dim: int, rng: np.random.Generator, noise: float = 0.1, wander_prob: float = 0.15,
-                 ring=(70.0, 110.0), travel=(60.0, 160.0), speed=(0.3, 1.0), leg_timeout: int = 15):
+                 ring=(70.0, 110.0), travel=(60.0, 160.0), speed=(0.1, 0.4), leg_timeout: int = 30):
         if action_dim != 2:
             raise ValueError(f"the push policy drives a 2-D pusher, got action_dim {action_dim}")
         self.rng, self.noise, self.wander_prob = rng, float(noise), float(wander_prob)
@@ -61,7 +61,7 @@ class PushPolicy:
         self._leg_steps = 0
         if self.rng.random() < self.wander_prob:
             hold = self.rng.integers(1, 5, size=int(self.rng.integers(1, 4)))
-            self._wander = [a for h in hold for a in [self.rng.uniform(-1, 1, 2)] * int(h)]
+            self._wander = [a for h in hold for a in [self.rng.uniform(-self._limit, self._limit, 2)] * int(h)]
             self._route = []
             return
         centre = block_centre(qpos)

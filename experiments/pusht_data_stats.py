@@ -6,8 +6,8 @@ Prints (from the states and actions alone; no pixels are read):
 - how much the block moves: fraction of steps it moves more than 0.5 px, net displacement and total rotation per
   episode, and from which sides it is pushed (the pusher's bearing from the block's centre while it moves, in
   eight 45-degree sectors of the block's own frame);
-- how many LeWM-protocol pairs (goal 25 steps ahead) are already a success at the start, under the pose test and
-  under coverage;
+- how far LeWM-protocol goals (25 steps ahead) are: median pusher and block displacement and block rotation, and
+  how many such pairs are already a success at the start, under the pose test and under coverage;
 - the action convention: R^2 of a linear fit of the pusher's displacement over one step (and over one 5-step
   action block) from the actions alone, written as relative offsets (ours) or as the absolute targets they
   command (gym-pusht's convention).
@@ -20,7 +20,7 @@ import argparse
 import h5py
 import numpy as np
 
-from envs.pusht import ACTION_SCALE, TABLE_HIGH, TABLE_LOW, PushTEnv, block_centre
+from envs.pusht import ACTION_SCALE, TABLE_HIGH, TABLE_LOW, PushTEnv, block_centre, wrap_angle
 
 
 def r_squared(x: np.ndarray, y: np.ndarray) -> float:
@@ -38,13 +38,16 @@ def main() -> None:
         qpos, action = f["qpos"][:].astype(np.float64), f["action"][:].astype(np.float64)
         lengths, offsets = f["ep_len"][:], f["ep_offset"][:]
     env = PushTEnv(image_size=16)
-    moving, net, turned, trivial_pose, trivial_cov, bearings = [], [], [], [], [], []
+    moving, net, turned, trivial_pose, trivial_cov, bearings, ahead = [], [], [], [], [], [], []
     for off, n in zip(offsets, lengths):
         q = qpos[off: off + n]
         step = np.linalg.norm(np.diff(q[:, 2:4], axis=0), axis=1)
         moving.append(np.mean(step > 0.5))
         net.append(np.linalg.norm(q[-1, 2:4] - q[0, 2:4]))
         turned.append(np.abs(np.diff(np.unwrap(q[:, 4]))).sum())
+        ahead.append(np.c_[np.linalg.norm(q[25:, :2] - q[:-25, :2], axis=1),
+                           np.linalg.norm(q[25:, 2:4] - q[:-25, 2:4], axis=1),
+                           np.abs(wrap_angle(q[25:, 4] - q[:-25, 4]))])
         for t in range(0, n - 25, 5):
             trivial_pose.append(env.is_success(q[t], q[t + 25]))
             trivial_cov.append(env.coverage(q[t], q[t + 25]) > 0.95)
@@ -64,6 +67,9 @@ def main() -> None:
           f"net displacement {np.mean(net):.0f} px, rotation {np.mean(turned):.1f} rad per episode (means)")
     print("pushed from (share of moving steps per 45-degree sector of the block's frame): "
           + " ".join(f"{100 * c / sectors.sum():.0f}%" for c in sectors))
+    pusher_far, block_far, turn_far = np.median(np.concatenate(ahead), axis=0)
+    print(f"25 steps ahead (medians): pusher {pusher_far:.0f} px, block {block_far:.0f} px, block angle "
+          f"{turn_far:.2f} rad")
     print(f"LeWM pairs already a success at the start: {100 * np.mean(trivial_pose):.1f} % (pose), "
           f"{100 * np.mean(trivial_cov):.1f} % (coverage > 0.95)")
     print(f"R^2 of the pusher's one-step displacement from the action alone: relative "
