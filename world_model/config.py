@@ -78,6 +78,8 @@ class LeWMConfig:
     sigreg_lambda: float = 0.1
     sigreg_projections: int = 1024
     sigreg_knots: int = 17
+    # Optional pixel reconstruction from the embedding (world_model/decoder.py), CNN encoder only; 0: off (LeWM).
+    recon_lambda: float = 0.0
 
     # --- training ---
     lr: float = 5e-4
@@ -231,7 +233,7 @@ class LeWMConfig:
 
 _AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
                  "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections")
-_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "num_workers")
+_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "num_workers")
 _FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
               ("pred_dropout", False))  # (field, 1 included)
 

@@ -12,6 +12,7 @@ from world_model.config import LeWMConfig
 from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
+from world_model.decoder import PixelDecoder
 from world_model.sigreg import SIGReg
 
 
@@ -37,6 +38,7 @@ class LeWM(nn.Module):
                                    cfg.pred_mlp_dim, cfg.pred_dropout)
         self.pred_proj = Projector(d, cfg.proj_hidden, d)
         self.sigreg = SIGReg(cfg.sigreg_projections, cfg.sigreg_knots)
+        self.decoder = PixelDecoder(d, cfg.image_size, cfg.cnn_channels) if cfg.recon_lambda > 0 else None
         # Inference (eval mode, no autograd) rolls out through world_model.fast_rollout; False forces the plain path.
         self.use_fast_rollout = True
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
@@ -173,9 +175,12 @@ class LeWM(nn.Module):
 
         Returns:
             {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
-            lambda * sigreg}, scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
+            lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel MSE, when ``cfg.recon_lambda > 0``)},
+            scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
         """
-        z = self.encode(batch["pixels"])
+        pixels = torch.as_tensor(batch["pixels"])
+        images = self._to_images(pixels)  # (B * T, 3, S, S) in [0, 1]
+        z = self.projector(self.encoder(images)).reshape(*pixels.shape[:2], -1)
         actions = torch.as_tensor(batch["action"]).to(z.device)
         n_ctx = self.cfg.history_size
         pred = self.predict(z[:, :n_ctx], actions[:, :n_ctx])
@@ -183,7 +188,12 @@ class LeWM(nn.Module):
         pred_loss = (pred.float() - tgt.float()).pow(2).mean()
         sig = self.sigreg(z.transpose(0, 1), generator=generator, sync=sync)
         total = pred_loss + self.cfg.sigreg_lambda * sig
-        return {"pred": pred_loss, "sigreg": sig, "total": total, "emb": z.detach()}
+        out = {"pred": pred_loss, "sigreg": sig, "emb": z.detach()}
+        if self.decoder is not None:
+            out["recon"] = (self.decoder(z.reshape(-1, z.shape[-1])).float() - images.float()).pow(2).mean()
+            total = total + self.cfg.recon_lambda * out["recon"]
+        out["total"] = total
+        return out
 
     def forward(self, batch: dict, generator: Optional[torch.Generator] = None) -> dict:
         """Same as ``loss`` (so DistributedDataParallel can wrap the model)."""
@@ -216,6 +226,8 @@ class LeWM(nn.Module):
         """Parameter counts per component and in total."""
         parts = {k: sum(p.numel() for p in getattr(self, k).parameters())
                  for k in ("encoder", "projector", "action_encoder", "predictor", "pred_proj")}
+        if self.decoder is not None:  # training only: planning never runs it
+            parts["decoder"] = sum(p.numel() for p in self.decoder.parameters())
         parts["total"] = sum(parts.values())
         return parts
 

@@ -1,0 +1,55 @@
+"""The optional pixel decoder (``recon_lambda``): off by default, a training term when on, saved and loaded."""
+
+import pytest
+import torch
+from test_world_model import small_cfg
+
+from world_model import LeWM
+from world_model.decoder import PixelDecoder
+
+
+def batch(cfg, b=4):
+    g = torch.Generator().manual_seed(0)
+    t = cfg.history_size + 1
+    return {"pixels": torch.randint(0, 256, (b, t, cfg.image_size, cfg.image_size, 3), generator=g,
+                                    dtype=torch.uint8),
+            "action": torch.randn(b, t, cfg.action_block_dim, generator=g)}
+
+
+def test_off_by_default_and_the_loss_is_unchanged():
+    torch.manual_seed(0)
+    plain = LeWM(small_cfg())
+    assert plain.decoder is None and "decoder" not in plain.num_parameters()
+    torch.manual_seed(0)
+    with_decoder = LeWM(small_cfg(recon_lambda=2.0))
+    with_decoder.load_state_dict({**plain.state_dict(), **{k: v for k, v in with_decoder.state_dict().items()
+                                                           if k.startswith("decoder.")}})
+    b = batch(plain.cfg)
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731  SIGReg's directions
+    a, c = plain.loss(b, generator=gen()), with_decoder.loss(b, generator=gen())
+    assert "recon" not in a and float(c["recon"].detach()) > 0
+    assert float(c["total"].detach()) == pytest.approx(float(a["total"].detach()) + 2.0 * float(c["recon"].detach()), rel=1e-5)
+    assert with_decoder.num_parameters()["decoder"] > 0
+
+
+def test_the_decoder_learns_to_redraw_frames_and_survives_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = LeWM(small_cfg(recon_lambda=1.0, sigreg_lambda=0.0))
+    b = batch(model.cfg, b=2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = float(model.loss(b)["recon"].detach())
+    for _ in range(60):
+        opt.zero_grad()
+        model.loss(b)["recon"].backward()
+        opt.step()
+    assert float(model.loss(b)["recon"].detach()) < 0.5 * first
+    model.save(tmp_path / "ckpt")
+    loaded = LeWM.load(tmp_path / "ckpt")
+    assert loaded.decoder is not None
+    assert torch.equal(loaded.decoder.grid.weight, model.decoder.grid.weight)
+
+
+def test_decoder_size_must_match_the_image():
+    assert PixelDecoder(32, 16, [8, 16])(torch.zeros(3, 32)).shape == (3, 3, 16, 16)
+    with pytest.raises(ValueError, match="draws 16 px images with 2 stages, not 32 px"):
+        PixelDecoder(32, 32, [8, 16])

@@ -1,0 +1,40 @@
+"""An optional pixel decoder: a training-only term that makes the embedding keep what the prediction loss lets go.
+
+The JEPA prediction loss never needs an object whose motion nothing else depends on. In Push-T the pusher is
+kinematic, so its future follows from the actions alone and the block can be left out of the embedding at no
+cost; SIGReg is then satisfied by the pusher and noise (``experiments/results/pusht.md``: block angle R^2 ~ 0).
+With ``recon_lambda > 0`` the embeddings must also redraw their frame through this small transposed-CNN decoder,
+which puts every visible object in them. The LeWM paper found a reconstruction term unhelpful on its Push-T
+(86 % against 96 %), where its ViT already saw the block; here it is off by default and used where measured.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PixelDecoder(nn.Module):
+    """(N, D) embeddings -> (N, 3, S, S) images in [0, 1] (sigmoid), S = 4 * 2^(len(channels)).
+
+    A linear map to a (channels[-1], 4, 4) grid, then one stride-2 transposed convolution per entry of
+    ``channels`` (reversed), the last one to 3 channels.
+    """
+
+    def __init__(self, embed_dim: int, image_size: int, channels: list[int]):
+        super().__init__()
+        ups = len(channels)
+        if 4 * 2 ** ups != image_size:
+            raise ValueError(f"the decoder draws {4 * 2 ** ups} px images with {ups} stages, not {image_size} px")
+        widths = list(reversed(channels)) + [3]
+        self.grid = nn.Linear(embed_dim, widths[0] * 16)
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            if i < len(widths) - 2:
+                layers.append(nn.GELU())
+        self.up = nn.Sequential(*layers)
+        self.first_width = widths[0]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.grid(z).view(-1, self.first_width, 4, 4)
+        return torch.sigmoid(self.up(x))
