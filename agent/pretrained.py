@@ -44,7 +44,13 @@ def resolve_checkpoint(name_or_dir: str) -> Path:
     if path.is_file():
         raise UserInputError(f"checkpoint {name_or_dir!r} is a file; pass the folder that holds config.yaml and "
                              f"model.safetensors (or a shipped model: {known})")
-    raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known})")
+    hint = ""
+    from envs.registry import TASKS
+
+    if name_or_dir in TASKS:  # one of our tasks without a shipped model (pusht today)
+        hint = (f"; to train one: lewm-collect --env {name_or_dir} ..., lewm-train (README: Data and training), "
+                f"then pass --checkpoint RUN/model")
+    raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known}){hint}")
 
 
 def checkpoint_for(task: str, checkpoint: str | None) -> str:

@@ -207,3 +207,17 @@ def test_lewm_plan_reaches_for_the_push_t_target(tiny_pusht_checkpoint, tmp_path
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
     assert " px (success within 20.0 px)" in line and "| coverage: " in line
+
+
+def test_a_task_without_a_shipped_model_says_how_to_train_one():
+    import subprocess
+    from pathlib import Path
+
+    from conftest import installed_command
+
+    goal = Path(__file__).resolve().parents[1] / "agent" / "examples" / "pusht_goal.png"
+    result = subprocess.run([installed_command("lewm-plan"), "--env", "pusht", "--goal", str(goal)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no checkpoint 'pusht'" in lines[0] and "lewm-collect --env pusht" in lines[0]
