@@ -165,20 +165,11 @@ class GoalImageEnv(gym.Env):
         for _ in range(self.action_repeat):
             self.physics.step()
         self._last_obs = self._render()
-        info = self._info()
-        obs = self._observation()
-        if self.goal_conditioned:
-            reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        else:
-            reward = float(info["success"])
-        return obs, reward, info["success"], False, info
+        return step_result(self)
 
     def _observation(self):
         """The current frame, uint8 (H, W, 3); or, goal-conditioned, the goal-env dict of three such images."""
-        if not self.goal_conditioned:
-            return self._last_obs
-        return {"observation": self._last_obs, "achieved_goal": self._last_obs.copy(),
-                "desired_goal": self._goal_image.copy()}
+        return frame_observation(self)
 
     def _info(self) -> dict:
         qpos = self.physics.data.qpos.copy()
@@ -204,6 +195,27 @@ class GoalImageEnv(gym.Env):
 
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+
+
+def frame_observation(env):
+    """An image goal env's observation (``GoalImageEnv``, ``PushTEnv``): its last frame ``env._last_obs``, or,
+    when ``env.goal_conditioned``, the goal-env dict of that frame and ``env._goal_image``."""
+    if not env.goal_conditioned:
+        return env._last_obs
+    return {"observation": env._last_obs, "achieved_goal": env._last_obs.copy(),
+            "desired_goal": env._goal_image.copy()}
+
+
+def step_result(env) -> tuple:
+    """``step``'s return after the env has moved and drawn its frame: (obs, reward, terminated on success, False,
+    info); the reward is ``compute_reward`` on the goal dict when goal-conditioned, else the success as a float."""
+    info = env._info()
+    obs = env._observation()
+    if env.goal_conditioned:
+        reward = float(env.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+    else:
+        reward = float(info["success"])
+    return obs, reward, info["success"], False, info
 
 
 def goal_dict_space(frame_space: gym.spaces.Box) -> gym.spaces.Dict:

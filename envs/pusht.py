@@ -40,7 +40,7 @@ with warnings.catch_warnings():  # pygame imports pkg_resources, which warns on 
     from gym_pusht.envs.pusht import PushTEnv as _StockPushT
     from gym_pusht.envs.pymunk_override import DrawOptions
 
-from envs.goal_env import goal_dict_space, pixel_goal_reward
+from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, step_result
 
 CANVAS = 512  # px, the side of gym-pusht's table
 ACTION_SCALE = 100.0  # px of target offset per unit of action
@@ -240,19 +240,10 @@ class PushTEnv(_StockPushT):
             self.agent.velocity = tuple(velocity + acceleration * self.dt)
             self.space.step(self.dt)
         self._last_obs = self._frame()
-        info = self._info()
-        obs = self._observation()
-        if self.goal_conditioned:
-            reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
-        else:
-            reward = float(info["success"])
-        return obs, reward, info["success"], False, info
+        return step_result(self)
 
     def _observation(self):
-        if not self.goal_conditioned:
-            return self._last_obs
-        return {"observation": self._last_obs, "achieved_goal": self._last_obs.copy(),
-                "desired_goal": self._goal_image.copy()}
+        return frame_observation(self)
 
     def _info(self) -> dict:
         qpos = self.get_qpos()
