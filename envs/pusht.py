@@ -257,6 +257,3 @@ class PushTEnv(_StockPushT):
 
     def render(self):
         return self._last_obs.copy() if self.render_mode == "rgb_array" else None
-
-    def close(self):
-        super().close()
