@@ -8,7 +8,6 @@ the box [-1, 1] of the env is mapped into them, so no planned action ever leaves
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Callable
 
@@ -17,12 +16,14 @@ import torch
 
 from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
-from agent.obs_dicts import goal_keys, is_goal_dict, split_goal_dict
+from agent.latent_cost import latent_goal_cost
+from agent.goal_handling import GoalHandling
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
+from world_model.precision import autocast_context, resolve_precision
 
 
-class Agent:
+class Agent(GoalHandling):
     """Goal-image model-predictive control with a LeWM world model and a sampling planner.
 
     Args:
@@ -32,13 +33,17 @@ class Agent:
         receding_horizon: action blocks executed between two plans (1 = replan every block).
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
             ``"terminal"`` only the last one (the LeWM paper's cost).
-        autocast: run the world model under bf16 autocast (CPU or CUDA) while planning.
+        precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
+            bf16 where this machine runs it measurably faster (``world_model.precision``), fp32 elsewhere.
+        autocast: True is the older spelling of ``precision="bf16"``.
         warm_iters: planner iterations for a warm-started replan (the first plan of an episode uses the
             planner's own ``n_iters``); ``None`` uses ``n_iters`` always. A warm start begins near the answer, so
             a few iterations refine it.
         waypoints: an ``agent.waypoints.WaypointGraph`` over the model's embeddings of its training data: far
             goals are then approached through waypoints within the latent cost's reach (see that module);
             ``None`` plans straight at the goal.
+        proposal: a ``world_model.proposal.ProposalPolicy``: its plan starts each episode's first plan and is a
+            candidate in every iteration of every replan, so a small budget suffices; ``None`` plans without.
 
     Usage::
 
@@ -53,7 +58,8 @@ class Agent:
     """
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
-                 cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None):
+                 cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
+                 precision: str = "fp32", proposal=None):
         if cost not in ("all", "terminal"):
             raise ValueError(f"cost must be 'all' or 'terminal', got {cost!r}")
         cfg = world_model.cfg
@@ -66,12 +72,13 @@ class Agent:
         self.planner = planner
         self.receding_horizon = int(receding_horizon)
         self.cost = cost
-        self.autocast = bool(autocast)
+        self.device = next(world_model.parameters()).device
+        self.precision = resolve_precision("bf16" if autocast else precision, self.device)
         if warm_iters is not None and warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, got {warm_iters}")
         self.warm_iters = warm_iters
         self.waypoints = waypoints
-        self.device = next(world_model.parameters()).device
+        self.proposal = None if proposal is None else proposal.to(self.device).eval()
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
         self.image_size, self.history_size = cfg.image_size, cfg.history_size
         self.task = cfg.task
@@ -105,68 +112,6 @@ class Agent:
 
         return make_agent(name_or_dir, planner=planner, device=device, **kwargs)
 
-    # ----------------------------------------------------------------- goals
-    def _embed(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 (N, S, S, 3) -> (N, D) float32 embeddings."""
-        with torch.inference_mode(), self._autocast():
-            pixels = torch.from_numpy(np.require(frames, requirements=["C", "W"]))  # env frames may be read-only
-            z = self.world_model.encode(pixels.to(self.device))
-        return z.float()
-
-    def set_goal(self, goal) -> None:
-        """Sets the goal image: one image for every env, or a batch (N, H, W, 3) with one goal per env.
-
-        Accepts a uint8/float array, a PIL image or a PNG/JPEG path; resized and converted to RGB as needed.
-        Embeddings are cached per distinct image, so setting the same goal again costs nothing. An env whose goal
-        changes loses its warm start.
-        """
-        frames = to_rgb_frames(goal, self.image_size)
-        frames = frames[None] if frames.ndim == 3 else frames
-        embeddings = []
-        for frame in frames:
-            key = hashlib.sha1(frame.tobytes()).hexdigest()
-            if key not in self._goal_cache:
-                self._goal_cache[key] = self._embed(frame[None])[0]
-            embeddings.append(self._goal_cache[key])
-        goal = torch.stack(embeddings)
-        self._drop_warm_starts(goal)
-        self._goal = goal
-        self._goal_keys = None  # set by a dict observation's desired_goal, see _read_goal_dict
-
-    def latent_distance(self, obs) -> np.ndarray:
-        """Squared distance between the embeddings of ``obs`` ((H, W, 3) or (N, H, W, 3)) and the goal, in the
-        planner's cost units: (N,), or a float for one image. How far off an env is when no pose says so."""
-        frames = to_rgb_frames(obs, self.image_size)
-        dist = (self._embed(frames[None] if frames.ndim == 3 else frames) - self._goal).pow(2).sum(-1).cpu().numpy()
-        return float(dist[0]) if frames.ndim == 3 else dist
-
-    def _drop_warm_starts(self, goal: torch.Tensor) -> None:
-        """Envs whose goal embedding differs in ``goal`` (G, D) from the current one lose their warm start."""
-        state = self._state
-        if state is None or self._goal is None:
-            return
-        if goal.shape != self._goal.shape:
-            state.warm[:] = False
-            return
-        same = (goal == self._goal).all(-1).cpu().numpy()  # (G,)
-        state.warm &= same if len(same) == state.n else bool(same.all())
-
-    def _read_goal_dict(self, obs):
-        """For a goal-env dict (see ``agent.obs_dicts``): sets the goal from ``desired_goal`` when its bytes changed,
-        restarts the envs whose goal changed (a goal env keeps its goal through an episode, so a new goal means
-        a new episode, e.g. after a vector env's autoreset) and returns ``observation``. Anything else: as is."""
-        if not is_goal_dict(obs):
-            return obs
-        observation, desired = split_goal_dict(obs)
-        keys = goal_keys(desired)
-        if keys != self._goal_keys:
-            previous = self._goal_keys
-            self.set_goal(desired)
-            self._goal_keys = keys
-            if previous is not None and self._state is not None and len(previous) == len(keys) == self._state.n:
-                self._state.restart([i for i, (old, new) in enumerate(zip(previous, keys)) if old != new])
-        return observation
-
     # ----------------------------------------------------------------- episode state
     def reset(self) -> None:
         """Starts a new episode for every env: clears the history, plans and warm starts (keeps the goal)."""
@@ -189,27 +134,17 @@ class Agent:
         if self._state is not None:
             self._state.keep(indices)
 
-    @property
-    def _z_hist(self) -> torch.Tensor | None:
-        """(N, Th, D) the envs' history embeddings, Th the longest history; None before the first act."""
-        th = 0 if self._state is None else int(self._state.hist_len.max(initial=0))
-        return None if th == 0 else self._state.history(np.arange(self._state.n), th)[0]
+    def _hist_len(self) -> int:
+        return 0 if self._state is None else int(self._state.hist_len.max(initial=0))
 
-    @property
-    def _a_hist(self) -> torch.Tensor | None:
-        """(N, Th-1, A_block) normalised action blocks between the history frames; None when Th <= 1."""
-        th = 0 if self._state is None else int(self._state.hist_len.max(initial=0))
-        return None if th <= 1 else self._state.history(np.arange(self._state.n), th)[1]
-
-    @property
-    def _plan(self) -> torch.Tensor | None:
-        """(N, H, A_block) each env's last plan, normalised; None before the first act."""
-        return None if self._state is None else self._state.plan
-
-    @property
-    def _target(self) -> torch.Tensor | None:
-        """(N, D) what each env's last plan aimed at, with waypoints; else None."""
-        return None if self._state is None else self._state.target
+    # Inspection (tests): (N, Th, D) history embeddings, (N, Th-1, A_block) actions between them, (N, H, A_block)
+    # last plans, (N, D) what the last plans aimed at with waypoints; None before there is one.
+    _z_hist = property(lambda self: None if self._hist_len() == 0 else
+                       self._state.history(np.arange(self._state.n), self._hist_len())[0])
+    _a_hist = property(lambda self: None if self._hist_len() <= 1 else
+                       self._state.history(np.arange(self._state.n), self._hist_len())[1])
+    _plan = property(lambda self: None if self._state is None else self._state.plan)
+    _target = property(lambda self: None if self._state is None else self._state.target)
 
     # ----------------------------------------------------------------- acting
     def act(self, obs) -> np.ndarray:
@@ -296,8 +231,14 @@ class Agent:
         if self.waypoints is not None:
             target = self.waypoints.subgoals(z_hist[:, -1], target).to(self.device)
             state.set_target(rows, target)
+        proposals = None
+        if self.proposal is not None:
+            proposed = self.proposal.propose(z_hist, target)  # (k, H, A_block)
+            init = init if warm else proposed
+            proposals = proposed[:, None]
         try:
-            result = self.planner.plan(self._cost(z_hist, a_hist, target), batch_size=len(rows), init_mean=init)
+            result = self.planner.plan(self._cost(z_hist, a_hist, target), batch_size=len(rows), init_mean=init,
+                                       proposals=proposals)
         finally:
             self.planner.n_iters = n_iters
         state.plan[idx] = result.actions.to(self.device)
@@ -320,16 +261,12 @@ class Agent:
     def _cost(self, z_hist: torch.Tensor, a_hist: torch.Tensor | None,
               target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
-        goal = target.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
-        terminal = self.cost == "terminal"
+        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost == "terminal", self._autocast)
 
-        def cost(candidates: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode(), self._autocast():
-                z = self.world_model.rollout(z_hist, a_hist, candidates.to(self.device))
-            dist = (z.float() - goal).pow(2).sum(-1)  # (B, N, H)
-            return dist[..., -1] if terminal else dist.mean(-1)
-
-        return cost
+    @property
+    def autocast(self) -> bool:
+        """True when the world model runs in bf16 (``precision == "bf16"``)."""
+        return self.precision == "bf16"
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
+        return autocast_context(self.device, self.precision)

@@ -9,7 +9,8 @@ from pathlib import Path
 from world_model.cli_checks import check_at_least, check_output_file, check_output_folder
 from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
 
-__all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options",
+__all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "add_speed_options",
+           "speed_settings",
            "check_output_file", "check_output_folder", "check_video_path", "parse_indices", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -22,6 +23,24 @@ def check_planner_options(args) -> None:
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
+
+
+def add_speed_options(p) -> None:
+    """``--precision``/``--bf16`` and ``--proposal``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    import argparse
+
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="world-model precision while planning: auto = bf16 where this machine runs it faster")
+    p.add_argument("--bf16", action="store_true", help="same as --precision bf16")
+    p.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
+                   help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
+                        "when the checkpoint has one")
+
+
+def speed_settings(args) -> dict:
+    """``make_agent`` keyword arguments from :func:`add_speed_options`' options."""
+    return {"precision": "bf16" if args.bf16 else args.precision,
+            "proposal": "auto" if args.proposal is None else args.proposal}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ import sys
 import time
 
 from agent.cli_common import (UserInputError, check_at_least, check_output_folder, check_planner_options,
-                              run_cli)
+                              run_cli, add_speed_options, speed_settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
-    p.add_argument("--bf16", action="store_true", help="run the world model under bf16 autocast")
+    add_speed_options(p)
     p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
                         "the checkpoint has one (every shipped model does)")
@@ -110,7 +110,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
             _check_heldout_file(eval_data, task)
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
-                               receding_horizon=args.receding_horizon, cost=args.cost, autocast=args.bf16,
+                               receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
                                warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
                                horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                                waypoints="auto" if args.waypoints is None else args.waypoints)

@@ -265,7 +265,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
-                "autocast": agent.autocast,
+                "precision": agent.precision, "proposal": getattr(agent, "proposal", None) is not None,
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
                 "waypoints": getattr(agent, "waypoints", None) is not None}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,

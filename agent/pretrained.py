@@ -12,7 +12,8 @@ PLANNERS = ("cem", "mppi", "icem")
 # Planner settings the agent uses unless told otherwise: the LeWM sampling budget (300 samples, top 30,
 # horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice:
 # 15 for the first plan of an episode, WARM_ITERS for each warm-started replan.
-PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0)
+PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0,
+                        eval_final=False)  # the agent executes the plan; its cost would be one more rollout
 # Correlation of the sampling noise across the frameskip env steps of an action block (see
 # planners.SamplingPlanner): independent per-step noise averages out and the reacher never finds far goals.
 SUBSTEP_CORRELATION = 0.8
@@ -127,12 +128,14 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = WARM_ITERS,
-               task: str | None = None, waypoints="auto", **planner_settings):
+               task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
+               **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
-    straight at the goal.
+    straight at the goal. ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
+    ``world_model.proposal``). ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``.
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -149,7 +152,22 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
                                **planner_settings)
     return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
-                 warm_iters=warm_iters, waypoints=load_waypoints(waypoints, folder))
+                 warm_iters=warm_iters, waypoints=load_waypoints(waypoints, folder), precision=precision,
+                 proposal=load_proposal(proposal, folder, dev))
+
+
+def load_proposal(proposal, folder: Path, device):
+    """The ``ProposalPolicy`` that ``make_agent``'s ``proposal`` argument names (None for False/None)."""
+    from world_model.proposal import FILE_NAME, ProposalPolicy
+
+    if proposal is None or proposal is False:
+        return None
+    if isinstance(proposal, ProposalPolicy):
+        return proposal
+    if proposal == "auto":
+        path = Path(folder) / FILE_NAME
+        return ProposalPolicy.load(path, map_location=device) if path.exists() else None
+    return ProposalPolicy.load(Path(folder) / FILE_NAME if proposal is True else Path(proposal), map_location=device)
 
 
 def load_waypoints(waypoints, folder: Path):

@@ -118,6 +118,11 @@ class GoalImageEnv(gym.Env):
             self.physics.data.qpos[:] = qpos
             self.physics.data.qvel[:] = qvel_default if qvel is None else np.asarray(qvel, np.float64)
 
+    @property
+    def step_seconds(self) -> float:
+        """Simulated time one env step lasts: physics timestep x ``action_repeat`` (s)."""
+        return float(self.physics.timestep()) * self.action_repeat
+
     def render_state(self, qpos: np.ndarray) -> np.ndarray:
         """Renders the scene at configuration ``qpos`` without disturbing the current state; uint8 (H, W, 3)."""
         saved_qpos = self.physics.data.qpos.copy()

@@ -89,6 +89,11 @@ class PushTEnv(_StockPushT):
     error_unit = "px"
     success_tolerance = POSE_TOLERANCE
     action_repeat = 10  # physics steps per env step
+
+    @property
+    def step_seconds(self) -> float:
+        """Simulated time one env step lasts: gym-pusht's physics step (0.01 s) x ``action_repeat`` (s)."""
+        return float(self.dt) * self.action_repeat
     report_metrics = ("coverage", "coverage_success")  # what lewm-eval averages at each episode's end
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,

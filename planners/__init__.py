@@ -6,7 +6,8 @@
 >>> result.actions                                  # (B, H, A), the final mean plan
 """
 
-from planners.base import PlanResult, SamplingPlanner, resolve_device
+from planners.base import SamplingPlanner
+from planners.plan_result import PlanResult, resolve_device
 from planners.cem import CEM
 from planners.icem import ICEM
 from planners.mppi import MPPI

@@ -11,46 +11,14 @@ and the per-plan state hooks :meth:`~SamplingPlanner.begin_plan` / :meth:`~Sampl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
+from planners.plan_result import PlanResult, resolve_device
+
 CostFn = Callable[[torch.Tensor], torch.Tensor]
 Bound = float | Sequence[float] | torch.Tensor | None
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"`` or a ``torch.device`` into a ``torch.device``.
-
-    ``"auto"`` picks CUDA when it is available and the CPU otherwise.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-@dataclass
-class PlanResult:
-    """What :meth:`SamplingPlanner.plan` returns. All tensors live on the planner's device.
-
-    Attributes:
-        actions: ``(B, H, A)`` the plan to execute: the final mean of the sampling distribution, inside the box.
-            The same tensor as ``mean``.
-        costs: ``(B,)`` cost of ``actions``, in the cost function's units. With ``eval_final=True`` (default) it
-            is measured by one extra cost call on the returned plan. With ``eval_final=False`` it is the cost of
-            candidate 0 of the last iteration, i.e. of the mean *before* the last refit.
-        mean: ``(B, H, A)`` final mean of the sampling distribution.
-        std: ``(B, H, A)`` final standard deviation of the sampling distribution.
-        history: ``(n_iters, B)`` mean cost of the elites at each iteration, or ``None`` unless
-            ``plan(..., return_history=True)``.
-    """
-
-    actions: torch.Tensor
-    costs: torch.Tensor
-    mean: torch.Tensor
-    std: torch.Tensor
-    history: torch.Tensor | None = None
 
 
 class SamplingPlanner:
@@ -139,6 +107,7 @@ class SamplingPlanner:
         self._clamp_args = tuple(None if b is None else float(b[0]) if uniform else b for b in bounds)
         self.seed = seed
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._proposals: torch.Tensor | None = None  # (B, P, H, A) during a plan call with proposals
 
     # ----------------------------------------------------------------------------------------------- hooks
 
@@ -194,6 +163,7 @@ class SamplingPlanner:
         batch_size: int = 1,
         init_mean: torch.Tensor | None = None,
         return_history: bool = False,
+        proposals: torch.Tensor | None = None,
     ) -> PlanResult:
         """Minimise ``cost_fn`` over plans ``(H, A)`` for ``batch_size`` independent problems at once.
 
@@ -205,6 +175,10 @@ class SamplingPlanner:
             init_mean: ``(B, H, A)`` warm start for the mean (clipped to the box); ``None`` starts at zero
                 (clipped into the box if zero lies outside it). See :func:`planners.shift_plan`.
             return_history: also return the per-iteration mean elite cost (``PlanResult.history``).
+            proposals: ``(B, P, H, A)`` plans from elsewhere (e.g. a learned policy, see
+                ``world_model.proposal``), evaluated as candidates in every iteration (the last P slots, clipped
+                to the box), so a good proposal becomes an elite; P must leave room for the mean and
+                the sampled candidates (P < the smallest population).
 
         Returns:
             A :class:`PlanResult`. Its tensors are ordinary (not inference-mode) tensors.
@@ -213,8 +187,12 @@ class SamplingPlanner:
             ValueError: if ``init_mean`` or the output of ``cost_fn`` does not have the expected shape.
         """
         _check(batch_size >= 1, f"batch_size must be >= 1, got {batch_size}")
-        with torch.inference_mode():
-            result = self._plan(cost_fn, batch_size, init_mean, return_history)
+        self._proposals = self._check_proposals(proposals, batch_size)
+        try:
+            with torch.inference_mode():
+                result = self._plan(cost_fn, batch_size, init_mean, return_history)
+        finally:
+            self._proposals = None
         # Cloning outside inference mode gives the caller tensors it may modify in place or use with autograd.
         mean = result.mean.clone()
         history = None if result.history is None else result.history.clone()
@@ -248,6 +226,8 @@ class SamplingPlanner:
         if self.substep_correlation > 0 and self.substeps > 1:
             noise = self._correlate_substeps(noise)
         candidates = self.inject(noise.mul_(std[:, None]).add_(mean[:, None]), iteration)
+        if self._proposals is not None:
+            candidates[:, -self._proposals.shape[1]:] = self._proposals
         candidates[:, 0] = mean
         if self.action_low is None and self.action_high is None:
             return candidates
@@ -274,6 +254,20 @@ class SamplingPlanner:
         costs = costs.to(device=self.device, dtype=self.cost_dtype)
         # A NaN cost (e.g. a diverged rollout) must never be chosen as an elite.
         return costs.masked_fill(costs.isnan(), float("inf"))
+
+    def _check_proposals(self, proposals: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+        if proposals is None:
+            return None
+        proposals = torch.as_tensor(proposals)
+        if proposals.ndim != 4 or tuple(proposals.shape[::2]) != (batch_size, self.horizon) \
+                or proposals.shape[3] != self.action_dim:
+            raise ValueError(f"proposals must have shape (B, P, H, A) = ({batch_size}, P, {self.horizon}, "
+                             f"{self.action_dim}), got {tuple(proposals.shape)}")
+        smallest = min(self.population(i) for i in range(self.n_iters))
+        if not 1 <= proposals.shape[1] < smallest:
+            raise ValueError(f"{proposals.shape[1]} proposals do not fit in a population of {smallest} candidates "
+                             f"(the mean takes one slot): pass at most {smallest - 1}")
+        return proposals.to(device=self.device, dtype=self.dtype)
 
     def _initial_mean(self, batch_size: int, init_mean: torch.Tensor | None) -> torch.Tensor:
         shape = (batch_size, self.horizon, self.action_dim)

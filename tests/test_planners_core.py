@@ -124,25 +124,41 @@ def test_cem_refit_is_elite_mean_and_std_with_momentum():
     torch.testing.assert_close(new_std, 0.25 * std + 0.75 * elites.std(dim=1))
 
 
-def test_mppi_refit_weights_by_softmax_of_cost():
+def test_mppi_refit_weights_by_softmax_of_cost_in_cost_units():
     elites = torch.randn(1, 3, 2, 2)
     costs = torch.tensor([[1.0, 1.5, 3.0]])  # ascending, as topk returns them
     mean, std = torch.zeros(1, 2, 2), torch.ones(1, 2, 2)
-    new_mean, new_std = MPPI(2, 2, topk=3, num_samples=3, temperature=0.5).refit(elites, costs, mean, std)
+    absolute = dict(topk=3, num_samples=3, temperature_units="cost")
+    new_mean, new_std = MPPI(2, 2, temperature=0.5, update_std=False, **absolute).refit(elites, costs, mean, std)
     w = torch.softmax(-costs / 0.5, dim=1)[0]
     torch.testing.assert_close(new_mean[0], (w[:, None, None] * elites[0]).sum(dim=0))
     assert torch.equal(new_std, std)  # update_std=False keeps the std (stable-worldmodel behaviour)
     # A tiny temperature puts all the weight on the best elite.
-    sharp_mean, _ = MPPI(2, 2, topk=3, num_samples=3, temperature=1e-4).refit(elites, costs, mean, std)
+    sharp_mean, _ = MPPI(2, 2, temperature=1e-4, **absolute).refit(elites, costs, mean, std)
     torch.testing.assert_close(sharp_mean, elites[:, 0])
-    _, new_std = MPPI(2, 2, topk=3, num_samples=3, temperature=0.5, update_std=True).refit(elites, costs, mean,
-                                                                                          std)
+    _, new_std = MPPI(2, 2, temperature=0.5, **absolute).refit(elites, costs, mean, std)
     torch.testing.assert_close(new_std[0], (w[:, None, None] * (elites[0] - new_mean[0]).square()).sum(0).sqrt())
 
 
-def test_mppi_default_keeps_std_fixed():
-    result = MPPI(horizon=5, action_dim=4, n_iters=3, init_std=0.7).plan(bowl, 2)
-    assert torch.equal(result.std, torch.full((2, 5, 4), 0.7))
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_mppi_default_temperature_is_relative_to_the_elite_cost_spread(scale):
+    elites = torch.randn(1, 3, 2, 2)
+    costs = torch.tensor([[1.0, 1.5, 3.0]]) * scale
+    mean, std = torch.zeros(1, 2, 2), torch.ones(1, 2, 2)
+    new_mean, _ = MPPI(2, 2, topk=3, num_samples=3).refit(elites, costs, mean, std)
+    w = torch.softmax(-torch.tensor([0.0, 0.5, 2.0]) / 2.0, dim=0)  # gaps / (1.0 x spread 2), whatever the scale
+    torch.testing.assert_close(new_mean[0], (w[:, None, None] * elites[0]).sum(dim=0))
+    # Equal elites (zero spread) get equal weights, not NaN.
+    flat_mean, flat_std = MPPI(2, 2, topk=3, num_samples=3).refit(elites, torch.ones(1, 3), mean, std)
+    torch.testing.assert_close(flat_mean, elites.mean(dim=1))
+    assert torch.isfinite(flat_std).all()
+
+
+def test_mppi_keeps_std_fixed_only_when_asked():
+    assert torch.equal(MPPI(horizon=5, action_dim=4, n_iters=3, init_std=0.7, update_std=False).plan(bowl, 2).std,
+                       torch.full((2, 5, 4), 0.7))
+    assert not torch.equal(MPPI(horizon=5, action_dim=4, n_iters=3, init_std=0.7).plan(bowl, 2).std,
+                           torch.full((2, 5, 4), 0.7))
 
 
 def test_icem_population_decays_to_twice_topk():
@@ -228,6 +244,8 @@ def test_constructor_validation(kwargs, message):
 def test_planner_specific_validation_and_init_mean_shape():
     with pytest.raises(ValueError, match="temperature must be > 0"):
         MPPI(5, 10, temperature=0.0)
+    with pytest.raises(ValueError, match="temperature_units must be one of"):
+        MPPI(5, 10, temperature_units="kelvin")
     with pytest.raises(ValueError, match="pop_decay must be >= 1"):
         ICEM(5, 10, pop_decay=0.5)
     with pytest.raises(ValueError, match="noise beta must be >= 0"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from world_model.trainer import autocast_context
+from world_model.precision import autocast_context
 
 
 def effective_rank(z: torch.Tensor) -> float:

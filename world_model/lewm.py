@@ -120,8 +120,13 @@ class LeWM(nn.Module):
         c_hist = self.action_encoder(a_hist.to(plan.dtype)) if th > 1 else None
         c_plan = self.action_encoder(plan.reshape(bn, horizon, ablk))
         if self.use_fast_rollout and not self.training and not torch.is_grad_enabled():
-            chunk = self.rollout_chunk if z_hist.device.type == "cpu" else None
-            return self._fast_rollout().rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
+            device_type = z_hist.device.type
+            chunk = self.rollout_chunk if device_type == "cpu" else None
+            # Under bf16 autocast the fast path runs natively in bf16 (weights cast once), autocast off.
+            bf16 = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
+            with torch.autocast(device_type, enabled=False):
+                fast = self._fast_rollout(torch.bfloat16 if bf16 else torch.float32)
+                return fast.rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
@@ -153,15 +158,17 @@ class LeWM(nn.Module):
             buf[:, end] = self.pred_proj(h[:, 0])
         return buf[:, th:]
 
-    def _fast_rollout(self):
-        """The ``FastRollout`` for the current weights, rebuilt when any parameter or buffer has changed."""
+    def _fast_rollout(self, dtype: torch.dtype = torch.float32):
+        """The ``FastRollout`` in ``dtype`` for the current weights, rebuilt when any parameter or buffer has
+        changed (or another dtype is asked for)."""
         from world_model.fast_rollout import FastRollout
 
         tensors = list(self.predictor.parameters()) + list(self.pred_proj.parameters()) + list(self.pred_proj.buffers())
         # Inference tensors (a model loaded under torch.inference_mode) have no version counter.
-        key = tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device) for t in tensors)
+        key = (dtype,) + tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device)
+                               for t in tensors)
         if getattr(self, "_fast_key", None) != key:
-            self._fast, self._fast_key = FastRollout(self), key
+            self._fast, self._fast_key = FastRollout(self, dtype), key
         return self._fast
 
     # ------------------------------------------------------------------ training

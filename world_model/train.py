@@ -122,7 +122,8 @@ def _main(argv) -> int:
     from world_model.lewm import LeWM
     from world_model.train_state import (STATE_NAME, capture_rng, load_train_state, restore_rng,
                                          save_train_state)
-    from world_model.trainer import build_optimizer, build_scheduler, resolve_precision, train_step
+    from world_model.precision import resolve_precision
+    from world_model.trainer import build_optimizer, build_scheduler, train_step
 
     args = build_parser().parse_args(argv)
     check_args(args)

@@ -1,13 +1,12 @@
 """One optimisation step and what it needs: AdamW, warm-up + cosine schedule, autocast, grad clipping."""
 from __future__ import annotations
 
-import contextlib
 import math
-import time
 
 import torch
 
 from world_model.config import LeWMConfig
+from world_model.precision import autocast_context
 
 
 def build_optimizer(model: torch.nn.Module, cfg: LeWMConfig) -> torch.optim.Optimizer:
@@ -29,39 +28,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: LeWMConfig, total_ste
     warmup = int(round(cfg.warmup_fraction * total_steps))
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, total_steps, warmup, cfg.min_lr_fraction))
-
-
-def cpu_bf16_is_faster(size: int = 256, repeats: int = 3) -> bool:
-    """Times a (size x size) matrix product in bf16 and fp32 on this CPU; True if bf16 is clearly faster.
-
-    CPUs without native bf16 (e.g. AVX2-only) run bf16 products tens of times slower than fp32, those
-    with AVX512-BF16/AMX several times faster, so the answer is not close either way.
-    """
-    timings = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(size, size).to(dtype)
-        a @ a
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            a @ a
-        timings[dtype] = time.perf_counter() - t0
-    return timings[torch.bfloat16] < 0.8 * timings[torch.float32]
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turns ``"auto"`` into ``"bf16"`` (CUDA, or a CPU where bf16 is measured faster) or ``"fp32"``."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16"
-    return "bf16" if device.type == "cpu" and cpu_bf16_is_faster() else "fp32"
-
-
-def autocast_context(device: torch.device, precision: str):
-    """bf16 autocast on ``device`` when ``precision == "bf16"``, else a no-op context."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, precision: str,

@@ -1,0 +1,110 @@
+"""Training samples for the proposal policy: a frozen world model's embeddings of a dataset, hindsight goals.
+
+Every frame ``t`` of an episode with at least one full action block after it is a start. A sample draws a goal
+``k`` blocks ahead (1 <= k <= ``max_goal_blocks``, within the episode): the frame at ``t + k * frameskip``. Its
+target is the plan the data executed, the H action blocks after ``t``; only the first ``k`` are supervised (after
+the goal the data's actions say nothing about reaching it). The data policy's actions from ``t`` did reach the
+goal frame, so this is goal-conditioned behaviour cloning with hindsight relabelling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from world_model.dataset import REQUIRED_COLUMNS, open_dataset
+
+
+@dataclass
+class EncodedEpisodes:
+    """A dataset's frames as embeddings. z: (N, D) float32; blocks: (N, fs*A) normalised action block that
+    starts at each frame (rows whose block leaves the episode are never used); ep_offset, ep_len: (E,)."""
+
+    z: torch.Tensor
+    blocks: torch.Tensor
+    ep_offset: np.ndarray
+    ep_len: np.ndarray
+    frameskip: int
+
+    def episodes(self, idx: np.ndarray) -> "EncodedEpisodes":
+        return EncodedEpisodes(self.z, self.blocks, self.ep_offset[idx], self.ep_len[idx], self.frameskip)
+
+
+def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
+    """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).
+
+    Raises:
+        UserInputError: the file is not a trajectory dataset, or its frames or actions do not fit the model.
+    """
+    from tqdm import tqdm
+
+    from world_model.cli_errors import UserInputError
+
+    cfg = model.cfg
+    fs = cfg.frameskip
+    with open_dataset(path, REQUIRED_COLUMNS) as f:
+        pixels, ep_len, ep_offset = f["pixels"], f["ep_len"][:].astype(np.int64), f["ep_offset"][:].astype(np.int64)
+        if pixels.shape[1:] != (cfg.image_size, cfg.image_size, 3) or f["action"].shape[1] != cfg.action_dim:
+            raise UserInputError(f"{path} holds {pixels.shape[1]} px frames and {f['action'].shape[1]}-D actions; the "
+                                 f"model takes {cfg.image_size} px and {cfg.action_dim}-D actions")
+        action = np.nan_to_num(f["action"][:].astype(np.float32))
+        device = next(model.parameters()).device
+        chunks = []
+        with torch.inference_mode():
+            for lo in tqdm(range(0, len(pixels), batch), desc="encoding frames", unit="batch", disable=not progress):
+                chunks.append(model.encode(torch.from_numpy(pixels[lo:lo + batch]).to(device)).float().cpu())
+    blocks = model.normalize_actions(torch.from_numpy(action_blocks(action, fs))).float()
+    return EncodedEpisodes(torch.cat(chunks), blocks, ep_offset, ep_len, fs)
+
+
+def action_blocks(action: np.ndarray, frameskip: int) -> np.ndarray:
+    """(N, A) per-frame actions -> (N, frameskip * A): row r holds actions r .. r + frameskip - 1 (zero-padded
+    past the end; rows whose block crosses an episode's end are never used as targets)."""
+    n = len(action)
+    padded = np.concatenate([action, np.zeros((frameskip, action.shape[1]), action.dtype)])
+    return np.stack([padded[i:i + n] for i in range(frameskip)], axis=1).reshape(n, -1)
+
+
+class HindsightSampler:
+    """Random batches of (z, z_prev, has_prev, goal, target plan, mask) from :class:`EncodedEpisodes`.
+
+    Args:
+        data: the encoded episodes.
+        horizon: H, blocks per target plan.
+        max_goal_blocks: goals are 1..this many blocks ahead.
+        seed: numpy seed of the draws.
+    """
+
+    def __init__(self, data: EncodedEpisodes, horizon: int, max_goal_blocks: int = 8, seed: int = 0):
+        fs = data.frameskip
+        starts, room = [], []
+        for off, n in zip(data.ep_offset, data.ep_len):
+            t = np.arange(n)
+            blocks_left = (n - 1 - t) // fs  # full blocks whose end frame is still in the episode
+            keep = blocks_left >= 1
+            starts.append(off + t[keep])
+            room.append(np.stack([t[keep], blocks_left[keep]], 1))
+        if not starts or sum(len(s) for s in starts) == 0:
+            raise ValueError(f"no episode is longer than one action block ({fs} steps)")
+        self.rows = np.concatenate(starts)
+        self.t_in_episode, self.blocks_left = np.concatenate(room).T
+        self.data, self.horizon, self.max_goal_blocks = data, horizon, max_goal_blocks
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sample(self, batch: int) -> dict[str, torch.Tensor]:
+        """z, z_prev, goal (B, D); has_prev (B,) bool; plan (B, H, A_block); mask (B, H) bool."""
+        fs, h = self.data.frameskip, self.horizon
+        i = self.rng.integers(0, len(self.rows), batch)
+        rows, t, left = self.rows[i], self.t_in_episode[i], self.blocks_left[i]
+        k = self.rng.integers(1, np.minimum(left, self.max_goal_blocks) + 1)  # goal blocks ahead
+        has_prev = t >= fs
+        j = np.arange(h)
+        mask = j[None] < np.minimum(k, h)[:, None]
+        block_rows = np.where(mask, rows[:, None] + fs * j[None], rows[:, None])
+        z = self.data.z
+        return {"z": z[rows], "z_prev": z[np.where(has_prev, rows - fs, rows)], "has_prev": torch.from_numpy(has_prev),
+                "goal": z[rows + fs * k], "plan": self.data.blocks[block_rows], "mask": torch.from_numpy(mask)}
