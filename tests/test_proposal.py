@@ -106,3 +106,55 @@ def test_the_trained_proposal_lets_a_tiny_planner_budget_reach_toy_goals():
     proposed = policy.propose(z[:, None], goal)
     helped = planner.plan(cost, batch_size=32, init_mean=proposed, proposals=proposed[:, None]).costs.mean()
     assert helped < 0.3 * alone, (helped, alone)
+
+
+def test_agent_seeds_its_plans_with_the_checkpoints_proposal(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from agent.pretrained import make_agent
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    torch.manual_seed(0)
+    ProposalPolicy(32, 10, 3, hidden=16).save(folder)
+    agent = make_agent(str(folder), horizon=3, num_samples=12, n_iters=2, topk=3, precision="fp32")
+    assert agent.proposal is not None
+    calls = []
+    original = agent.planner.plan
+
+    def recording(cost_fn, batch_size, init_mean=None, proposals=None, **kw):
+        calls.append((init_mean, proposals))
+        return original(cost_fn, batch_size=batch_size, init_mean=init_mean, proposals=proposals, **kw)
+
+    agent.planner.plan = recording
+    rng = np.random.default_rng(0)
+    agent.set_goal(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    for _ in range(2 * agent.frameskip):  # two action blocks: a first plan and a warm replan
+        agent.act(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    (first_init, first_props), (warm_init, warm_props) = calls
+    assert first_props.shape == (1, 1, 3, 10) and warm_props.shape == (1, 1, 3, 10)
+    torch.testing.assert_close(first_init, first_props[:, 0])  # the first plan starts from the proposal
+    assert not torch.equal(warm_init, warm_props[:, 0])  # a warm replan starts from its shifted plan
+    assert make_agent(str(folder), horizon=3, proposal=False).proposal is None
+    assert make_agent(str(tiny_checkpoint), horizon=3).proposal is None  # no file: plans as before
+
+
+def test_lewm_train_proposal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+    import subprocess
+
+    from conftest import installed_command
+
+    cmd = [installed_command("lewm-train-proposal"), "--checkpoint", str(tiny_checkpoint), "--data",
+           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--horizon", "3", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {tmp_path / 'proposal.safetensors'}")
+    assert ProposalPolicy.load(tmp_path).horizon == 3
+    for change, message in ((["--steps", "0"], "--steps must be at least 1"),
+                            (["--data", str(tmp_path / "none.h5")], "dataset not found"),
+                            (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")):
+        args = list(cmd)
+        i = args.index(change[0])
+        args[i + 1] = change[1]
+        bad = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr

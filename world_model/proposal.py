@@ -32,17 +32,22 @@ class ProposalPolicy(nn.Module):
         horizon: H, action blocks per proposed plan (the planner's horizon).
         hidden: width of the hidden layers.
         depth: number of hidden layers (>= 1).
+        dropout: dropout after each hidden layer while training (hindsight targets are noisy; it delays
+            over-fitting the training episodes).
     """
 
-    def __init__(self, embed_dim: int, action_block_dim: int, horizon: int, hidden: int = 512, depth: int = 2):
+    def __init__(self, embed_dim: int, action_block_dim: int, horizon: int, hidden: int = 512, depth: int = 2,
+                 dropout: float = 0.0):
         super().__init__()
         if min(embed_dim, action_block_dim, horizon, hidden, depth) < 1:
             raise ValueError("embed_dim, action_block_dim, horizon, hidden and depth must all be >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dims = dict(embed_dim=embed_dim, action_block_dim=action_block_dim, horizon=horizon, hidden=hidden,
-                         depth=depth)
+                         depth=depth, dropout=dropout)
         layers, width = [], 3 * embed_dim
         for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout)]
             width = hidden
         layers.append(nn.Linear(width, horizon * action_block_dim))
         self.net = nn.Sequential(*layers)

@@ -8,6 +8,7 @@ Writes ``proposal.safetensors`` into the checkpoint folder (or ``--out``); the a
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ import torch
 from world_model.cli_errors import UserInputError, run_cli
 from world_model.proposal import ProposalPolicy
 from world_model.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset
+from world_model.trainer import warmup_cosine
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -53,13 +55,17 @@ def explained(policy: ProposalPolicy, sampler: HindsightSampler, batches: int = 
     return {"explained": 1 - sums[0] / sums[1], "explained_first_block": 1 - sums[2] / sums[3]}
 
 
-def train_proposal(data: EncodedEpisodes, embed_dim: int, horizon: int, steps: int = 3000, batch: int = 512,
+def train_proposal(data: EncodedEpisodes, embed_dim: int, horizon: int, steps: int = 2000, batch: int = 512,
                    lr: float = 1e-3, max_goal_blocks: int = 8, val_fraction: float = 0.1, seed: int = 0,
-                   hidden: int = 512, depth: int = 2, progress: bool = True) -> tuple[ProposalPolicy, dict]:
-    """Trains a :class:`ProposalPolicy` on ``data`` (episodes split into train/validation).
+                   hidden: int = 512, depth: int = 2, dropout: float = 0.5, weight_decay: float = 0.05,
+                   eval_every: int = 250,
+                   progress: bool = True) -> tuple[ProposalPolicy, dict]:
+    """Trains a :class:`ProposalPolicy` on ``data`` (episodes split into train/validation); keeps the weights
+    with the best validation score (checked every ``eval_every`` steps).
 
     Returns:
-        The policy (eval mode) and metrics: validation ``explained`` fractions before and after, steps, seconds.
+        The policy (eval mode) and metrics: validation ``explained`` fractions before and after, the step kept,
+        steps, seconds.
     """
     from tqdm import tqdm
 
@@ -70,25 +76,35 @@ def train_proposal(data: EncodedEpisodes, embed_dim: int, horizon: int, steps: i
     val_eps, train_eps = order[:n_val], order[n_val:]
     train = HindsightSampler(data.episodes(train_eps), horizon, max_goal_blocks, seed=seed)
     val = HindsightSampler(data.episodes(val_eps if n_val else train_eps), horizon, max_goal_blocks, seed=seed + 1)
-    policy = ProposalPolicy(embed_dim, data.blocks.shape[1], horizon, hidden=hidden, depth=depth)
+    policy = ProposalPolicy(embed_dim, data.blocks.shape[1], horizon, hidden=hidden, depth=depth, dropout=dropout)
     before = explained(policy, val)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     policy.train()
-    bar = tqdm(range(steps), desc="proposal", unit="step", disable=not progress)
+    best, best_step, best_state = before, 0, copy.deepcopy(policy.state_dict())
+    bar = tqdm(range(1, steps + 1), desc="proposal", unit="step", disable=not progress)
     for step in bar:
+        policy.train()
         loss = _batch_loss(policy, train.sample(batch), 0.1, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
-        if step % 100 == 0:
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if step % eval_every == 0 or step == steps:
+            # Hindsight targets are noisy (many plans reach a goal): keep the weights that did best on held-out
+            # episodes, not the last ones, which may have fitted the training episodes' noise.
+            score = explained(policy, val, batches=5)
+            if score["explained"] > best["explained"]:
+                best, best_step, best_state = score, step, copy.deepcopy(policy.state_dict())
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val=f"{score['explained']:.3f}")
+    policy.load_state_dict(best_state)
     after = explained(policy, val)
     policy.eval()
-    return policy, {"steps": steps, "seconds": time.perf_counter() - start, "train_starts": len(train),
+    return policy, {"steps": steps, "best_step": best_step, "seconds": time.perf_counter() - start,
+                    "train_starts": len(train),
                     "val_episodes": int(n_val), "val_before": before, "val_after": after,
                     "max_goal_blocks": max_goal_blocks, "parameters": sum(p.numel() for p in policy.parameters())}
 
@@ -100,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
     p.add_argument("--out", help="folder for proposal.safetensors (default: the checkpoint folder)")
     p.add_argument("--horizon", type=int, default=5, help="action blocks per proposed plan (the planner's horizon)")
-    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
+    p.add_argument("--steps", type=int, default=2000, help="optimisation steps")
     p.add_argument("--batch", type=int, default=512, help="samples per step")
     p.add_argument("--max-goal-blocks", type=int, default=8, help="hindsight goals are 1..this many blocks ahead")
     p.add_argument("--seed", type=int, default=0)
