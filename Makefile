@@ -40,6 +40,7 @@ reacher-model: setup
 		--out runs/reacher_cpu --steps $(REACHER_STEPS) $$([ -f runs/reacher_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
 	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
+	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(MAKE) reacher-eval
 
 reacher-eval: setup
@@ -49,6 +50,7 @@ reacher-eval: setup
 # ---- the shipped pointmass and tworoom models, from scratch (about 40 min each on a 2-core CPU) --------------
 # 400 training and 100 held-out episodes of 100 steps (tworoom: the door-seeking policy), 2,000 steps of the cpu
 # preset, shipped into the package with the held-out states, then the LeWM-protocol evaluation with CEM and MPPI.
+POLICY_reacher := held_random
 POLICY_pointmass := held_random
 POLICY_tworoom := door_seeking
 .PHONY: pointmass-model tworoom-model cross-task-eval
@@ -62,6 +64,7 @@ pointmass-model tworoom-model: %-model: setup
 		--threads 1 $$([ -f runs/$*_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
 	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/$* --data data/$*.h5
+	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/results/$*_eval
 
 # The cross-task tables of the README (all three shipped models, LeWM protocol): CEM with waypoints (the
@@ -71,6 +74,29 @@ cross-task-eval: setup
 		--out experiments/results/cross_task_waypoints
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --suite lewm --planner cem --planner mppi \
 		--no-waypoints --out experiments/results/cross_task
+
+# ---- the shipped proposal policies only (about 5 min per task on a 2-core CPU) --------------------------------
+# Re-collects the first episodes of each model's training data (same seed; 400 reacher, 300 point mass / two
+# rooms) and trains the checkpoint's proposal.safetensors on them with the world model frozen; then the real-time
+# benchmark (experiments/results/realtime.md, about 40 min).
+PROPOSAL_EPISODES_reacher := 400
+PROPOSAL_EPISODES_pointmass := 300
+PROPOSAL_EPISODES_tworoom := 300
+.PHONY: proposals realtime-bench bench-deps reacher-proposal pointmass-proposal tworoom-proposal
+reacher-proposal pointmass-proposal tworoom-proposal: %-proposal: setup
+	mkdir -p data
+	[ -f data/$*.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes $(PROPOSAL_EPISODES_$*) --steps 100 --seed 0 \
+		--policy $(POLICY_$*) --out data/$*.h5
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/$* --data data/$*.h5
+
+proposals: reacher-proposal pointmass-proposal tworoom-proposal
+
+realtime-bench: setup bench-deps
+	bash experiments/realtime_bench.sh
+
+# stable-worldmodel 0.1.1, the baseline of experiments/bench_planning.py (its solvers only: no dependencies pulled)
+bench-deps: setup
+	$(PIP) install -q --no-deps stable-worldmodel==0.1.1 einops
 
 # ---- the pusht model, from scratch (about 1.5 h on a 2-core CPU) -----------------------------------------------
 # gym-pusht under lewm/PushT-v0: 1,000 training and 100 held-out episodes of 200 steps of the scripted push policy

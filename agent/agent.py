@@ -85,7 +85,9 @@ class Agent(GoalHandling):
         self._goal_cache: dict[str, torch.Tensor] = {}
         self._goal: torch.Tensor | None = None  # (1 or N, D)
         self._goal_keys: tuple[str, ...] | None = None  # fingerprints of the dict goal the current goal came from
+        # Wall time of each replan, from embedding the observation to the plan (s): the agent's decision latency.
         self.plan_seconds: list[float] = []
+        self._embed_seconds = 0.0
         self.reset()
 
     # ----------------------------------------------------------------- construction
@@ -196,7 +198,9 @@ class Agent(GoalHandling):
         """Starts the next action block of the envs ``rows`` (k,) from their frames (k, S, S, 3): embeds them,
         extends the histories, replans where due, and queues each env's block of raw actions."""
         state = self._state
+        started = time.perf_counter()
         state.push(self._embed(frames), rows)
+        self._embed_seconds = time.perf_counter() - started  # counted in the next replan's time (see plan_seconds)
         stale = ~state.warm[rows] | (state.blocks_done[rows] >= self.receding_horizon)
         if stale.any():
             self._replan(rows[stale])
@@ -227,7 +231,8 @@ class Agent(GoalHandling):
         n_iters = self.planner.n_iters
         if warm and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters
-        start = time.perf_counter()
+        start = time.perf_counter() - self._embed_seconds  # a decision starts with embedding the observation
+        self._embed_seconds = 0.0
         if self.waypoints is not None:
             target = self.waypoints.subgoals(z_hist[:, -1], target).to(self.device)
             state.set_target(rows, target)

@@ -9,15 +9,20 @@ import torch
 
 PLANNERS = ("cem", "mppi", "icem")
 
-# Planner settings the agent uses unless told otherwise: the LeWM sampling budget (300 samples, top 30,
-# horizon 5, initial std 1), replanning every block with a warm start, so fewer iterations suffice:
-# 15 for the first plan of an episode, WARM_ITERS for each warm-started replan.
-PLANNER_DEFAULTS = dict(horizon=5, num_samples=300, n_iters=15, topk=30, init_std=1.0, seed=0,
+# Planner settings the agent uses unless told otherwise: horizon 5, initial std 1, replanning every block with a
+# warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
+# plan. The sampling budget depends on what seeds the search (experiments/results/realtime.md):
+# - SEARCH_BUDGET (no proposal policy): LeWM's 300 samples, top 30; 15 iterations first, 5 per warm replan.
+# - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.proposal): the policy's plan starts
+#   the search and is a candidate in every iteration, so 64 samples (top 6), 4 iterations first and 2 per warm
+#   replan keep the success of the search budget at about a tenth of its time.
+PLANNER_DEFAULTS = dict(horizon=5, init_std=1.0, seed=0,
                         eval_final=False)  # the agent executes the plan; its cost would be one more rollout
+SEARCH_BUDGET = dict(num_samples=300, n_iters=15, warm_iters=5)
+PROPOSAL_BUDGET = dict(num_samples=64, n_iters=4, warm_iters=2)
 # Correlation of the sampling noise across the frameskip env steps of an action block (see
 # planners.SamplingPlanner): independent per-step noise averages out and the reacher never finds far goals.
 SUBSTEP_CORRELATION = 0.8
-WARM_ITERS = 5
 
 
 def shipped_checkpoints() -> dict[str, Path]:
@@ -118,7 +123,8 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
     if name not in classes:
         raise ValueError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
     settings = {k: v for k, v in settings.items() if v is not None}
-    kwargs = {**PLANNER_DEFAULTS, "substeps": substeps,
+    kwargs = {**PLANNER_DEFAULTS, "num_samples": SEARCH_BUDGET["num_samples"], "n_iters": SEARCH_BUDGET["n_iters"],
+              "topk": 30, "substeps": substeps,
               "substep_correlation": SUBSTEP_CORRELATION if substeps > 1 else 0.0, **settings}
     if "topk" not in settings:  # keep the default elite fraction (30 of 300) for other sample counts
         kwargs["topk"] = min(kwargs["num_samples"], max(2, min(kwargs["topk"], kwargs["num_samples"] // 10)))
@@ -127,7 +133,7 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 
 def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
-               cost: str = "all", autocast: bool = False, warm_iters: int | None = WARM_ITERS,
+               cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
@@ -135,7 +141,10 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
     straight at the goal. ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
-    ``world_model.proposal``). ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``.
+    ``world_model.proposal``); a proposal planned for another horizon than the planner's is left out under
+    ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
+    iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
+    else ``SEARCH_BUDGET``.
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -145,15 +154,27 @@ def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_h
     model = LeWM.load(folder, map_location=dev)
     if task is not None and model.cfg.task and model.cfg.task != task:
         raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
+    policy = load_proposal(proposal, folder, dev)
+    horizon = planner.horizon if not isinstance(planner, str) else planner_settings.get("horizon") or \
+        PLANNER_DEFAULTS["horizon"]
+    if policy is not None and policy.horizon != horizon:
+        if proposal != "auto":
+            raise ValueError(f"the proposal policy plans {policy.horizon} blocks ahead, the planner {horizon}: "
+                             f"retrain it with lewm-train-proposal --horizon {horizon}, or plan without it")
+        policy = None
+    budget = PROPOSAL_BUDGET if policy is not None else SEARCH_BUDGET
     if isinstance(planner, str):
         if planner == "icem":  # iCEM shifts its kept elites by the blocks executed between plans
             planner_settings.setdefault("shift_steps", receding_horizon)
+        for key in ("num_samples", "n_iters"):
+            if planner_settings.get(key) is None:
+                planner_settings[key] = budget[key]
         low, high = Agent.planner_box(model)
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
                                **planner_settings)
     return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
-                 warm_iters=warm_iters, waypoints=load_waypoints(waypoints, folder), precision=precision,
-                 proposal=load_proposal(proposal, folder, dev))
+                 warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
+                 waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy)
 
 
 def load_proposal(proposal, folder: Path, device):

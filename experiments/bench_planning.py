@@ -40,6 +40,7 @@ from bench_common import interleaved, machine  # noqa: E402
 from peer_swm import PeerLeWMCost, check_same_cost, load_peer_solvers, peer_lewm  # noqa: E402
 from planners import CEM  # noqa: E402
 from world_model import LeWM, LeWMConfig  # noqa: E402
+from world_model.precision import resolve_precision  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 PARTS = ("ratio", "batch", "flops", "success")
@@ -82,8 +83,9 @@ def plan_swm(peer, ctx: dict, samples: int, iters: int, horizon: int, action_dim
 
 
 def plan_ours(model: LeWM, ctx: dict, samples: int, iters: int, horizon: int, action_dim: int, seed: int,
-              fast: bool = True) -> None:
-    """One plan with our CEM over ``LeWM.rollout``; the terminal-latent cost swm's LeWM uses."""
+              fast: bool = True, bf16: bool = False) -> None:
+    """One plan with our CEM over ``LeWM.rollout``; the terminal-latent cost swm's LeWM uses (``bf16``: the
+    rollout in native bf16, as ``precision="auto"`` picks on a CPU where bf16 is faster)."""
     z_hist, z_goal = ctx["z_hist"], ctx["z_goal"]
 
     def cost(candidates):
@@ -92,7 +94,7 @@ def plan_ours(model: LeWM, ctx: dict, samples: int, iters: int, horizon: int, ac
     planner = CEM(horizon=horizon, action_dim=action_dim, num_samples=samples, n_iters=iters, topk=30, seed=seed)
     model.use_fast_rollout = fast
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             planner.plan(cost, batch_size=z_hist.shape[0])
     finally:
         model.use_fast_rollout = True
@@ -118,12 +120,15 @@ def part_ratio(args) -> list:
             "ours_fast": (lambda: plan_ours(model, ctx, iters=args.iters, **common),
                           lambda: plan_ours(model, ctx, iters=2, **common)),
         }
+        if resolve_precision("auto", "cpu") == "bf16":  # what the agent runs here
+            configs["ours_fast_bf16"] = (lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, **common),
+                                         lambda: plan_ours(model, ctx, iters=2, bf16=True, **common))
         times = interleaved(configs, args.repeats)
         swm = times["swm"]
         row = dict(preset=preset, predictor_params=model.num_parameters()["predictor"], port_max_cost_diff=err,
                    **{f"{k}_s": statistics.median(v) for k, v in times.items()},
                    **{f"{k}_all_s": v for k, v in times.items()})
-        for k in ("ours_plain", "ours_fast"):  # median of same-round ratios: robust to drifting load
+        for k in [k for k in configs if k != "swm"]:  # median of same-round ratios: robust to drifting load
             row[f"ratio_{k}"] = statistics.median(s / o for s, o in zip(swm, times[k]))
         rows.append(row)
         print(f"ratio {preset}: swm {row['swm_s']:.2f}s, ours plain {row['ours_plain_s']:.2f}s, "
@@ -259,11 +264,14 @@ def write_report(report: dict) -> None:
                   "difference to ours shown). Median of "
                   f"{a['repeats']} interleaved rounds; the ratio is the median of same-round ratios.", "",
                   "| predictor | params | swm CEM | ours, plain rollout | ours, fast rollout | swm / ours fast | "
-                  "port max cost diff |", "|---|---|---|---|---|---|---|"]
+                  "ours, fast rollout, bf16 (`precision=auto` here) | swm / ours bf16 | port max cost diff |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in report["ratio"]:
+            bf16 = (f"{r['ours_fast_bf16_s']:.2f} s | **{r['ratio_ours_fast_bf16']:.2f}x**" if "ours_fast_bf16_s" in r
+                    else "not faster here: fp32 | -")
             lines.append(f"| {r['preset']} | {r['predictor_params'] / 1e6:.2f} M | {r['swm_s']:.2f} s | "
                          f"{r['ours_plain_s']:.2f} s ({r['ratio_ours_plain']:.2f}x) | {r['ours_fast_s']:.2f} s | "
-                         f"**{r['ratio_ours_fast']:.2f}x** | {r['port_max_cost_diff']:.1e} |")
+                         f"**{r['ratio_ours_fast']:.2f}x** | {bf16} | {r['port_max_cost_diff']:.1e} |")
         lines.append("")
     if report.get("batch"):
         lines += ["## 3. Batched planning: N envs in one plan (shipped cpu-preset model, fast rollout)", "",

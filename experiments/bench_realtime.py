@@ -95,6 +95,7 @@ def run_setting(task: str, suite: str, episodes: int, name: str, values: dict, s
             "planner": type(agent.planner).__name__, "num_samples": agent.planner.num_samples,
             "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
             "wall_seconds": time.perf_counter() - start, "machine": machine(),
+            "per_episode": [[bool(r.success), int(r.steps), float(r.final_error)] for r in results],
             "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}}
 
 

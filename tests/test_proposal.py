@@ -19,7 +19,8 @@ def toy_episodes(episodes=80, steps=40, frameskip=2, dim=16, seed=0):
     zs, actions, lengths = [], [], []
     for _ in range(episodes):
         held = np.repeat(rng.uniform(-1, 1, size=(steps // 4 + 1, 2)), 4, axis=0)[:steps].astype(np.float32)
-        pos = rng.uniform(-1, 1, size=2).astype(np.float32) + np.concatenate([np.zeros((1, 2)), np.cumsum(0.05 * held, 0)])
+        steps_taken = np.concatenate([np.zeros((1, 2)), np.cumsum(0.05 * held, 0)])
+        pos = rng.uniform(-1, 1, size=2).astype(np.float32) + steps_taken
         zs.append(pos @ lift)
         actions.append(np.concatenate([held, np.full((1, 2), np.nan, np.float32)]))
         lengths.append(steps + 1)

@@ -70,11 +70,12 @@ class ProposalPolicy(nn.Module):
         goal = goal.to(param.device, param.dtype).expand(z_hist.shape[0], -1)
         return self(z_hist[:, -1], z_prev, goal).float()
 
-    def save(self, folder, info: dict | None = None) -> Path:
-        """Writes ``folder/proposal.safetensors`` (weights; dimensions and ``info`` in its metadata)."""
+    def save(self, folder, info: dict | None = None, half: bool = False) -> Path:
+        """Writes ``folder/proposal.safetensors`` (weights, float16 when ``half``; dimensions and ``info`` in its
+        metadata). Weights load back as float32."""
         path = Path(folder) / FILE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: (v.half() if half else v).detach().cpu().contiguous() for k, v in self.state_dict().items()}
         meta = {"dims": json.dumps(self.dims), "info": json.dumps(info or {})}
         atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
         return path

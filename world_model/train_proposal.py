@@ -140,7 +140,7 @@ def _main(argv) -> int:
                                      max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                      progress=not args.no_progress)
     metrics["data"] = str(args.data)
-    path = policy.save(args.out or folder, info=metrics)
+    path = policy.save(args.out or folder, info=metrics, half=True)  # float16 on disk, as the checkpoints
     after, before = metrics["val_after"], metrics["val_before"]
     print(f"wrote {path}: held-out episodes, action variance explained {after['explained']:.2f} "
           f"(first block {after['explained_first_block']:.2f}; untrained {before['explained']:.2f}), "
