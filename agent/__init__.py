@@ -1,7 +1,7 @@
 """The MPC agent: goal handling, replanning, warm start, the gymnasium-facing ``Agent``, and the CLIs.
 
     from agent import Agent
-    agent = Agent.from_pretrained("reacher", planner="cem")
+    agent = Agent.from_pretrained("reacher")
 """
 
 import os

@@ -47,7 +47,7 @@ class Agent(GoalHandling):
 
     Usage::
 
-        agent = Agent.from_pretrained("reacher", planner="cem")
+        agent = Agent.from_pretrained("reacher")  # MPPI with the checkpoint's proposal policy
         agent.set_goal(goal_image)                # (H, W, 3) uint8, a PIL image, or a PNG/JPEG path
         action = agent.act(obs)                   # (H, W, 3) -> (A,);  (N, H, W, 3) -> (N, A)
         action = agent.act(goal_env_obs)          # {"observation", "desired_goal", ...}: the goal is read from it
@@ -103,7 +103,7 @@ class Agent(GoalHandling):
         return lo.detach().cpu(), hi.detach().cpu()
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, planner: str | SamplingPlanner = "cem", device: str = "auto",
+    def from_pretrained(cls, name_or_dir: str, planner: str | SamplingPlanner = "mppi", device: str = "auto",
                         **kwargs) -> "Agent":
         """Loads a shipped model by name (``"reacher"``) or a checkpoint folder, with a planner by name.
 

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", action="append", choices=["lewm", "free"],
                    help="protocol (repeatable); default: both")
     p.add_argument("--planner", action="append", choices=["cem", "mppi", "icem"],
-                   help="planner (repeatable); default: cem")
+                   help="planner (repeatable); default: mppi")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name; default: the task's shipped model")
     p.add_argument("--eval-data", action="append",
                    help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
@@ -138,7 +138,7 @@ def _main(argv: list[str] | None) -> int:
     if "free" in suites and foreign:
         raise UserInputError(f"the free suite needs a sampler of reachable goal states, which a gymnasium id does not "
                              f"have ({', '.join(foreign)}); use --suite lewm")
-    planners = args.planner or ["cem"]
+    planners = args.planner or ["mppi"]
     check_planner_options(args)
     check_at_least(args, 1, "episodes", "budget", "receding_horizon")
     check_output_folder(args.out, "--out")

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "the task's own target (pusht)")
     p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
-    p.add_argument("--planner", default="cem", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
+    p.add_argument("--planner", default="mppi", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
     p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
                         "the checkpoint has one (every shipped model does)")
@@ -175,7 +175,8 @@ def _main(argv: list[str] | None) -> int:
     bar.close()
     if args.video:
         _write_video(args.video, frames, goal_shown)
-    block_s = _step_seconds(env) * agent.frameskip * agent.receding_horizon
+    step_s = _step_seconds(env)  # None for an env that does not say how long a step lasts
+    block_s = step_s * agent.frameskip * agent.receding_horizon if step_s else None
     timing = latency_line(agent.plan_seconds, block_s)
     if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
         unit = env.error_unit or "m"
@@ -216,7 +217,7 @@ def latency_line(plan_seconds: list[float], block_seconds: float | None) -> str:
     warm = plan_seconds[1:] or plan_seconds
     median, p95 = np.median(warm) * 1e3, np.percentile(warm, 95) * 1e3
     text = (f"planning: first plan {plan_seconds[0]:.2f} s, then median {median:.0f} ms per replan (p95 {p95:.0f} "
-            f"ms, {len(plan_seconds)} replans)")
+            f"ms, {len(plan_seconds)} replan{'s' if len(plan_seconds) != 1 else ''})")
     if block_seconds:
         ratio = block_seconds * 1e3 / median
         pace = f"{ratio:.1f}x faster than real time" if ratio >= 1 else f"{1 / ratio:.1f}x slower than real time"

@@ -132,7 +132,7 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
                          **kwargs)
 
 
-def make_agent(name_or_dir: str, planner="cem", device: str = "auto", receding_horizon: int = 1,
+def make_agent(name_or_dir: str, planner="mppi", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                **planner_settings):

@@ -103,4 +103,4 @@ def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, t
                  "--waypoints", "--out", out, *FAST)
     assert result.returncode == 0, result.stderr
     (row,) = json.loads((out / "results.json").read_text())
-    assert row["planner"] == "cem+waypoints" and row["settings"]["waypoints"] is True
+    assert row["planner"] == "mppi+waypoints" and row["settings"]["waypoints"] is True

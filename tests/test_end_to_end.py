@@ -42,6 +42,6 @@ def test_collect_train_waypoints_evaluate(task, tmp_path):
     run("lewm-eval", "--env", task, "--checkpoint", model_dir, "--eval-data", data, "--suite", "lewm", "--episodes", 2,
         "--budget", 5, "--samples", 8, "--iters", 1, "--horizon", 2, "--no-progress", "--out", out)
     (row,) = json.loads((out / "results.json").read_text())
-    assert (row["task"], row["planner"], row["episodes"]) == (task, "cem+waypoints", 2)
+    assert (row["task"], row["planner"], row["episodes"]) == (task, "mppi+waypoints", 2)
     assert row["error_unit"] == ("rad" if task == "reacher" else "m")
     assert all(e["steps"] <= 5 and e["final_error"] >= 0 for e in row["per_episode"])
