@@ -26,9 +26,16 @@ def check_planner_options(args) -> None:
 
 
 def add_speed_options(p) -> None:
-    """``--precision``/``--bf16`` and ``--proposal``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16`` and
+    ``--proposal``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
+    p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
+                   "proposal policy, else 300)")
+    p.add_argument("--iters", type=int, help="planner iterations of an episode's first plan (default 4 with the "
+                   "checkpoint's proposal policy, else 15)")
+    p.add_argument("--warm-iters", type=int, help="planner iterations for warm-started replans (default 2 with the "
+                   "checkpoint's proposal policy, else 5)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="world-model precision while planning: auto = bf16 where this machine runs it faster")
     p.add_argument("--bf16", action="store_true", help="same as --precision bf16")

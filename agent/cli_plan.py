@@ -39,12 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
-                   "proposal policy, else 300)")
-    p.add_argument("--iters", type=int, help="planner iterations of an episode's first plan (default 4 with the "
-                   "checkpoint's proposal policy, else 15)")
-    p.add_argument("--warm-iters", type=int, help="planner iterations for warm-started replans (default 2 with the "
-                   "checkpoint's proposal policy, else 5)")
     p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
                    "action block, in [0, 1) (default 0.8; 0 = independent per step)")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks")

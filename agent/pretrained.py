@@ -181,28 +181,30 @@ def load_proposal(proposal, folder: Path, device):
     """The ``ProposalPolicy`` that ``make_agent``'s ``proposal`` argument names (None for False/None)."""
     from world_model.proposal import FILE_NAME, ProposalPolicy
 
-    if proposal is None or proposal is False:
-        return None
-    if isinstance(proposal, ProposalPolicy):
-        return proposal
-    if proposal == "auto":
-        path = Path(folder) / FILE_NAME
-        return ProposalPolicy.load(path, map_location=device) if path.exists() else None
-    return ProposalPolicy.load(Path(folder) / FILE_NAME if proposal is True else Path(proposal), map_location=device)
+    return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
+                          lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
+                          "lewm-train-proposal")
 
 
 def load_waypoints(waypoints, folder: Path):
     """The ``WaypointGraph`` that ``make_agent``'s ``waypoints`` argument names (None for False/None)."""
     from agent.waypoints import FILE_NAME, WaypointGraph
 
-    if waypoints is None or waypoints is False:
+    return _optional_file(waypoints, folder, FILE_NAME, WaypointGraph, WaypointGraph.load, "waypoint file",
+                          "experiments/build_waypoints.py")
+
+
+def _optional_file(choice, folder: Path, file_name: str, kind: type, load, what: str, how_to_build: str):
+    """A checkpoint's optional companion file by ``choice``: False/None -> None; an instance of ``kind`` as is;
+    ``"auto"`` -> ``folder/file_name`` when it exists; True -> that file, required; else a path to one."""
+    if choice is None or choice is False:
         return None
-    if isinstance(waypoints, WaypointGraph):
-        return waypoints
-    if waypoints == "auto":
-        path = Path(folder) / FILE_NAME
-        return WaypointGraph.load(path) if path.exists() else None
-    path = Path(folder) / FILE_NAME if waypoints is True else Path(waypoints)
+    if isinstance(choice, kind):
+        return choice
+    if choice == "auto":
+        path = Path(folder) / file_name
+        return load(path) if path.exists() else None
+    path = Path(folder) / file_name if choice is True else Path(choice)
     if not path.exists():
-        raise ValueError(f"no waypoint file {path}; build one with experiments/build_waypoints.py")
-    return WaypointGraph.load(path)
+        raise ValueError(f"no {what} {path}; build one with {how_to_build}")
+    return load(path)

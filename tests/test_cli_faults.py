@@ -33,6 +33,8 @@ CASES = [
     ("noise-corr-one", "lewm-plan", ["--goal", "{goal}", "--noise-corr", "1"], ["--noise-corr must be in [0, 1)"]),
     ("bad-start-state", "lewm-plan", ["--goal", "{goal}", "--start-state", "1,2,3"], ["state must have 2 values"]),
     ("no-waypoint-file", "lewm-plan", ["--goal", "{goal}", "--waypoints"], ["no waypoint file"]),
+    ("no-proposal-file", "lewm-plan", ["--goal", "{goal}", "--proposal"], ["no proposal file", "lewm-train-proposal"]),
+    ("zero-warm-iters", "lewm-plan", ["--goal", "{goal}", "--warm-iters", "0"], ["--warm-iters must be at least 1"]),
     # ---- lewm-plan: outputs, checked before the episode is planned
     ("video-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}"], ["--video", "is a folder"]),
     ("video-missing-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}/no/ep.mp4"], ["does not exist"]),
