@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -37,7 +38,10 @@ from peer_swm import load_peer_solvers  # noqa: E402
 from planners import CEM, ICEM, MPPI  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-OURS = {"CEM": CEM, "MPPI": MPPI, "iCEM": ICEM}
+# MPPI as stable-worldmodel's MPPISolver runs it (temperature 0.5 in cost units, fixed std), so both sides do the
+# same work; our default MPPI (temperature relative to the elite cost spread, refitted std) differs in both.
+OURS = {"CEM": CEM, "MPPI": functools.partial(MPPI, temperature=0.5, temperature_units="cost", update_std=False),
+        "iCEM": ICEM}
 
 
 class PeerCost:
