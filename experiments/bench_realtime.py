@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 from bench_common import machine  # noqa: E402
+from world_model.fast_rollout import SINGLE_THREAD_ROWS  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results" / "realtime"
 INT_KEYS = ("samples", "iters", "warm_iters", "topk", "horizon")
@@ -92,6 +93,7 @@ def run_setting(task: str, suite: str, episodes: int, name: str, values: dict, s
             "warm_ms_p95": float(np.percentile(warm, 95) * 1e3) if warm else None,
             "first_ms_median": float(np.median(first) * 1e3), "replans": len(first) + len(warm),
             "precision": agent.precision, "proposal": agent.proposal is not None,
+            "single_thread_rows": SINGLE_THREAD_ROWS,
             "planner": type(agent.planner).__name__, "num_samples": agent.planner.num_samples,
             "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
             "wall_seconds": time.perf_counter() - start, "machine": machine(),
@@ -102,6 +104,14 @@ def run_setting(task: str, suite: str, episodes: int, name: str, values: dict, s
 # ------------------------------------------------------------------------------------------------ report
 def load_results() -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+
+
+def _threads(result: dict) -> str:
+    """Threads of the rollouts: runs before the one-thread rule for small rollouts used the process's 2 throughout."""
+    rows = result.get("single_thread_rows")
+    if rows is None:
+        return "2"
+    return "1" if result["num_samples"] <= rows else "2"
 
 
 def _fmt(value, spec: str, none: str = "-") -> str:
@@ -130,14 +140,15 @@ def write_report(results: list[dict], out_md: Path, out_png: Path) -> None:
     for ax, ((task, suite), rows) in zip(axes[0], sorted(groups.items())):
         rows.sort(key=lambda r: r["warm_ms_median"] or 0)
         lines += [f"## {task}, {suite} protocol", "",
-                  "| setting | planner | samples | iters first/warm | precision | proposal | success | 95% CI "
-                  "| warm median ms | warm p95 ms | first plan ms | first / warm | CPU |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| setting | planner | samples | iters first/warm | precision | proposal | rollout threads "
+                  "| success | 95% CI | warm median ms | warm p95 ms | first plan ms | first / warm | CPU |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             ratio = r["first_ms_median"] / r["warm_ms_median"] if r["warm_ms_median"] else None
             lines.append(
                 f"| {r['name']} | {r['planner']} | {r['num_samples']} | {r['n_iters']}/{r['warm_iters']} "
-                f"| {r['precision']} | {'yes' if r['proposal'] else 'no'} | {r['success']}/{r['episodes']} "
+                f"| {r['precision']} | {'yes' if r['proposal'] else 'no'} | {_threads(r)} "
+                f"| {r['success']}/{r['episodes']} "
                 f"({100 * r['success_rate']:.0f}%) | {100 * r['ci95'][0]:.0f}-{100 * r['ci95'][1]:.0f}% "
                 f"| {_fmt(r['warm_ms_median'], '.0f')} | {_fmt(r['warm_ms_p95'], '.0f')} "
                 f"| {r['first_ms_median']:.0f} | {_fmt(ratio, '.1f')} | {r['machine']['cpu']} |")

@@ -61,3 +61,22 @@ def test_bf16_plans_match_fp32_plans():
         c32 = fp32_cost(fp32_result.actions[:, None])[:, 0]
         c16 = fp32_cost(bf16_result.actions[:, None])[:, 0]
     assert (c16 <= c32 * 1.05 + 1e-3).all(), (c16, c32)
+
+
+def test_small_cpu_rollouts_run_on_one_thread_and_restore_the_count():
+    from world_model.fast_rollout import SINGLE_THREAD_ROWS, planning_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with planning_threads(SINGLE_THREAD_ROWS, "cpu"):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with planning_threads(SINGLE_THREAD_ROWS + 1, "cpu"):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with planning_threads(1, "cpu"):
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2  # restored on errors too
+    finally:
+        torch.set_num_threads(before)

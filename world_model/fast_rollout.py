@@ -24,10 +24,34 @@ whenever it runs without autograd in eval mode; the plain one stays as the refer
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+
+
+# At most this many candidates, a CPU rollout runs on one thread: its products are too small to split, and waking
+# a second OpenMP thread for each of several hundred small kernels (with OMP_WAIT_POLICY=PASSIVE, which the agent
+# sets so that idle threads never starve rendering or other jobs) cost more than it saved. Measured on a 2-core
+# Zen 4, 64 candidates, 5 steps: bf16 44 ms on one thread against 67-71 ms on two (fp32 64-72 against 74-79);
+# at 128 candidates both were equal, from 300 on two threads win in fp32 (experiments/results/realtime.md).
+SINGLE_THREAD_ROWS = 128
+
+
+@contextlib.contextmanager
+def planning_threads(rows: int, device_type: str):
+    """Runs the body on one CPU thread when ``rows`` (candidates in the rollout) <= ``SINGLE_THREAD_ROWS``; restores
+    the thread count after. No-op on other devices or when torch already uses one thread."""
+    threads = torch.get_num_threads()
+    if device_type != "cpu" or rows > SINGLE_THREAD_ROWS or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
 from world_model.decoder import PixelDecoder
+from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
 
 
@@ -124,7 +125,7 @@ class LeWM(nn.Module):
             chunk = self.rollout_chunk if device_type == "cpu" else None
             # Under bf16 autocast the fast path runs natively in bf16 (weights cast once), autocast off.
             bf16 = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
-            with torch.autocast(device_type, enabled=False):
+            with torch.autocast(device_type, enabled=False), planning_threads(bn, device_type):
                 fast = self._fast_rollout(torch.bfloat16 if bf16 else torch.float32)
                 return fast.rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
