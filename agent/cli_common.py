@@ -46,7 +46,8 @@ def add_speed_options(p) -> None:
 
 def speed_settings(args) -> dict:
     """``make_agent`` keyword arguments from :func:`add_speed_options`' options."""
-    return {"precision": "bf16" if args.bf16 else args.precision,
+    return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
+            "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal}
 
 

@@ -108,7 +108,6 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
-                               warm_iters=args.warm_iters, num_samples=args.samples, n_iters=args.iters,
                                horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
                                waypoints="auto" if args.waypoints is None else args.waypoints)
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together

@@ -142,8 +142,8 @@ def _main(argv: list[str] | None) -> int:
     if args.steps is None:
         args.steps = int(spec.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
-                       task=spec.name, **speed_settings(args), warm_iters=args.warm_iters, num_samples=args.samples,
-                       n_iters=args.iters, horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
+                       task=spec.name, **speed_settings(args), horizon=args.horizon, seed=args.seed,
+                       substep_correlation=args.noise_corr,
                        waypoints="auto" if args.waypoints is None else args.waypoints)
     check_plan_memory(agent)
     env = make_task_env(agent, spec.name, args.tolerance)

@@ -150,7 +150,8 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
     Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
     """
     import h5py
-    from tqdm import tqdm
+
+    from world_model.frame_encoding import encode_frames
 
     stride = stride or model.cfg.frameskip
     with h5py.File(dataset_path, "r") as f:
@@ -167,10 +168,5 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
             rows.append(idx)
             episode.append(np.full(len(idx), e))
         rows, episode = np.concatenate(rows), np.concatenate(episode)
-        device = next(model.parameters()).device
-        nodes = []
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(rows), batch), desc="waypoints", unit="batch", disable=not progress):
-                frames = torch.from_numpy(pixels[rows[start:start + batch]]).to(device)
-                nodes.append(model.encode(frames).float().cpu())
-    return WaypointGraph(torch.cat(nodes), episode, link=link, reach=reach)
+        nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
+    return WaypointGraph(nodes, episode, link=link, reach=reach)

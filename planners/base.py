@@ -48,8 +48,9 @@ class SamplingPlanner:
         substep_correlation: rho in [0, 1): correlation of the sampling noise across the substeps of a block.
             Noise = sqrt(rho) * (one raw-action draw repeated over the substeps) + sqrt(1 - rho) * (independent
             noise), so every entry keeps unit variance and two substeps correlate by rho. With 0 (the default)
-            the substeps' noise is independent, and it averages out: a system driven by such candidates barely moves, and a goal that needs a large
-            motion is never found. Correlated noise samples held actions, like the data policy's.
+            the substeps' noise is independent, and it averages out: a system driven by such candidates barely
+            moves, and a goal that needs a large motion is never found. Correlated noise samples held actions,
+            like the data policy's.
     """
 
     def __init__(

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from world_model.dataset import REQUIRED_COLUMNS, open_dataset
+from world_model.frame_encoding import encode_frames
 
 
 @dataclass
@@ -37,8 +38,6 @@ def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> Enco
     Raises:
         UserInputError: the file is not a trajectory dataset, or its frames or actions do not fit the model.
     """
-    from tqdm import tqdm
-
     from world_model.cli_errors import UserInputError
 
     cfg = model.cfg
@@ -49,13 +48,9 @@ def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> Enco
             raise UserInputError(f"{path} holds {pixels.shape[1]} px frames and {f['action'].shape[1]}-D actions; the "
                                  f"model takes {cfg.image_size} px and {cfg.action_dim}-D actions")
         action = np.nan_to_num(f["action"][:].astype(np.float32))
-        device = next(model.parameters()).device
-        chunks = []
-        with torch.inference_mode():
-            for lo in tqdm(range(0, len(pixels), batch), desc="encoding frames", unit="batch", disable=not progress):
-                chunks.append(model.encode(torch.from_numpy(pixels[lo:lo + batch]).to(device)).float().cpu())
+        z = encode_frames(model, pixels, batch=batch, progress=progress)
     blocks = model.normalize_actions(torch.from_numpy(action_blocks(action, fs))).float()
-    return EncodedEpisodes(torch.cat(chunks), blocks, ep_offset, ep_len, fs)
+    return EncodedEpisodes(z, blocks, ep_offset, ep_len, fs)
 
 
 def action_blocks(action: np.ndarray, frameskip: int) -> np.ndarray:
