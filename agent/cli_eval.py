@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
                         "default: the shipped model's own held-out file if present")
     p.add_argument("--episodes", type=int, default=50, help="episodes per task, suite and planner")
+    p.add_argument("--nontrivial", action="store_true", help="lewm suite: draw only start/goal pairs whose start is "
+                   "not already a success (default: all pairs, the trivial ones counted in the report)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
     p.add_argument("--budget", type=int,
                    help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
@@ -144,7 +146,7 @@ def _main(argv: list[str] | None) -> int:
         for suite in suites:
             run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
                            budget=args.budget, planner_name=label, progress=not args.no_progress,
-                           tolerance=args.tolerance)
+                           tolerance=args.tolerance, nontrivial=args.nontrivial)
             summary = to_jsonable(run)
             summary["checkpoint"] = str(folder)
             runs.append(summary)

@@ -101,7 +101,7 @@ def collect_episode(cfg: CollectConfig, index: int) -> dict[str, np.ndarray]:
     env_seed, policy_seed = (int(s) for s in seed_seq.generate_state(2))
     low, high = _policy_box(cfg)
     policy = make_policy(cfg.policy, cfg.env, env.action_space.shape[0], np.random.default_rng(policy_seed),
-                         max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=low, high=high)
+                         max_hold=cfg.max_hold, door_prob=cfg.door_prob, low=low, high=high, env=env)
     return run_episode(env, policy, cfg.steps, env_seed)
 
 

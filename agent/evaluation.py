@@ -67,11 +67,13 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0) -> list[Pair]:
+def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0, keep=None) -> list[Pair]:
     """Start/goal pairs from held-out trajectories: a random row, and the row ``goal_offset`` steps later.
 
     Rows are drawn uniformly among those with ``step <= ep_len - goal_offset - 1`` (le-wm's rule), with
-    ``np.random.default_rng(seed)``. The dataset must have ``qpos`` and ``qvel`` columns.
+    ``np.random.default_rng(seed)``. The dataset must have ``qpos`` and ``qvel`` columns. ``keep``: a test
+    ``keep(pair) -> bool``; then rows are drawn in a random order until ``episodes`` pairs pass it (or the rows run
+    out: fewer pairs).
     """
     import h5py
 
@@ -87,23 +89,38 @@ def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0
     except OSError as exc:  # h5py: not HDF5, truncated, or unreadable data
         raise UserInputError(f"cannot read held-out trajectories {dataset_path}: {str(exc).splitlines()[0]}; "
                              f"collect them again with lewm-collect") from None
-    chosen = lewm_pair_rows(ep_len, ep_offset, episodes, goal_offset, seed)
-    return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
+    if keep is None:
+        chosen = lewm_pair_rows(ep_len, ep_offset, episodes, goal_offset, seed)
+        return [Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset]) for r in chosen]
+    pairs = []
+    for r in lewm_pair_rows(ep_len, ep_offset, None, goal_offset, seed):
+        pair = Pair(np.concatenate([qpos[r], qvel[r]]), qpos[r + goal_offset])
+        if keep(pair):
+            pairs.append(pair)
+            if len(pairs) == episodes:
+                break
+    return pairs
 
 
-def lewm_pair_rows(ep_len: np.ndarray, ep_offset: np.ndarray, episodes: int, goal_offset: int = 25,
+def lewm_pair_rows(ep_len: np.ndarray, ep_offset: np.ndarray, episodes: int | None, goal_offset: int = 25,
                    seed: int = 0) -> np.ndarray:
-    """The dataset rows of the start states ``lewm_pairs`` draws (its goals are ``goal_offset`` rows later)."""
+    """The dataset rows of the start states ``lewm_pairs`` draws (its goals are ``goal_offset`` rows later);
+    ``episodes=None``: every eligible row, in a random order."""
     rows = np.concatenate([off + np.arange(max(0, n - goal_offset)) for off, n in zip(ep_offset, ep_len)])
     if len(rows) == 0:
         raise ValueError(f"no episode is longer than the goal offset {goal_offset}")
+    if episodes is None:
+        return np.random.default_rng(seed).permutation(rows)
     return np.random.default_rng(seed).choice(rows, size=episodes, replace=len(rows) < episodes)
 
 
 def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
     """Random starts at rest (the env's ``sample_state``) and the env's free-protocol goals
-    (``sample_goal_state``: an independent random pose, or the task's own target)."""
+    (``sample_goal_state``: an independent random pose, or the task's own target). An env whose tasks tie the start
+    to the goal (cube: OGBench's evaluation tasks) builds each pair itself: ``free_pair(rng, index)``."""
     rng = np.random.default_rng(seed)
+    if hasattr(env, "free_pair"):
+        return [Pair(*env.free_pair(rng, i)) for i in range(episodes)]
     pairs = []
     for _ in range(episodes):
         start = env.sample_state(rng)
@@ -236,9 +253,11 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
 
 
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
-             planner_name: str = "", progress: bool = True, tolerance: float | None = None) -> RunResult:
+             planner_name: str = "", progress: bool = True, tolerance: float | None = None,
+             nontrivial: bool = False) -> RunResult:
     """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`. ``tolerance``: the
-    state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default)."""
+    state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default). ``nontrivial``: the
+    lewm suite draws only pairs whose start is not already a success (cube: a third of them)."""
     import envs
     from agent.pretrained import make_task_env
 
@@ -250,12 +269,13 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
     def make_env():
         return make_task_env(agent, spec.name, tolerance, task_kwargs)
 
+    probe = make_env()
+    error_unit = getattr(probe, "error_unit", "")
     if suite == "lewm":
         if eval_data is None:
             raise ValueError("the lewm suite needs held-out trajectories: pass --eval-data FILE.h5")
-        pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed)
-    probe = make_env()
-    error_unit = getattr(probe, "error_unit", "")
+        keep = (lambda pair: not probe.is_success(pair.start[: probe.nq], pair.goal)) if nontrivial else None
+        pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed, keep=keep)
     if suite == "free":
         pairs = free_pairs(probe, episodes, seed=seed)
     probe.close()
@@ -267,7 +287,8 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
                 "precision": agent.precision, "proposal": getattr(agent, "proposal", None) is not None,
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
-                "waypoints": getattr(agent, "waypoints", None) is not None}
+                "waypoints": getattr(agent, "waypoints", None) is not None,
+                "nontrivial_pairs_only": bool(nontrivial and suite == "lewm")}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings, error_unit=error_unit)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.cube_oracle import CubeOraclePolicy
 from envs.push_policy import PushPolicy
 
 
@@ -134,7 +135,7 @@ class DoorSeekingPolicy:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy)}
+POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, CubeOraclePolicy)}
 
 
 def check_policy(name: str, task: str) -> None:
@@ -147,14 +148,16 @@ def check_policy(name: str, task: str) -> None:
 
 
 def make_policy(name: str, task: str, action_dim: int, rng: np.random.Generator, max_hold: int = 10,
-                door_prob: float = 0.5, low=-1.0, high=1.0):
+                door_prob: float = 0.5, low=-1.0, high=1.0, env=None):
     """Builds a data policy by name for a task (``check_policy`` rules); options a policy has no use for are
     ignored (``door_prob`` is for ``door_seeking`` only). ``low``/``high``: the env's action box (scalars or
-    (action_dim,) arrays, in the env's units)."""
+    (action_dim,) arrays, in the env's units). ``env``: the unwrapped env, for policies that drive it (``oracle``)."""
     check_policy(name, task)
     if name == DoorSeekingPolicy.name:
         return DoorSeekingPolicy(action_dim, rng, door_prob=door_prob, max_hold=max_hold)
     if name == PushPolicy.name:
         return PushPolicy(action_dim, rng)
+    if name == CubeOraclePolicy.name:
+        return CubeOraclePolicy(env, rng)
     return HeldRandomPolicy(action_dim, rng, max_hold=max_hold, low=np.asarray(low, np.float64),
                             high=np.asarray(high, np.float64))

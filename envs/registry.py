@@ -34,7 +34,8 @@ class TaskSpec:
 # 0.1 m/s top speed, takes about 215 steps, plus time to settle within 1.5 cm); tworoom 200 (8 s: the longest
 # trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps);
 # pusht 300 (30 s at 10 Hz: gym-pusht's own limit; its free suite is the Push-T task itself, gym-pusht's random
-# start to its fixed target pose, success by coverage).
+# start to its fixed target pose, success by coverage); cube 200 (10 s at 20 Hz: OGBench's own episode length;
+# its free suite is OGBench's five single-cube evaluation tasks, ``CubeEnv.free_pair``).
 # The free-goal evaluation budget is the same number of steps for each task.
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -44,6 +45,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("tworoom", "lewm/TwoRoom-v0", "envs.two_room:TwoRoomEnv", 200, free_budget=200),
         TaskSpec("pusht", "lewm/PushT-v0", "envs.pusht:PushTEnv", 300, free_budget=300,
                  free_env_kwargs=(("success", "coverage"),)),
+        TaskSpec("cube", "lewm/Cube-v0", "envs.cube:CubeEnv", 200, free_budget=200),
     ]
 }
 

@@ -28,9 +28,9 @@ def test_collect_with_two_workers(tmp_path):
 def test_unknown_env_is_one_line_exit_2(tmp_path):
     result = run("--env", "cartpole", "--episodes", "1", "--out", str(tmp_path / "x.h5"))
     assert result.returncode == 2
-    assert result.stderr.strip() == ("lewm-collect: error: unknown env 'cartpole'; known tasks: pointmass, pusht, "
-                                     "reacher, tworoom, or any gymnasium id (for an id your own package registers, add "
-                                     "--import YOUR_MODULE)")
+    assert result.stderr.strip() == ("lewm-collect: error: unknown env 'cartpole'; known tasks: cube, pointmass, "
+                                     "pusht, reacher, tworoom, or any gymnasium id (for an id your own package "
+                                     "registers, add --import YOUR_MODULE)")
     assert "Traceback" not in result.stderr
 
 
@@ -62,7 +62,7 @@ def test_door_seeking_policy_for_tworoom(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--env", "reacher", "--policy", "bogus"],
-     "unknown policy 'bogus'; known policies: door_seeking, held_random, push"),
+     "unknown policy 'bogus'; known policies: door_seeking, held_random, oracle, push"),
     (["--env", "reacher", "--policy", "push"], "policy 'push' works only for pusht, not 'reacher'"),
     (["--env", "reacher", "--policy", "door_seeking"], "policy 'door_seeking' works only for tworoom, not 'reacher'"),
     (["--env", "tworoom", "--policy", "door_seeking", "--door-prob", "1.5"], "--door-prob must be in [0, 1]"),

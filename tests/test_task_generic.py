@@ -113,6 +113,22 @@ def test_position_task_summary_has_metres_trivial_starts_and_rooms(tiny_tworoom_
     json.dumps(s)  # JSON-serialisable
 
 
+def test_nontrivial_draws_only_pairs_that_start_away_from_the_goal(tiny_tworoom_checkpoint, tiny_tworoom_h5):
+    env = envs.make("tworoom", image_size=32).unwrapped
+    trivial = lambda p: env.is_success(p.start[:2], p.goal)  # noqa: E731
+    everything = lewm_pairs(tiny_tworoom_h5, 10**6, seed=0, keep=lambda p: True)
+    n_far = sum(not trivial(p) for p in everything)
+    assert 0 < n_far < len(everything)  # the tiny data has both kinds
+    kept = lewm_pairs(tiny_tworoom_h5, 3, seed=0, keep=lambda p: not trivial(p))
+    assert len(kept) == min(3, n_far) and not any(trivial(p) for p in kept)
+    assert len(lewm_pairs(tiny_tworoom_h5, 10**6, seed=0, keep=lambda p: not trivial(p))) == n_far  # rows ran out
+    agent = make_agent(str(tiny_tworoom_checkpoint), task="tworoom", **FAST)
+    s = to_jsonable(evaluate("tworoom", "lewm", agent, episodes=2, seed=0, eval_data=tiny_tworoom_h5, budget=1,
+                             progress=False, nontrivial=True))
+    assert s["trivial_starts"] == 0 and s["settings"]["nontrivial_pairs_only"] is True
+    env.close()
+
+
 def test_reacher_summary_keeps_radians_and_has_no_rooms(tiny_checkpoint):
     agent = make_agent(str(tiny_checkpoint), task="reacher", **FAST)
     s = to_jsonable(evaluate("reacher", "free", agent, episodes=2, seed=0, budget=2, progress=False))

@@ -1,0 +1,121 @@
+"""The OGBench cube over ogbench: the env contract, exact states and images, OGBench's success test and its five
+evaluation tasks, the oracle data policy."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from agent.evaluation import free_pairs
+from envs.cube import CUBE_XYZ, OGBENCH_TASKS, SUCCESS_DISTANCE, CubeEnv
+from envs.policies import make_policy
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = CubeEnv(image_size=SIZE)
+    yield e
+    e.close()
+
+
+def roll(env, seed, steps):
+    """Runs the oracle from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 41), actions (T, 5)."""
+    obs, info = env.reset(seed=seed)
+    policy = make_policy("oracle", "cube", 5, np.random.default_rng(seed), env=env)
+    frames, states, actions = [obs], [np.concatenate([info["qpos"], info["qvel"]])], []
+    for _ in range(steps):
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        frames.append(obs)
+        states.append(np.concatenate([info["qpos"], info["qvel"]]))
+        actions.append(action)
+    return np.stack(frames), np.stack(states), np.stack(actions)
+
+
+def test_registered_made_and_checked():
+    spec = envs.task_spec("cube")
+    assert spec.env_id == "lewm/Cube-v0" and spec.is_builtin and spec.free_budget == 200
+    made = gym.make("lewm/Cube-v0", image_size=24)
+    assert made.spec.max_episode_steps == 200 and isinstance(made.unwrapped, CubeEnv)
+    obs, info = made.reset(seed=0)
+    assert obs.shape == (24, 24, 3) and obs.dtype == np.uint8 and info["goal"].shape == (24, 24, 3)
+    assert info["qpos"].shape == (21,) and info["qvel"].shape == (20,)
+    made.close()
+    e = gym.make("lewm/Cube-v0", image_size=SIZE, render_mode="rgb_array").unwrapped
+    check_env(e, skip_render_check=False)
+    e.close()
+
+
+def test_restored_states_give_the_recorded_images_and_goals(env):
+    frames, states, actions = roll(env, seed=3, steps=30)
+    for t in (0, 9, 21, 30):
+        obs, info = env.reset(options={"state": states[t], "goal_state": states[30][:21]})
+        assert np.array_equal(obs, frames[t]), f"frame {t} differs after restoring its state"
+        assert np.array_equal(info["goal"], frames[30])  # a goal image is its state rendered
+    env.reset(options={"state": states[5], "goal_state": states[0][:21]})
+    for a in actions[5:25]:
+        env.step(a)
+    assert np.abs(env._data.qpos - states[25][:21]).max() < 1e-4  # a replay from a restored state stays on it
+
+
+def test_the_oracle_moves_the_cube_and_is_reproducible(env):
+    _, states, actions = roll(env, seed=1, steps=60)
+    _, again, actions_again = roll(env, seed=1, steps=60)
+    assert np.array_equal(actions, actions_again) and np.allclose(states, again)
+    lifted = states[:, CUBE_XYZ][:, 2].max()
+    moved = np.linalg.norm(states[:, CUBE_XYZ] - states[0, CUBE_XYZ], axis=1).max()
+    assert lifted > 0.03 or moved > 0.02, "the oracle did not pick the cube up within 60 steps"
+    np.random.seed(123)
+    outside = np.random.get_state()[1].copy()
+    roll(env, seed=2, steps=3)
+    assert np.array_equal(np.random.get_state()[1], outside)  # numpy's global generator is left alone
+
+
+def test_success_is_ogbench_distance_to_the_goal_cube(env):
+    _, info = env.reset(seed=0)
+    goal = info["qpos"].copy()
+    near, far = goal.copy(), goal.copy()
+    near[CUBE_XYZ] += [0.02, 0.02, 0.02]  # 3.5 cm away
+    far[CUBE_XYZ] += [0.03, 0.03, 0.0]  # 4.2 cm away
+    assert env.is_success(near, goal) and not env.is_success(far, goal)
+    _, info = env.reset(options={"state": far, "goal_state": goal})
+    assert not info["success"] and info["distance"] == pytest.approx(np.hypot(0.03, 0.03))
+    assert info["distance"] > SUCCESS_DISTANCE
+    arm_moved = goal.copy()
+    arm_moved[:6] += 0.3  # success ignores the arm
+    assert env.is_success(arm_moved, goal)
+
+
+def test_free_pairs_are_ogbench_tasks(env):
+    pairs = free_pairs(env, episodes=5, seed=0)
+    assert [p.start.shape for p in pairs] == [(41,)] * 5
+    for pair, (name, start_xyz, goal_xyz) in zip(pairs, OGBENCH_TASKS):
+        assert np.abs(pair.start[CUBE_XYZ][:2] - start_xyz[:2]).max() <= 0.01 + 1e-9, name
+        assert np.linalg.norm(pair.goal[CUBE_XYZ] - goal_xyz) < 0.01, name  # settled where the task puts it
+    again = free_pairs(env, episodes=5, seed=0)
+    assert all(np.array_equal(a.start, b.start) and np.array_equal(a.goal, b.goal) for a, b in zip(pairs, again))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"state": np.zeros(5)}, "state must have 21"),
+    ({"goal_state": np.full(21, np.nan)}, "goal_state must be finite"),
+    ({"start": np.zeros(21)}, "unknown reset options"),
+])
+def test_bad_reset_options(env, options, message):
+    with pytest.raises(ValueError, match=message):
+        env.reset(options=options)
+
+
+@pytest.mark.parametrize("action, message", [(np.zeros(4), "shape"), (np.full(5, np.inf), "finite")])
+def test_bad_actions(env, action, message):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+def test_oracle_policy_refuses_other_tasks():
+    with pytest.raises(ValueError, match="works only for cube"):
+        make_policy("oracle", "reacher", 2, np.random.default_rng(0))
