@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
     p.add_argument("--budget", type=int,
                    help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
-                        "reacher 200, pointmass 300, tworoom 200)")
+                        "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
                    "action block, in [0, 1) (default 0.8; 0 = independent per step)")

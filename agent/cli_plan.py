@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
                         "the checkpoint has one (every shipped model does)")
     p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
-                   "free-goal budget: reacher 200, pointmass 300, tworoom 200, pusht 300)")
+                   "free-goal budget: reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -168,6 +168,8 @@ class CubeEnv(_StockCubeEnv):
     @contextlib.contextmanager
     def _scratch_rng(self, rng: np.random.Generator):
         """Lets OGBench's samplers (which draw from ``self.np_random``) draw from ``rng``, restoring the state."""
+        if self._data is None:  # not reset yet: build the scene first
+            _StockCubeEnv.reset(self)
         saved_rng, saved = self._np_random, (self._data.qpos.copy(), self._data.qvel.copy())
         self._np_random = np.random.default_rng(rng.integers(2**63))
         try:

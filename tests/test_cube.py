@@ -90,7 +90,11 @@ def test_success_is_ogbench_distance_to_the_goal_cube(env):
 
 
 def test_free_pairs_are_ogbench_tasks(env):
+    fresh = CubeEnv(image_size=SIZE)  # pairs can be drawn before the first reset
+    first = free_pairs(fresh, episodes=1, seed=0)[0]
+    fresh.close()
     pairs = free_pairs(env, episodes=5, seed=0)
+    assert np.array_equal(first.start, pairs[0].start) and np.array_equal(first.goal, pairs[0].goal)
     assert [p.start.shape for p in pairs] == [(41,)] * 5
     for pair, (name, start_xyz, goal_xyz) in zip(pairs, OGBENCH_TASKS):
         assert np.abs(pair.start[CUBE_XYZ][:2] - start_xyz[:2]).max() <= 0.01 + 1e-9, name
@@ -119,3 +123,20 @@ def test_bad_actions(env, action, message):
 def test_oracle_policy_refuses_other_tasks():
     with pytest.raises(ValueError, match="works only for cube"):
         make_policy("oracle", "reacher", 2, np.random.default_rng(0))
+
+
+def test_lewm_collect_with_the_oracle(tmp_path):
+    import subprocess
+
+    import h5py
+    from conftest import installed_command
+
+    out = tmp_path / "cube.h5"
+    result = subprocess.run([installed_command("lewm-collect"), "--env", "cube", "--policy", "oracle", "--episodes",
+                             "2", "--steps", "8", "--image-size", "16", "--workers", "2", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out) as f:
+        assert f["pixels"].shape == (18, 16, 16, 3) and f["qpos"].shape == (18, 21) and f["qvel"].shape == (18, 20)
+        actions = f["action"][:]
+        assert np.isnan(actions[8]).all() and np.abs(actions[:8]).max() <= 1.0 and np.abs(actions[:8]).max() > 0
