@@ -143,9 +143,15 @@ class CubeEnv(_StockCubeEnv):
         qvel = arr[self.nq:] if arr.shape[0] > self.nq else np.zeros(self.nv)
         return arr[: self.nq].copy(), qvel.copy()
 
+    def _ensure_scene(self) -> None:
+        """Builds the scene (MuJoCo model and data) if the env has not been reset yet."""
+        if self._data is None:
+            _StockCubeEnv.reset(self)
+
     def set_state(self, qpos, qvel=None) -> None:
         """Puts the scene in an exact state (velocities default to zero); the mocap target stays on the goal."""
         qpos, qvel_default = self._as_state(qpos, "state")
+        self._ensure_scene()
         self._data.qpos[:] = qpos
         self._data.qvel[:] = qvel_default if qvel is None else np.asarray(qvel, np.float64)
         self._place_target(self._goal_qpos[CUBE_XYZ])
@@ -159,6 +165,7 @@ class CubeEnv(_StockCubeEnv):
 
     def render_state(self, qpos) -> np.ndarray:
         """Renders the scene at ``qpos`` without disturbing the current state; uint8 (H, W, 3)."""
+        self._ensure_scene()
         saved = self._data.qpos.copy(), self._data.qvel.copy()
         self.set_state(qpos)
         image = self._frame()
@@ -168,8 +175,7 @@ class CubeEnv(_StockCubeEnv):
     @contextlib.contextmanager
     def _scratch_rng(self, rng: np.random.Generator):
         """Lets OGBench's samplers (which draw from ``self.np_random``) draw from ``rng``, restoring the state."""
-        if self._data is None:  # not reset yet: build the scene first
-            _StockCubeEnv.reset(self)
+        self._ensure_scene()
         saved_rng, saved = self._np_random, (self._data.qpos.copy(), self._data.qvel.copy())
         self._np_random = np.random.default_rng(rng.integers(2**63))
         try:

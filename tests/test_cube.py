@@ -90,8 +90,9 @@ def test_success_is_ogbench_distance_to_the_goal_cube(env):
 
 
 def test_free_pairs_are_ogbench_tasks(env):
-    fresh = CubeEnv(image_size=SIZE)  # pairs can be drawn before the first reset
+    fresh = CubeEnv(image_size=SIZE)  # pairs can be drawn and states drawn before the first reset
     first = free_pairs(fresh, episodes=1, seed=0)[0]
+    assert fresh.render_state(first.goal).shape == (SIZE, SIZE, 3)
     fresh.close()
     pairs = free_pairs(env, episodes=5, seed=0)
     assert np.array_equal(first.start, pairs[0].start) and np.array_equal(first.goal, pairs[0].goal)
