@@ -139,9 +139,16 @@ cube-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data data/cube.h5
 	$(MAKE) cube-eval
 
+# LeWM protocol: the non-trivial pairs (the headline) and all pairs with the LeWM-style search (300 samples, 15/5
+# iterations, no proposal), the non-trivial pairs with the agent's defaults; then OGBench's five tasks (about 1 h).
+CUBE_SEARCH := --samples 300 --iters 15 --warm-iters 5 --no-proposal
 cube-eval: setup
-	$(CUBE_EVAL) --suite lewm --planner cem --planner mppi --out experiments/results/cube_eval/lewm
-	$(CUBE_EVAL) --suite free --planner cem --planner mppi --out experiments/results/cube_eval/ogbench_tasks
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner cem --planner mppi $(CUBE_SEARCH) \
+		--out experiments/results/cube_eval/lewm_nontrivial_search
+	$(CUBE_EVAL) --suite lewm --planner cem --planner mppi $(CUBE_SEARCH) --out experiments/results/cube_eval/lewm_all_search
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem \
+		--out experiments/results/cube_eval/lewm_nontrivial_default
+	$(CUBE_EVAL) --suite free --planner mppi --planner cem --out experiments/results/cube_eval/ogbench_tasks
 
 # ---- your own environment: gymnasium's MuJoCo Reacher-v5, collect -> train -> evaluate (about 35 min here) -----
 # A third-party env through envs.gym_task.GymTaskEnv: pixels from render() with a top-down camera (the default

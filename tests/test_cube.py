@@ -1,6 +1,8 @@
 """The OGBench cube over ogbench: the env contract, exact states and images, OGBench's success test and its five
 evaluation tasks, the oracle data policy."""
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -141,3 +143,20 @@ def test_lewm_collect_with_the_oracle(tmp_path):
         assert f["pixels"].shape == (18, 16, 16, 3) and f["qpos"].shape == (18, 21) and f["qvel"].shape == (18, 20)
         actions = f["action"][:]
         assert np.isnan(actions[8]).all() and np.abs(actions[:8]).max() <= 1.0 and np.abs(actions[:8]).max() > 0
+
+
+def test_lewm_plan_with_the_shipped_cube_model():
+    """The README's cube command, cut to 2 env steps and a small search: the shipped model, its example goal and
+    start state load and plan, and the run reports the cube's distance to the goal."""
+    import subprocess
+    from pathlib import Path
+
+    from conftest import installed_command
+
+    examples = Path(__file__).resolve().parent.parent / "agent" / "examples"
+    start = (examples / "cube_start.txt").read_text().strip()
+    result = subprocess.run([installed_command("lewm-plan"), "--env", "cube", "--goal", str(examples / "cube_goal.png"),
+                             f"--start-state={start}", "--steps", "2", "--samples", "16", "--iters", "1",
+                             "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"final distance: \d\.\d+ m \(success within 0\.04 m\)", result.stdout), result.stdout
