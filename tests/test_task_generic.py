@@ -158,7 +158,7 @@ def test_trivial_and_cross_room_pairs_are_detected():
 # ----- 4. the free-goal budget is per task ------------------------------------------------------------------------
 def test_free_budget_is_per_task_and_overridable(tiny_checkpoint, monkeypatch):
     assert {n: s.free_budget for n, s in envs.TASKS.items()} == {"reacher": 200, "pointmass": 300, "tworoom": 200,
-                                                                       "pusht": 300}
+                                                                       "pusht": 300, "cube": 200}
     assert [suite_budget(t, "free") for t in ("reacher", "pointmass", "tworoom")] == [200, 300, 200]
     assert suite_budget("pointmass", "lewm") == 50
     with pytest.raises(ValueError, match="unknown suite"):
@@ -182,7 +182,8 @@ def test_policy_selection_and_its_errors():
     rng = np.random.default_rng(0)
     assert isinstance(make_policy("held_random", "reacher", 2, rng), HeldRandomPolicy)
     assert isinstance(make_policy("door_seeking", "tworoom", 2, rng), DoorSeekingPolicy)
-    with pytest.raises(ValueError, match="unknown policy 'bogus'; known policies: door_seeking, held_random, push"):
+    known = "door_seeking, held_random, oracle, push"
+    with pytest.raises(ValueError, match=f"unknown policy 'bogus'; known policies: {known}"):
         check_policy("bogus", "reacher")
     with pytest.raises(ValueError, match="policy 'door_seeking' works only for tworoom, not 'pointmass'"):
         make_policy("door_seeking", "pointmass", 2, rng)
