@@ -97,19 +97,7 @@ class GoalImageEnv(gym.Env):
     # ----- state ----------------------------------------------------------------------------------------------
     def _as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Splits a user-given state into (qpos, qvel); accepts qpos (nq,) or qpos+qvel (nq+nv,)."""
-        arr = np.asarray(state, dtype=np.float64).reshape(-1)
-        if arr.shape[0] == self.nq:
-            qpos, qvel = arr, np.zeros(self.nv)
-        elif arr.shape[0] == self.nq + self.nv:
-            qpos, qvel = arr[: self.nq], arr[self.nq :]
-        else:
-            raise ValueError(
-                f"{name} must have {self.nq} values (qpos) or {self.nq + self.nv} (qpos then qvel), "
-                f"got {arr.shape[0]}"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-        return qpos, qvel
+        return split_state(state, self.nq, self.nv, name)
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None:
         """Puts the physics in an exact configuration (velocities default to zero)."""
@@ -200,6 +188,20 @@ class GoalImageEnv(gym.Env):
 
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+
+
+def split_state(state: Any, nq: int, nv: int, name: str, expected: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A user-given state -> (qpos (nq,), qvel (nv,)), float64 copies; accepts qpos alone (qvel zero) or qpos then
+    qvel. ``name`` and ``expected`` (what the sizes mean; default "NQ values (qpos) or NQ+NV (qpos then qvel)") word
+    the ValueError for another size or a non-finite value."""
+    arr = np.asarray(state, dtype=np.float64).reshape(-1)
+    if arr.shape[0] not in (nq, nq + nv):
+        expected = expected or f"{nq} values (qpos) or {nq + nv} (qpos then qvel)"
+        raise ValueError(f"{name} must have {expected}, got {arr.shape[0]}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+    qvel = arr[nq:] if arr.shape[0] > nq else np.zeros(nv)
+    return arr[:nq].copy(), qvel.copy()
 
 
 def frame_observation(env):

@@ -40,7 +40,7 @@ with warnings.catch_warnings():  # pygame imports pkg_resources, which warns on 
     from gym_pusht.envs.pusht import PushTEnv as _StockPushT
     from gym_pusht.envs.pymunk_override import DrawOptions
 
-from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, step_result
+from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, split_state, step_result
 
 CANVAS = 512  # px, the side of gym-pusht's table
 ACTION_SCALE = 100.0  # px of target offset per unit of action
@@ -125,14 +125,8 @@ class PushTEnv(_StockPushT):
     # ----- state --------------------------------------------------------------------------------------------
     def _as_state(self, state, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Splits a user-given state into (qpos, qvel); accepts qpos (5,) or qpos then qvel (10,)."""
-        arr = np.asarray(state, dtype=np.float64).reshape(-1)
-        if arr.shape[0] not in (self.nq, self.nq + self.nv):
-            raise ValueError(f"{name} must have 5 values (agent x, y, block x, y, angle) or 10 (then their "
-                             f"velocities), got {arr.shape[0]}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-        qvel = arr[self.nq:] if arr.shape[0] > self.nq else np.zeros(self.nv)
-        return arr[: self.nq].copy(), qvel.copy()
+        return split_state(state, self.nq, self.nv, name,
+                           expected="5 values (agent x, y, block x, y, angle) or 10 (then their velocities)")
 
     def get_qpos(self) -> np.ndarray:
         """(agent x, agent y, block x, block y, block angle wrapped to [-pi, pi)), px and rad."""

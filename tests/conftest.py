@@ -79,3 +79,19 @@ def installed_command(name: str) -> str:
     found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     assert found, f"{name} is not installed: run `pip install -e .` (make setup) first"
     return found
+
+
+def record_policy(env, policy, seed: int, steps: int):
+    """Runs ``policy(obs, info)`` in ``env`` from ``reset(seed)``; returns frames (T+1, H, W, 3), states (qpos then
+    qvel, (T+1, nq + nv)) and actions (T, A)."""
+    import numpy as np
+
+    obs, info = env.reset(seed=seed)
+    frames, states, actions = [obs], [np.concatenate([info["qpos"], info["qvel"]])], []
+    for _ in range(steps):
+        action = policy(obs, info)
+        obs, _, _, _, info = env.step(action)
+        frames.append(obs)
+        states.append(np.concatenate([info["qpos"], info["qvel"]]))
+        actions.append(action)
+    return np.stack(frames), np.stack(states), np.stack(actions)

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from agent.evaluation import free_pairs
+from conftest import record_policy
 from envs.cube import CUBE_XYZ, OGBENCH_TASKS, SUCCESS_DISTANCE, CubeEnv
 from envs.policies import make_policy
 
@@ -25,16 +26,7 @@ def env():
 
 def roll(env, seed, steps):
     """Runs the oracle from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 41), actions (T, 5)."""
-    obs, info = env.reset(seed=seed)
-    policy = make_policy("oracle", "cube", 5, np.random.default_rng(seed), env=env)
-    frames, states, actions = [obs], [np.concatenate([info["qpos"], info["qvel"]])], []
-    for _ in range(steps):
-        action = policy(obs, info)
-        obs, _, _, _, info = env.step(action)
-        frames.append(obs)
-        states.append(np.concatenate([info["qpos"], info["qvel"]]))
-        actions.append(action)
-    return np.stack(frames), np.stack(states), np.stack(actions)
+    return record_policy(env, make_policy("oracle", "cube", 5, np.random.default_rng(seed), env=env), seed, steps)
 
 
 def test_registered_made_and_checked():

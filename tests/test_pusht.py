@@ -7,6 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
+from conftest import record_policy
 from envs.policies import make_policy
 from envs.pusht import (ANGLE_TOLERANCE, POSE_TOLERANCE, TARGET_POSE, PushTEnv, block_centre, wrap_angle)
 
@@ -22,16 +23,7 @@ def env():
 
 def roll(env, seed, steps):
     """Runs the push policy from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 10), actions."""
-    obs, info = env.reset(seed=seed)
-    policy = make_policy("push", "pusht", 2, np.random.default_rng(seed))
-    frames, states, actions = [obs], [np.concatenate([info["qpos"], info["qvel"]])], []
-    for _ in range(steps):
-        action = policy(obs, info)
-        obs, _, _, _, info = env.step(action)
-        frames.append(obs)
-        states.append(np.concatenate([info["qpos"], info["qvel"]]))
-        actions.append(action)
-    return np.stack(frames), np.stack(states), np.stack(actions)
+    return record_policy(env, make_policy("push", "pusht", 2, np.random.default_rng(seed)), seed, steps)
 
 
 def test_registered_made_and_checked():
