@@ -34,7 +34,7 @@ import numpy as np
 from ogbench.manipspace import lie
 from ogbench.manipspace.envs.cube_env import CubeEnv as _StockCubeEnv
 
-from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, step_result
+from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, split_state, step_result
 
 CUBE_QPOS = slice(14, 21)  # the cube's free joint in qpos: x, y, z (m), quaternion w, x, y, z
 CUBE_XYZ = slice(14, 17)
@@ -125,7 +125,9 @@ class CubeEnv(_StockCubeEnv):
         super().post_step()
 
     def get_pixel_observation(self):
-        return self._frame()
+        # OGBench's reset asks for an observation it then returns; ours draws its frames itself (after placing the
+        # state it was asked for), so this hands back the last frame instead of drawing one that would be discarded.
+        return self._last_obs
 
     def _frame(self) -> np.ndarray:
         """The scene drawn from OGBench's ``front_pixels`` camera, uint8 (H, W, 3)."""
@@ -134,14 +136,7 @@ class CubeEnv(_StockCubeEnv):
     # ----- state ----------------------------------------------------------------------------------------------
     def _as_state(self, state, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Splits a user-given state into (qpos, qvel); accepts qpos (21,) or qpos then qvel (41,)."""
-        arr = np.asarray(state, dtype=np.float64).reshape(-1)
-        if arr.shape[0] not in (self.nq, self.nq + self.nv):
-            raise ValueError(f"{name} must have {self.nq} values (qpos) or {self.nq + self.nv} (qpos then qvel), "
-                             f"got {arr.shape[0]}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite")
-        qvel = arr[self.nq:] if arr.shape[0] > self.nq else np.zeros(self.nv)
-        return arr[: self.nq].copy(), qvel.copy()
+        return split_state(state, self.nq, self.nv, name)
 
     def _ensure_scene(self) -> None:
         """Builds the scene (MuJoCo model and data) if the env has not been reset yet."""
