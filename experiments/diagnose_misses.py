@@ -40,11 +40,14 @@ def main() -> None:
     p.add_argument("--noise-corr", type=float, default=0.8)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped model)")
+    p.add_argument("--heldout", help="held-out trajectories with qpos, qvel, action (default: the checkpoint's "
+                   "heldout_states.h5)")
     args = p.parse_args()
 
-    checkpoint = ROOT / "world_model" / "checkpoints" / args.env
+    checkpoint = Path(args.checkpoint) if args.checkpoint else ROOT / "world_model" / "checkpoints" / args.env
     model = LeWM.load(checkpoint)
-    f = h5py.File(checkpoint / "heldout_states.h5", "r")
+    f = h5py.File(args.heldout or checkpoint / "heldout_states.h5", "r")
     qpos, qvel, actions = f["qpos"][:], f["qvel"][:], f["action"][:]
     rows = lewm_pair_rows(f["ep_len"][:], f["ep_offset"][:], args.episodes, GOAL_OFFSET, args.seed)
     env = envs.make(args.env).unwrapped

@@ -5,7 +5,7 @@ import torch
 from test_world_model import small_cfg
 
 from world_model import LeWM
-from world_model.decoder import PixelDecoder
+from world_model.decoder import PixelDecoder, reconstruction_loss
 
 
 def batch(cfg, b=4):
@@ -53,3 +53,19 @@ def test_decoder_size_must_match_the_image():
     assert PixelDecoder(32, 16, [8, 16])(torch.zeros(3, 32)).shape == (3, 3, 16, 16)
     with pytest.raises(ValueError, match="draws 16 px images with 2 stages, not 32 px"):
         PixelDecoder(32, 32, [8, 16])
+
+
+def test_focus_weighs_the_moving_objects_error_more_than_the_tables():
+    images = torch.full((8, 3, 16, 16), 0.9)
+    for i in range(8):  # a dark 3x3 object at a different place in every frame; the table stays
+        images[i, :, i:i + 3, 2 * i % 13:2 * i % 13 + 3] = 0.1
+    blurred_object = images.clone()
+    blurred_object[images < 0.5] = 0.5
+    noisy_table = images + 0.1 * (images > 0.5)
+    assert reconstruction_loss(blurred_object, images) == pytest.approx(float((blurred_object - images).pow(2).mean()))
+    for focus in (0.0, 20.0):
+        obj, table = reconstruction_loss(blurred_object, images, focus), reconstruction_loss(noisy_table, images, focus)
+        if focus == 0:
+            plain_ratio = float(obj / table)
+        else:
+            assert float(obj / table) > 5 * plain_ratio

@@ -49,13 +49,15 @@ class LeWMConfig:
     action_high: Optional[list] = None  # (A,)
 
     # --- encoder ---
-    encoder: str = "cnn"  # "vit" (paper) or "cnn" (strided CNN, the CPU default)
+    encoder: str = "cnn"  # "vit" (paper), "cnn" (strided CNN, the CPU default) or "keypoints" (spatial softmax)
     patch_size: int = 14
     enc_width: int = 192
     enc_depth: int = 12
     enc_heads: int = 3
     enc_mlp_ratio: float = 4.0
     cnn_channels: list = field(default_factory=lambda: [16, 32, 64, 128])
+    keypoint_trunk: list = field(default_factory=lambda: [16, 32, 32, 64])  # "keypoints": 2 strided, then 3x3
+    keypoints: int = 32
 
     # --- latent and projectors ---
     embed_dim: int = 192
@@ -80,6 +82,9 @@ class LeWMConfig:
     sigreg_knots: int = 17
     # Optional pixel reconstruction from the embedding (world_model/decoder.py), CNN encoder only; 0: off (LeWM).
     recon_lambda: float = 0.0
+    # Extra weight of the reconstruction error on pixels that differ from the batch's median frame (the moving
+    # objects): 0 is plain MSE. Small objects on a plain table otherwise come back as blurred blobs.
+    recon_focus: float = 0.0
 
     # --- training ---
     lr: float = 5e-4
@@ -122,8 +127,8 @@ class LeWMConfig:
     # ------------------------------------------------------------------ I/O
     def validate(self) -> "LeWMConfig":
         """Checks values; raises ConfigError naming the first bad field. Returns self."""
-        if self.encoder not in ("vit", "cnn"):
-            raise ConfigError(f"encoder must be 'vit' or 'cnn', got {self.encoder!r}")
+        if self.encoder not in ("vit", "cnn", "keypoints"):
+            raise ConfigError(f"encoder must be 'vit', 'cnn' or 'keypoints', got {self.encoder!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         if self.encoder == "vit" and self.image_size % self.patch_size:
@@ -131,6 +136,8 @@ class LeWMConfig:
         if self.encoder == "cnn" and self.image_size % (2 ** len(self.cnn_channels)):
             raise ConfigError(
                 f"image_size {self.image_size} is not divisible by 2**{len(self.cnn_channels)} (cnn_channels)")
+        if self.encoder == "keypoints" and (self.image_size % 4 or len(self.keypoint_trunk) < 2):
+            raise ConfigError("the keypoints encoder needs image_size divisible by 4 and keypoint_trunk of 2+ layers")
         if self.encoder == "vit" and self.enc_width % self.enc_heads:
             raise ConfigError(f"enc_width {self.enc_width} is not divisible by enc_heads {self.enc_heads}")
         self._check_ranges()
@@ -232,8 +239,9 @@ class LeWMConfig:
 
 
 _AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
-                 "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections")
-_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "num_workers")
+                 "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections",
+                "keypoints")
+_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "recon_focus", "num_workers")
 _FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
               ("pred_dropout", False))  # (field, 1 included)
 

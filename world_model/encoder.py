@@ -130,6 +130,10 @@ class CNNEncoder(nn.Module):
 
 def build_encoder(cfg: LeWMConfig) -> nn.Module:
     """The encoder named by ``cfg.encoder``; its output width is ``.out_dim``."""
+    if cfg.encoder == "keypoints":
+        from world_model.keypoint_encoder import KeypointEncoder  # imports this module's ImageNetNormalize
+
+        return KeypointEncoder(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width)
     if cfg.encoder == "vit":
         return ViTEncoder(cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads,
                           cfg.enc_mlp_ratio)

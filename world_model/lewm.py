@@ -12,7 +12,7 @@ from world_model.config import LeWMConfig
 from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
-from world_model.decoder import PixelDecoder
+from world_model.decoder import PixelDecoder, reconstruction_loss
 from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
 
@@ -183,7 +183,7 @@ class LeWM(nn.Module):
 
         Returns:
             {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
-            lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel MSE, when ``cfg.recon_lambda > 0``)},
+            lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel error, when ``cfg.recon_lambda > 0``)},
             scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
         """
         pixels = torch.as_tensor(batch["pixels"])
@@ -198,7 +198,7 @@ class LeWM(nn.Module):
         total = pred_loss + self.cfg.sigreg_lambda * sig
         out = {"pred": pred_loss, "sigreg": sig, "emb": z.detach()}
         if self.decoder is not None:
-            out["recon"] = (self.decoder(z.reshape(-1, z.shape[-1])).float() - images.float()).pow(2).mean()
+            out["recon"] = reconstruction_loss(self.decoder(z.reshape(-1, z.shape[-1])), images, self.cfg.recon_focus)
             total = total + self.cfg.recon_lambda * out["recon"]
         out["total"] = total
         return out

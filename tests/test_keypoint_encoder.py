@@ -1,0 +1,67 @@
+"""The spatial-softmax keypoint encoder: points land on peaks, it fits LeWM, trains, and survives a checkpoint."""
+import pytest
+import torch
+from test_world_model import small_cfg
+
+from world_model import ConfigError, LeWM
+from world_model.keypoint_encoder import KeypointEncoder, spatial_expectation
+
+
+@pytest.mark.parametrize("row, col, expected", [
+    (0, 0, (-1.0, -1.0)), (0, 7, (1.0, -1.0)), (7, 0, (-1.0, 1.0)), (7, 7, (1.0, 1.0)), (3, 5, (3 / 7, -1 / 7)),
+])
+def test_a_sharp_peak_gives_its_own_position(row, col, expected):
+    logits = torch.zeros(1, 1, 8, 8)
+    logits[0, 0, row, col] = 100.0
+    point = spatial_expectation(logits, torch.tensor(1.0))[0, 0]
+    assert point.tolist() == pytest.approx(list(expected), abs=1e-4)
+
+
+def test_a_flat_map_points_at_the_centre_and_temperature_spreads_the_mass():
+    assert spatial_expectation(torch.zeros(2, 3, 8, 8), torch.tensor(1.0)).abs().max() < 1e-6
+    logits = torch.zeros(1, 1, 8, 8)
+    logits[0, 0, 0, 0] = 5.0
+    sharp, soft = (spatial_expectation(logits, torch.tensor(t))[0, 0, 0] for t in (0.1, 10.0))
+    assert sharp < soft < 0
+
+
+def test_the_encoder_moves_its_points_with_the_object():
+    torch.manual_seed(0)
+    enc = KeypointEncoder(16, [4, 8, 8], keypoints=4, width=12).eval()
+    left, right = torch.zeros(2, 3, 16, 16)
+    left[:, 6:10, 1:5] = 1.0
+    right[:, 6:10, 11:15] = 1.0
+    assert enc(torch.stack([left, right])).shape == (2, 12)
+    feats = enc.trunk(enc.normalize(torch.stack([left, right])))
+    x = spatial_expectation(enc.points(feats), enc.log_temperature.exp())[..., 0]
+    assert (x[1] - x[0]).mean() > 0.02  # even untrained, the points follow the bright square to the right
+
+
+def test_lewm_with_keypoints_trains_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, recon_lambda=1.0))
+    t = model.cfg.history_size + 1
+    batch = {"pixels": torch.randint(0, 256, (3, t, 16, 16, 3), dtype=torch.uint8),
+             "action": torch.randn(3, t, model.cfg.action_block_dim)}
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = float(model.loss(batch)["total"].detach())
+    for _ in range(30):
+        opt.zero_grad()
+        model.loss(batch)["total"].backward()
+        opt.step()
+    assert float(model.loss(batch)["total"].detach()) < first
+    model.save(tmp_path / "ckpt")
+    loaded = LeWM.load(tmp_path / "ckpt").eval()
+    pixels = batch["pixels"][:, :1]
+    assert torch.allclose(loaded.encode(pixels), model.eval().encode(pixels), atol=1e-5)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(image_size=18), "divisible by 4"),
+    (dict(keypoint_trunk=[8]), "2\\+ layers"),
+    (dict(keypoints=0), "keypoints must be at least 1"),
+    (dict(encoder="resnet"), "'vit', 'cnn' or 'keypoints'"),
+])
+def test_bad_keypoint_settings_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        small_cfg(**{"encoder": "keypoints", **changes}).validate()
