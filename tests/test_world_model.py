@@ -152,6 +152,22 @@ def test_gradients_reach_encoder_through_both_terms():
     torch.testing.assert_close(losses["total"], losses["pred"] + wm.cfg.sigreg_lambda * losses["sigreg"])
 
 
+def test_extra_predicted_frames_are_trained_open_loop_as_the_planner_rolls_out():
+    torch.manual_seed(0)
+    wm = LeWM(small_cfg(num_preds=3)).eval()  # windows of 3 history + 3 predicted frames
+    batch = {"pixels": torch.randint(0, 256, (4, 6, 16, 16, 3), dtype=torch.uint8), "action": torch.randn(4, 6, 10)}
+    with torch.no_grad():
+        losses = wm.loss(batch)
+        z = wm.encode(batch["pixels"])
+        a = batch["action"]
+        rolled = wm.rollout(z[:, :3], a[:, :2], a[:, None, 2:5])[:, 0]  # frames 3, 4, 5 from frames 0-2
+    expected = torch.stack([(rolled[:, k] - z[:, 3 + k]).pow(2).mean() for k in (1, 2)]).mean()
+    torch.testing.assert_close(losses["rollout"], expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(losses["total"], losses["pred"] + wm.cfg.sigreg_lambda * losses["sigreg"]
+                               + losses["rollout"])
+    assert "rollout" not in LeWM(small_cfg()).loss({k: v[:, :4] for k, v in batch.items()})
+
+
 def test_save_load_round_trip(tmp_path, model):
     model.save(tmp_path / "ck")
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.yaml", "model.safetensors"]

@@ -65,7 +65,7 @@ class LeWMConfig:
 
     # --- predictor ---
     history_size: int = 3
-    num_preds: int = 1
+    num_preds: int = 1  # frames predicted per window: the first teacher-forced, the rest from fed-back predictions
     pred_depth: int = 4
     pred_heads: int = 4
     pred_dim_head: int = 48

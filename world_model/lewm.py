@@ -183,7 +183,9 @@ class LeWM(nn.Module):
 
         Returns:
             {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
-            lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel error, when ``cfg.recon_lambda > 0``)},
+            lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel error, when ``cfg.recon_lambda > 0``;
+            + "rollout", the open-loop error of frames history+1.. fed the model's own predictions, when
+            ``cfg.num_preds > 1``)},
             scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
         """
         pixels = torch.as_tensor(batch["pixels"])
@@ -197,11 +199,28 @@ class LeWM(nn.Module):
         sig = self.sigreg(z.transpose(0, 1), generator=generator, sync=sync)
         total = pred_loss + self.cfg.sigreg_lambda * sig
         out = {"pred": pred_loss, "sigreg": sig, "emb": z.detach()}
+        if self.cfg.num_preds > 1:
+            out["rollout"] = self._open_loop_loss(z, actions, pred[:, -1:])
+            total = total + out["rollout"]
         if self.decoder is not None:
             out["recon"] = reconstruction_loss(self.decoder(z.reshape(-1, z.shape[-1])), images, self.cfg.recon_focus)
             total = total + self.cfg.recon_lambda * out["recon"]
         out["total"] = total
         return out
+
+    def _open_loop_loss(self, z: torch.Tensor, actions: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """MSE of the predictions of frames history+1 .. T-1 made from the model's own earlier predictions.
+
+        z: (B, T, D) encoded window; actions: (B, T, A_block); first: (B, 1, D), the teacher-forced prediction of
+        frame ``history_size``. Gradients flow through the fed-back predictions, as in a planner's rollout.
+        """
+        n_ctx = self.cfg.history_size
+        seq, errors = torch.cat([z[:, :n_ctx], first], dim=1), []
+        for k in range(1, self.cfg.num_preds):
+            nxt = self.predict(seq[:, k: k + n_ctx], actions[:, k: k + n_ctx])[:, -1:]
+            errors.append((nxt.float() - z[:, n_ctx + k: n_ctx + k + 1].float()).pow(2).mean())
+            seq = torch.cat([seq, nxt], dim=1)
+        return torch.stack(errors).mean()
 
     def forward(self, batch: dict, generator: Optional[torch.Generator] = None) -> dict:
         """Same as ``loss`` (so DistributedDataParallel can wrap the model)."""

@@ -52,7 +52,7 @@ def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, p
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     scheduler.step()
-    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon") if k in losses}
+    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon", "rollout") if k in losses}
     out["grad_norm"] = float(grad_norm)
     out["lr"] = lr
     return out
