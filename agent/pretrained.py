@@ -53,7 +53,7 @@ def resolve_checkpoint(name_or_dir: str) -> Path:
     hint = ""
     from envs.registry import TASKS
 
-    if name_or_dir in TASKS:  # one of our tasks without a shipped model (pusht today)
+    if name_or_dir in TASKS:  # one of our tasks whose shipped model was removed or not built
         hint = (f"; to train one: lewm-collect --env {name_or_dir} ..., lewm-train (README: Data and training), "
                 f"then pass --checkpoint RUN/model")
     raise FileNotFoundError(f"no checkpoint {name_or_dir!r}: not a folder, and not a shipped model ({known}){hint}")

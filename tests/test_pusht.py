@@ -201,15 +201,12 @@ def test_lewm_plan_reaches_for_the_push_t_target(tiny_pusht_checkpoint, tmp_path
     assert " px (success within 20.0 px)" in line and "| coverage: " in line
 
 
-def test_a_task_without_a_shipped_model_says_how_to_train_one():
-    import subprocess
-    from pathlib import Path
+def test_a_task_without_a_shipped_model_says_how_to_train_one(monkeypatch):
+    from agent import pretrained
 
-    from conftest import installed_command
-
-    goal = Path(__file__).resolve().parents[1] / "agent" / "examples" / "pusht_goal.png"
-    result = subprocess.run([installed_command("lewm-plan"), "--env", "pusht", "--goal", str(goal)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no checkpoint 'pusht'" in lines[0] and "lewm-collect --env pusht" in lines[0]
+    shipped = {k: v for k, v in pretrained.shipped_checkpoints().items() if k != "pusht"}
+    monkeypatch.setattr(pretrained, "shipped_checkpoints", lambda: shipped)
+    with pytest.raises(FileNotFoundError) as err:
+        pretrained.resolve_checkpoint("pusht")
+    message = str(err.value)
+    assert "\n" not in message and "no checkpoint 'pusht'" in message and "lewm-collect --env pusht" in message
