@@ -210,3 +210,22 @@ def test_a_task_without_a_shipped_model_says_how_to_train_one(monkeypatch):
         pretrained.resolve_checkpoint("pusht")
     message = str(err.value)
     assert "\n" not in message and "no checkpoint 'pusht'" in message and "lewm-collect --env pusht" in message
+
+
+def test_the_readme_push_t_example_with_the_shipped_model_moves_the_t_towards_its_goal():
+    """The README's Push-T command, cut to 25 env steps: the shipped model, its proposal policy, the example goal
+    and start load and plan, and the pusher and block end nearer their goal than they started (267 px)."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from conftest import installed_command
+
+    examples = Path(__file__).resolve().parent.parent / "agent" / "examples"
+    start = (examples / "pusht_start.txt").read_text().strip()
+    result = subprocess.run([installed_command("lewm-plan"), "--env", "pusht", "--goal",
+                             str(examples / "pusht_push_goal.png"), f"--start-state={start}", "--steps", "25",
+                             "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r"final distance: ([\d.]+) px \(success within 20\.0 px\)", result.stdout)
+    assert found and float(found.group(1)) < 60, result.stdout
