@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_world_model import small_cfg
+from test_world_model import fit, small_cfg
 
 from world_model import LeWM
 from world_model.decoder import PixelDecoder, reconstruction_loss
@@ -35,14 +35,8 @@ def test_off_by_default_and_the_loss_is_unchanged():
 def test_the_decoder_learns_to_redraw_frames_and_survives_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = LeWM(small_cfg(recon_lambda=1.0, sigreg_lambda=0.0))
-    b = batch(model.cfg, b=2)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = float(model.loss(b)["recon"].detach())
-    for _ in range(60):
-        opt.zero_grad()
-        model.loss(b)["recon"].backward()
-        opt.step()
-    assert float(model.loss(b)["recon"].detach()) < 0.5 * first
+    first, last = fit(model, batch(model.cfg, b=2), "recon", steps=60)
+    assert last < 0.5 * first
     model.save(tmp_path / "ckpt")
     loaded = LeWM.load(tmp_path / "ckpt")
     assert loaded.decoder is not None

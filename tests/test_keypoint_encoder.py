@@ -1,7 +1,8 @@
 """The spatial-softmax keypoint encoder: points land on peaks, it fits LeWM, trains, and survives a checkpoint."""
 import pytest
 import torch
-from test_world_model import small_cfg
+from test_decoder import batch
+from test_world_model import fit, small_cfg
 
 from world_model import ConfigError, LeWM
 from world_model.keypoint_encoder import KeypointEncoder, spatial_expectation
@@ -40,19 +41,12 @@ def test_the_encoder_moves_its_points_with_the_object():
 def test_lewm_with_keypoints_trains_and_reloads(tmp_path):
     torch.manual_seed(0)
     model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, recon_lambda=1.0))
-    t = model.cfg.history_size + 1
-    batch = {"pixels": torch.randint(0, 256, (3, t, 16, 16, 3), dtype=torch.uint8),
-             "action": torch.randn(3, t, model.cfg.action_block_dim)}
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = float(model.loss(batch)["total"].detach())
-    for _ in range(30):
-        opt.zero_grad()
-        model.loss(batch)["total"].backward()
-        opt.step()
-    assert float(model.loss(batch)["total"].detach()) < first
+    windows = batch(model.cfg, b=3)
+    first, last = fit(model, windows, "total", steps=30)
+    assert last < first
     model.save(tmp_path / "ckpt")
     loaded = LeWM.load(tmp_path / "ckpt").eval()
-    pixels = batch["pixels"][:, :1]
+    pixels = windows["pixels"][:, :1]
     assert torch.allclose(loaded.encode(pixels), model.eval().encode(pixels), atol=1e-5)
 
 

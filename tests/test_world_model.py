@@ -18,6 +18,17 @@ def small_cfg(**changes) -> LeWMConfig:
     return LeWMConfig.preset("cpu").replace(**base)
 
 
+def fit(model, batch: dict, term: str, steps: int, lr: float = 3e-3) -> tuple[float, float]:
+    """``steps`` Adam steps on ``model.loss(batch)[term]``; returns that loss before and after."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    first = float(model.loss(batch)[term].detach())
+    for _ in range(steps):
+        opt.zero_grad()
+        model.loss(batch)[term].backward()
+        opt.step()
+    return first, float(model.loss(batch)[term].detach())
+
+
 @pytest.fixture
 def model():
     torch.manual_seed(0)

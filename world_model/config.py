@@ -80,7 +80,8 @@ class LeWMConfig:
     sigreg_lambda: float = 0.1
     sigreg_projections: int = 1024
     sigreg_knots: int = 17
-    # Optional pixel reconstruction from the embedding (world_model/decoder.py), CNN encoder only; 0: off (LeWM).
+    # Optional pixel reconstruction from the embedding (world_model/decoder.py; its stages follow cnn_channels,
+    # whatever the encoder); 0: off (LeWM).
     recon_lambda: float = 0.0
     # Extra weight of the reconstruction error on pixels that differ from the batch's median frame (the moving
     # objects): 0 is plain MSE. Small objects on a plain table otherwise come back as blurred blobs.
@@ -240,7 +241,7 @@ class LeWMConfig:
 
 _AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
                  "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections",
-                "keypoints")
+                 "keypoints")
 _AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "recon_focus", "num_workers")
 _FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
               ("pred_dropout", False))  # (field, 1 included)
