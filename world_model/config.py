@@ -86,6 +86,10 @@ class LeWMConfig:
     # Extra weight of the reconstruction error on pixels that differ from the batch's median frame (the moving
     # objects): 0 is plain MSE. Small objects on a plain table otherwise come back as blurred blobs.
     recon_focus: float = 0.0
+    # Which decoder redraws the frame: "pixel" (transposed CNN from a 4x4 grid) or "keypoints" (the embedding
+    # mapped linearly to recon_keypoints points, drawn as bumps and painted by a small CNN; keypoint_decoder.py).
+    decoder: str = "pixel"
+    recon_keypoints: int = 32
 
     # --- training ---
     lr: float = 5e-4
@@ -139,6 +143,8 @@ class LeWMConfig:
                 f"image_size {self.image_size} is not divisible by 2**{len(self.cnn_channels)} (cnn_channels)")
         if self.encoder == "keypoints" and (self.image_size % 4 or len(self.keypoint_trunk) < 2):
             raise ConfigError("the keypoints encoder needs image_size divisible by 4 and keypoint_trunk of 2+ layers")
+        if self.decoder not in ("pixel", "keypoints"):
+            raise ConfigError(f"decoder must be 'pixel' or 'keypoints', got {self.decoder!r}")
         if self.encoder == "vit" and self.enc_width % self.enc_heads:
             raise ConfigError(f"enc_width {self.enc_width} is not divisible by enc_heads {self.enc_heads}")
         self._check_ranges()
@@ -241,7 +247,7 @@ class LeWMConfig:
 
 _AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
                  "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections",
-                 "keypoints")
+                 "keypoints", "recon_keypoints")
 _AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "recon_focus", "num_workers")
 _FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
               ("pred_dropout", False))  # (field, 1 included)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from world_model.keypoint_decoder import KeypointDecoder
+
 
 class PixelDecoder(nn.Module):
     """(N, D) embeddings -> (N, 3, S, S) images in [0, 1] (sigmoid), S = 4 * 2^(len(channels)).
@@ -61,3 +63,10 @@ def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, focus: float 
         weight = 1.0 + focus * foreground
         weight = weight / weight.mean()
     return (weight * err).mean()
+
+
+def build_decoder(cfg) -> nn.Module:
+    """The decoder ``cfg.decoder`` names, for embeddings of ``cfg.embed_dim`` and frames of ``cfg.image_size``."""
+    if cfg.decoder == "keypoints":
+        return KeypointDecoder(cfg.embed_dim, cfg.image_size, cfg.recon_keypoints)
+    return PixelDecoder(cfg.embed_dim, cfg.image_size, cfg.cnn_channels)

@@ -12,7 +12,7 @@ from world_model.config import LeWMConfig
 from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
-from world_model.decoder import PixelDecoder, reconstruction_loss
+from world_model.decoder import build_decoder, reconstruction_loss
 from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
 
@@ -39,7 +39,7 @@ class LeWM(nn.Module):
                                    cfg.pred_mlp_dim, cfg.pred_dropout)
         self.pred_proj = Projector(d, cfg.proj_hidden, d)
         self.sigreg = SIGReg(cfg.sigreg_projections, cfg.sigreg_knots)
-        self.decoder = PixelDecoder(d, cfg.image_size, cfg.cnn_channels) if cfg.recon_lambda > 0 else None
+        self.decoder = build_decoder(cfg) if cfg.recon_lambda > 0 else None
         # Inference (eval mode, no autograd) rolls out through world_model.fast_rollout; False forces the plain path.
         self.use_fast_rollout = True
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
