@@ -79,8 +79,9 @@ class PushTEnv(_StockPushT):
     pusher in units of 100 px. One env step is 0.1 s: 10 physics steps of 0.01 s.
     ``info``: ``goal`` image, ``success``/``is_success``, ``qpos`` (5,), ``qvel`` (5,), ``goal_qpos``,
     ``error`` (|d agent x|, |d agent y|, |d block x|, |d block y| px, |d angle| rad), ``distance`` (px, over
-    the four positions), ``angle_error`` (rad), ``coverage`` (fraction of the goal T covered) and
-    ``coverage_success`` (coverage above 95 %, whichever criterion ``success`` uses).
+    the four positions), ``pusher_distance`` and ``block_distance`` (px, each over its x, y), ``angle_error``
+    (rad), ``coverage`` (fraction of the goal T covered) and ``coverage_success`` (coverage above 95 %, whichever
+    criterion ``success`` uses).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -94,7 +95,8 @@ class PushTEnv(_StockPushT):
     def step_seconds(self) -> float:
         """Simulated time one env step lasts: gym-pusht's physics step (0.01 s) x ``action_repeat`` (s)."""
         return float(self.dt) * self.action_repeat
-    report_metrics = ("coverage", "coverage_success")  # what lewm-eval averages at each episode's end
+    # what lewm-eval averages at each episode's end: the pose test's parts say which one a near miss missed
+    report_metrics = ("coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error")
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,
                  success: str = "pose"):
@@ -252,6 +254,7 @@ class PushTEnv(_StockPushT):
         return {"goal": self._goal_image.copy(), "success": success, "is_success": success, "qpos": qpos,
                 "qvel": self.get_qvel(), "goal_qpos": self._goal_qpos.copy(), "error": np.abs(error),
                 "distance": float(np.linalg.norm(error[:4])), "angle_error": float(abs(error[4])),
+                "pusher_distance": float(np.linalg.norm(error[:2])), "block_distance": float(np.linalg.norm(error[2:4])),
                 "coverage": coverage, "coverage_success": coverage > COVERAGE_THRESHOLD}
 
     def render(self):

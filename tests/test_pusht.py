@@ -87,6 +87,15 @@ def test_pose_success_is_the_dino_wm_criterion(env, offset, angle, success):
     assert env.is_success(qpos, goal) is success
 
 
+def test_info_splits_the_pose_error_into_pusher_block_and_angle(env):
+    goal = np.array([200.0, 300.0, 256.0, 256.0, 0.5])
+    _, info = env.reset(options={"state": goal + np.array([3.0, 4.0, 6.0, 8.0, -0.2]), "goal_state": goal})
+    assert info["pusher_distance"] == pytest.approx(5.0, abs=1e-6)
+    assert info["block_distance"] == pytest.approx(10.0, abs=1e-4)
+    assert info["angle_error"] == pytest.approx(0.2, abs=1e-6)
+    assert info["distance"] == pytest.approx(np.hypot(5.0, 10.0), abs=1e-4)
+
+
 def test_coverage_success_and_the_task_goal():
     e = PushTEnv(image_size=SIZE, success="coverage")
     goal = e.sample_goal_state(np.random.default_rng(0))
@@ -178,8 +187,9 @@ def test_free_suite_is_the_push_t_task_with_coverage_reported(tiny_pusht_checkpo
     agent = make_agent(str(tiny_pusht_checkpoint), task="pusht", num_samples=8, n_iters=1, horizon=2, device="cpu")
     s = to_jsonable(evaluate("pusht", "free", agent, episodes=2, seed=0, budget=3, progress=False))
     assert s["budget"] == 3 and s["error_unit"] == "px"
-    assert set(s["metrics"]) == {"coverage", "coverage_success"} and 0.0 <= s["metrics"]["coverage"] < 0.95
-    assert all(set(e["metrics"]) == {"coverage", "coverage_success"} for e in s["per_episode"])
+    measures = {"coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error"}
+    assert set(s["metrics"]) == measures and 0.0 <= s["metrics"]["coverage"] < 0.95
+    assert all(set(e["metrics"]) == measures for e in s["per_episode"])
     assert "coverage " in markdown_table([s]) and " px |" in markdown_table([s])
 
 
