@@ -78,8 +78,21 @@ def test_lewm_with_the_keypoint_decoder_trains_and_reloads(tmp_path):
     assert torch.equal(loaded.decoder.to_points.weight, model.decoder.to_points.weight)
 
 
+def test_image_keypoints_draw_the_encoders_points_and_the_embedding_learns_to_hold_them():
+    torch.manual_seed(0)
+    model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, decoder="image_keypoints",
+                           recon_lambda=1.0, sigreg_lambda=0.0))
+    windows = batch(model.cfg, b=2)
+    parts = model.loss(windows)
+    expected = parts["pred"] + parts["recon"] + parts["readout"]
+    assert float(parts["total"].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    first, last = fit(model, windows, "readout", steps=40)
+    assert last < 0.5 * first  # the linear readout of z finds the encoder's points
+
+
 @pytest.mark.parametrize("changes, message", [
-    (dict(decoder="gan"), "decoder must be 'pixel' or 'keypoints'"),
+    (dict(decoder="gan"), "decoder must be 'pixel', 'keypoints' or 'image_keypoints'"),
+    (dict(decoder="image_keypoints"), "set encoder: keypoints"),
     (dict(decoder="keypoints", recon_keypoints=0), "recon_keypoints must be at least 1"),
 ])
 def test_bad_decoder_settings_are_refused(changes, message):

@@ -86,8 +86,9 @@ class LeWMConfig:
     # Extra weight of the reconstruction error on pixels that differ from the batch's median frame (the moving
     # objects): 0 is plain MSE. Small objects on a plain table otherwise come back as blurred blobs.
     recon_focus: float = 0.0
-    # Which decoder redraws the frame: "pixel" (transposed CNN from a 4x4 grid) or "keypoints" (the embedding
-    # mapped linearly to recon_keypoints points, drawn as bumps and painted by a small CNN; keypoint_decoder.py).
+    # Which decoder redraws the frame: "pixel" (transposed CNN from a 4x4 grid), "keypoints" (the embedding
+    # mapped linearly to recon_keypoints points, drawn as bumps and painted by a small CNN; keypoint_decoder.py) or
+    # "image_keypoints" (the keypoint encoder's own points drawn, and read linearly back off the embedding).
     decoder: str = "pixel"
     recon_keypoints: int = 32
 
@@ -143,8 +144,10 @@ class LeWMConfig:
                 f"image_size {self.image_size} is not divisible by 2**{len(self.cnn_channels)} (cnn_channels)")
         if self.encoder == "keypoints" and (self.image_size % 4 or len(self.keypoint_trunk) < 2):
             raise ConfigError("the keypoints encoder needs image_size divisible by 4 and keypoint_trunk of 2+ layers")
-        if self.decoder not in ("pixel", "keypoints"):
-            raise ConfigError(f"decoder must be 'pixel' or 'keypoints', got {self.decoder!r}")
+        if self.decoder not in ("pixel", "keypoints", "image_keypoints"):
+            raise ConfigError(f"decoder must be 'pixel', 'keypoints' or 'image_keypoints', got {self.decoder!r}")
+        if self.decoder == "image_keypoints" and self.encoder != "keypoints":
+            raise ConfigError("decoder 'image_keypoints' draws the keypoint encoder's points: set encoder: keypoints")
         if self.encoder == "vit" and self.enc_width % self.enc_heads:
             raise ConfigError(f"enc_width {self.enc_width} is not divisible by enc_heads {self.enc_heads}")
         self._check_ranges()

@@ -69,4 +69,6 @@ def build_decoder(cfg) -> nn.Module:
     """The decoder ``cfg.decoder`` names, for embeddings of ``cfg.embed_dim`` and frames of ``cfg.image_size``."""
     if cfg.decoder == "keypoints":
         return KeypointDecoder(cfg.embed_dim, cfg.image_size, cfg.recon_keypoints)
+    if cfg.decoder == "image_keypoints":
+        return KeypointDecoder(cfg.embed_dim, cfg.image_size, cfg.keypoints)
     return PixelDecoder(cfg.embed_dim, cfg.image_size, cfg.cnn_channels)

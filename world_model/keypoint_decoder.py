@@ -59,7 +59,12 @@ class KeypointDecoder(nn.Module):
         """z (N, D) -> the points the frame is drawn from, (N, K, 2) in [-1, 1]."""
         return torch.tanh(self.to_points(z)).view(-1, self.keypoints, 2)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        maps = gaussian_maps(self.points(z).float(), self.grid_size, self.sigma).to(z.dtype)
-        scene = self.scene.expand(maps.shape[0], -1, -1, -1).to(maps.dtype)
+    def draw(self, points: torch.Tensor) -> torch.Tensor:
+        """points (N, K, 2) in [-1, 1] -> (N, 3, S, S) images in [0, 1]."""
+        maps = gaussian_maps(points.float(), self.grid_size, self.sigma).to(self.scene.dtype)
+        scene = self.scene.expand(maps.shape[0], -1, -1, -1)
         return torch.sigmoid(self.paint(torch.cat([maps, scene], dim=1)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, D) -> (N, 3, S, S) images in [0, 1], drawn from the points read off z."""
+        return self.draw(self.points(z))

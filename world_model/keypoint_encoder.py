@@ -55,9 +55,11 @@ class KeypointEncoder(nn.Module):
         self.fc = nn.Linear(2 * keypoints + c_in, width)
         self.out_dim = width
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, 3, H, W) float in [0, 1] -> features (N, width)."""
+    def forward(self, x: torch.Tensor, with_points: bool = False):
+        """x: (N, 3, H, W) float in [0, 1] -> features (N, width); with ``with_points`` also the points (N, K, 2)
+        in [-1, 1] (x, y)."""
         feats = self.trunk(self.normalize(x))
         points = spatial_expectation(self.points(feats), self.log_temperature.exp())  # (N, K, 2)
         pooled = feats.mean(dim=(2, 3))
-        return self.fc(torch.cat([points.flatten(1).to(pooled.dtype), pooled], dim=1))
+        out = self.fc(torch.cat([points.flatten(1).to(pooled.dtype), pooled], dim=1))
+        return (out, points) if with_points else out

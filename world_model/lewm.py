@@ -190,7 +190,12 @@ class LeWM(nn.Module):
         """
         pixels = torch.as_tensor(batch["pixels"])
         images = self._to_images(pixels)  # (B * T, 3, S, S) in [0, 1]
-        z = self.projector(self.encoder(images)).reshape(*pixels.shape[:2], -1)
+        image_points = None
+        if self.cfg.decoder == "image_keypoints" and self.decoder is not None:
+            feats, image_points = self.encoder(images, with_points=True)
+        else:
+            feats = self.encoder(images)
+        z = self.projector(feats).reshape(*pixels.shape[:2], -1)
         actions = torch.as_tensor(batch["action"]).to(z.device)
         n_ctx = self.cfg.history_size
         pred = self.predict(z[:, :n_ctx], actions[:, :n_ctx])
@@ -202,7 +207,12 @@ class LeWM(nn.Module):
         if self.cfg.num_preds > 1:
             out["rollout"] = self._open_loop_loss(z, actions, pred[:, -1:])
             total = total + out["rollout"]
-        if self.decoder is not None:
+        if image_points is not None:  # draw from the encoder's own points; z must hold them (linear readout)
+            out["recon"] = reconstruction_loss(self.decoder.draw(image_points), images, self.cfg.recon_focus)
+            out["readout"] = (self.decoder.points(z.reshape(-1, z.shape[-1])).float()
+                              - image_points.detach().float()).pow(2).mean()
+            total = total + self.cfg.recon_lambda * (out["recon"] + out["readout"])
+        elif self.decoder is not None:
             out["recon"] = reconstruction_loss(self.decoder(z.reshape(-1, z.shape[-1])), images, self.cfg.recon_focus)
             total = total + self.cfg.recon_lambda * out["recon"]
         out["total"] = total
