@@ -26,6 +26,18 @@ def test_a_flat_map_points_at_the_centre_and_temperature_spreads_the_mass():
     assert sharp < soft < 0
 
 
+def test_a_low_starting_temperature_spreads_fresh_points_over_the_image():
+    images = torch.rand(4, 3, 16, 16)
+    spread = {}
+    for t in (1.0, 0.1):
+        torch.manual_seed(0)
+        enc = KeypointEncoder(16, [4, 8, 8], keypoints=6, width=12, temperature=t)
+        assert float(enc.log_temperature.exp()) == pytest.approx(t)
+        with torch.no_grad():
+            spread[t] = float(enc(images, with_points=True)[1].std(dim=1).mean())
+    assert spread[0.1] > 2 * spread[1.0]
+
+
 def test_the_encoder_moves_its_points_with_the_object():
     torch.manual_seed(0)
     enc = KeypointEncoder(16, [4, 8, 8], keypoints=4, width=12).eval()
@@ -55,6 +67,7 @@ def test_lewm_with_keypoints_trains_and_reloads(tmp_path):
     (dict(keypoint_trunk=[8]), "2\\+ layers"),
     (dict(keypoints=0), "keypoints must be at least 1"),
     (dict(encoder="resnet"), "'vit', 'cnn' or 'keypoints'"),
+    (dict(keypoint_temperature=0.0), "keypoint_temperature must be greater than 0"),
 ])
 def test_bad_keypoint_settings_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -58,6 +58,7 @@ class LeWMConfig:
     cnn_channels: list = field(default_factory=lambda: [16, 32, 64, 128])
     keypoint_trunk: list = field(default_factory=lambda: [16, 32, 32, 64])  # "keypoints": 2 strided, then 3x3
     keypoints: int = 32
+    keypoint_temperature: float = 1.0  # "keypoints": the spatial softmax's starting temperature (then learned)
 
     # --- latent and projectors ---
     embed_dim: int = 192
@@ -176,7 +177,7 @@ class LeWMConfig:
             v = getattr(self, name)
             if not (0 <= v and (v <= 1 if closed else v < 1)):
                 raise ConfigError(f"{name} must be in [0, 1{']' if closed else ')'}, got {v}")
-        for name in ("lr", "grad_clip"):
+        for name in ("lr", "grad_clip", "keypoint_temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if self.sigreg_knots < 2:

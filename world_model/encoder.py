@@ -133,7 +133,8 @@ def build_encoder(cfg: LeWMConfig) -> nn.Module:
     if cfg.encoder == "keypoints":
         from world_model.keypoint_encoder import KeypointEncoder  # imports this module's ImageNetNormalize
 
-        return KeypointEncoder(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width)
+        return KeypointEncoder(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width,
+                               cfg.keypoint_temperature)
     if cfg.encoder == "vit":
         return ViTEncoder(cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads,
                           cfg.enc_mlp_ratio)

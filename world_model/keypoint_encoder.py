@@ -36,9 +36,11 @@ class KeypointEncoder(nn.Module):
             Conv(k=3, s=1); each followed by GroupNorm and GELU.
         keypoints: K, the 1x1-conv output channels turned into points.
         width: output feature size.
+        temperature: the softmax's starting temperature (learned from there). At 1.0 a fresh map is nearly flat
+            over the 256 cells, so every point starts near the centre; 0.1 starts them on their channel's peak.
     """
 
-    def __init__(self, image_size: int, trunk: list, keypoints: int, width: int):
+    def __init__(self, image_size: int, trunk: list, keypoints: int, width: int, temperature: float = 1.0):
         super().__init__()
         if len(trunk) < 2 or image_size % 4:
             raise ValueError("the keypoint trunk needs at least two layers and an image side divisible by 4")
@@ -51,7 +53,7 @@ class KeypointEncoder(nn.Module):
             c_in = c
         self.trunk = nn.Sequential(*layers)
         self.points = nn.Conv2d(c_in, keypoints, kernel_size=1)
-        self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         self.fc = nn.Linear(2 * keypoints + c_in, width)
         self.out_dim = width
 
