@@ -254,7 +254,8 @@ class PushTEnv(_StockPushT):
         return {"goal": self._goal_image.copy(), "success": success, "is_success": success, "qpos": qpos,
                 "qvel": self.get_qvel(), "goal_qpos": self._goal_qpos.copy(), "error": np.abs(error),
                 "distance": float(np.linalg.norm(error[:4])), "angle_error": float(abs(error[4])),
-                "pusher_distance": float(np.linalg.norm(error[:2])), "block_distance": float(np.linalg.norm(error[2:4])),
+                "pusher_distance": float(np.linalg.norm(error[:2])),
+                "block_distance": float(np.linalg.norm(error[2:4])),
                 "coverage": coverage, "coverage_success": coverage > COVERAGE_THRESHOLD}
 
     def render(self):

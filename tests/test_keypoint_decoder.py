@@ -10,7 +10,9 @@ from world_model.decoder import reconstruction_loss
 from world_model.keypoint_decoder import KeypointDecoder, gaussian_maps
 
 
-@pytest.mark.parametrize("x, y, row, col", [(-1.0, -1.0, 0, 0), (1.0, -1.0, 0, 7), (-1.0, 1.0, 7, 0), (3 / 7, -1 / 7, 3, 5)])
+@pytest.mark.parametrize("x, y, row, col", [
+    (-1.0, -1.0, 0, 0), (1.0, -1.0, 0, 7), (-1.0, 1.0, 7, 0), (3 / 7, -1 / 7, 3, 5),
+])
 def test_a_bump_peaks_at_its_point(x, y, row, col):
     maps = gaussian_maps(torch.tensor([[[x, y]]]), size=8, sigma=0.2)[0, 0]
     assert maps[row, col] == pytest.approx(1.0, abs=1e-5)

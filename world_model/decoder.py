@@ -65,6 +65,20 @@ def reconstruction_loss(recon: torch.Tensor, images: torch.Tensor, focus: float 
     return (weight * err).mean()
 
 
+def decoder_terms(decoder: nn.Module, z: torch.Tensor, images: torch.Tensor, focus: float,
+                  image_points: torch.Tensor | None = None) -> dict:
+    """The decoder's training terms, each a scalar to be weighted by ``recon_lambda``.
+
+    z: (N, D) embeddings of the N frames ``images`` (N, 3, S, S) in [0, 1]. Without ``image_points``: {"recon"},
+    the frames redrawn from z. With them ((N, K, 2), the keypoint encoder's points, ``decoder: image_keypoints``):
+    "recon", the frames drawn from those points, and "readout", the error of reading them linearly back off z.
+    """
+    if image_points is None:
+        return {"recon": reconstruction_loss(decoder(z), images, focus)}
+    return {"recon": reconstruction_loss(decoder.draw(image_points), images, focus),
+            "readout": (decoder.points(z).float() - image_points.detach().float()).pow(2).mean()}
+
+
 def build_decoder(cfg) -> nn.Module:
     """The decoder ``cfg.decoder`` names, for embeddings of ``cfg.embed_dim`` and frames of ``cfg.image_size``."""
     if cfg.decoder == "keypoints":

@@ -8,7 +8,9 @@ small CNN paints the frame from those maps. Convolutions draw an object from bum
 is two bumps and the line between them), while a blob is all a global vector buys cheaply; so the cheapest way to
 lower the pixel error is to put points on the parts of each moving object, i.e. to hold its pose, angle
 included, linearly in the embedding (the conditional-image-generation landmarks of Jakab et al. 2018 and
-Transporter, with the points read off the embedding instead of the image).
+Transporter, with the points read off the embedding instead of the image). With ``decoder: image_keypoints`` the
+same decoder draws the keypoint encoder's own points instead (``draw``), and ``points`` reads them back off the
+embedding (``decoder.decoder_terms``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ GRID_STRIDE = 4  # the bump maps are drawn at image_size / 4 (16x16 at 64 px), t
 
 
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
-    """points (N, K, 2) in [-1, 1] (x, y) -> (N, K, size, size) bumps exp(-d^2 / (2 sigma^2)), sigma in [-1, 1] units."""
+    """points (N, K, 2) in [-1, 1] (x, y) -> (N, K, size, size) bumps exp(-d^2 / (2 sigma^2)); sigma in [-1, 1]
+    units."""
     grid = torch.linspace(-1.0, 1.0, size, device=points.device, dtype=points.dtype)
     dx = (grid.view(1, 1, 1, size) - points[..., 0, None, None]) ** 2
     dy = (grid.view(1, 1, size, 1) - points[..., 1, None, None]) ** 2

@@ -12,7 +12,7 @@ from world_model.config import LeWMConfig
 from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
-from world_model.decoder import build_decoder, reconstruction_loss
+from world_model.decoder import build_decoder, decoder_terms
 from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
 
@@ -207,14 +207,11 @@ class LeWM(nn.Module):
         if self.cfg.num_preds > 1:
             out["rollout"] = self._open_loop_loss(z, actions, pred[:, -1:])
             total = total + out["rollout"]
-        if image_points is not None:  # draw from the encoder's own points; z must hold them (linear readout)
-            out["recon"] = reconstruction_loss(self.decoder.draw(image_points), images, self.cfg.recon_focus)
-            out["readout"] = (self.decoder.points(z.reshape(-1, z.shape[-1])).float()
-                              - image_points.detach().float()).pow(2).mean()
-            total = total + self.cfg.recon_lambda * (out["recon"] + out["readout"])
-        elif self.decoder is not None:
-            out["recon"] = reconstruction_loss(self.decoder(z.reshape(-1, z.shape[-1])), images, self.cfg.recon_focus)
-            total = total + self.cfg.recon_lambda * out["recon"]
+        if self.decoder is not None:
+            terms = decoder_terms(self.decoder, z.reshape(-1, z.shape[-1]), images, self.cfg.recon_focus,
+                                  image_points)
+            out.update(terms)
+            total = total + self.cfg.recon_lambda * sum(terms.values())
         out["total"] = total
         return out
 
