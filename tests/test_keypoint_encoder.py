@@ -5,7 +5,7 @@ from test_decoder import batch
 from test_world_model import fit, small_cfg
 
 from world_model import ConfigError, LeWM
-from world_model.keypoint_encoder import KeypointEncoder, spatial_expectation
+from world_model.keypoint_encoder import KeypointEncoder, spatial_expectation, spatial_moments
 
 
 @pytest.mark.parametrize("row, col, expected", [
@@ -48,6 +48,35 @@ def test_the_encoder_moves_its_points_with_the_object():
     feats = enc.trunk(enc.normalize(torch.stack([left, right])))
     x = spatial_expectation(enc.points(feats), enc.log_temperature.exp())[..., 0]
     assert (x[1] - x[0]).mean() > 0.02  # even untrained, the points follow the bright square to the right
+
+
+def test_moments_tell_which_way_a_bar_lies_where_its_mean_cannot():
+    bars = torch.full((2, 1, 16, 16), -50.0)
+    bars[0, 0, 7:9, 2:14] = 0.0  # a horizontal bar, then the same bar turned upright about the same centre
+    bars[1, 0, 2:14, 7:9] = 0.0
+    stats = spatial_moments(bars, torch.tensor(1.0))[:, 0]  # (2, 5)
+    assert torch.allclose(stats[0, :2], stats[1, :2], atol=1e-5)  # same mean: the points alone see no turn
+    assert stats[0, 2] > 4 * stats[0, 3] and stats[1, 3] > 4 * stats[1, 2]  # var x vs var y swap
+    assert torch.allclose(spatial_moments(torch.zeros(1, 1, 8, 8), torch.tensor(1.0))[0, 0, :2], torch.zeros(2),
+                          atol=1e-6)
+    diagonal = torch.full((1, 1, 16, 16), -50.0)
+    for i in range(2, 14):
+        diagonal[0, 0, i, i] = 0.0
+    assert spatial_moments(diagonal, torch.tensor(1.0))[0, 0, 4] > 0.1  # x and y grow together
+
+
+def test_the_moments_option_feeds_five_numbers_per_point_and_trains(tmp_path):
+    enc = KeypointEncoder(16, [4, 8, 8], keypoints=4, width=12, moments=True)
+    assert enc.fc.in_features == 5 * 4 + 8
+    out, points = enc(torch.rand(3, 3, 16, 16), with_points=True)
+    assert out.shape == (3, 12) and points.shape == (3, 4, 2)
+    torch.manual_seed(0)
+    model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, keypoint_moments=True))
+    windows = batch(model.cfg, b=3)
+    first, last = fit(model, windows, "total", steps=20)
+    assert last < first
+    model.save(tmp_path / "ckpt")
+    assert LeWM.load(tmp_path / "ckpt").cfg.keypoint_moments is True
 
 
 def test_lewm_with_keypoints_trains_and_reloads(tmp_path):

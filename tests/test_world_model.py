@@ -215,6 +215,8 @@ def test_config_errors_are_one_line(tmp_path):
         LeWMConfig.from_yaml(bad)
     with pytest.raises(ConfigError, match="must be an integer"):
         LeWMConfig.from_dict({"batch_size": 1.5})
+    with pytest.raises(ConfigError, match="keypoint_moments must be true or false"):
+        LeWMConfig.from_dict({"keypoint_moments": "yes"})
     with pytest.raises(ConfigError, match="unknown preset"):
         LeWMConfig.preset("huge")
     with pytest.raises(FileNotFoundError):

@@ -59,6 +59,7 @@ class LeWMConfig:
     keypoint_trunk: list = field(default_factory=lambda: [16, 32, 32, 64])  # "keypoints": 2 strided, then 3x3
     keypoints: int = 32
     keypoint_temperature: float = 1.0  # "keypoints": the spatial softmax's starting temperature (then learned)
+    keypoint_moments: bool = False  # "keypoints": also each map's variances and covariance (which way a part lies)
 
     # --- latent and projectors ---
     embed_dim: int = 192
@@ -282,6 +283,8 @@ def _coerce(name: str, type_name: str, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key {name} must be a number, got {value!r}")
         return float(value)
+    if type_name == "bool" and not isinstance(value, bool):
+        raise ConfigError(f"config key {name} must be true or false, got {value!r}")
     if type_name == "str" and not isinstance(value, str):
         raise ConfigError(f"config key {name} must be a string, got {value!r}")
     if type_name.endswith("list]") or type_name == "list":

@@ -134,7 +134,7 @@ def build_encoder(cfg: LeWMConfig) -> nn.Module:
         from world_model.keypoint_encoder import KeypointEncoder  # imports this module's ImageNetNormalize
 
         return KeypointEncoder(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width,
-                               cfg.keypoint_temperature)
+                               cfg.keypoint_temperature, cfg.keypoint_moments)
     if cfg.encoder == "vit":
         return ViTEncoder(cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads,
                           cfg.enc_mlp_ratio)

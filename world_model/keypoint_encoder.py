@@ -6,6 +6,9 @@ trunk stops at stride 4 (16x16 at 64 px); each of K output channels is turned in
 over the pixels, and its expected x and y become two features (the "deep spatial autoencoder" keypoints of
 visuomotor learning). Orientation-selective channels give points on an object's parts, so its angle is the
 relative position of two keypoints. An average-pooled copy of the trunk's features is kept beside the points.
+
+With ``moments`` each map's spread is kept too (variances in x and y and their covariance): a channel that covers
+a whole elongated part then says which way it lies, which its mean position alone cannot.
 """
 from __future__ import annotations
 
@@ -27,6 +30,21 @@ def spatial_expectation(logits: torch.Tensor, temperature: torch.Tensor) -> torc
     return torch.stack([x, y], dim=-1)
 
 
+def spatial_moments(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """logits (N, K, H, W) -> each channel's softmax mean and spread, (N, K, 5): x, y, var x, var y, cov xy,
+    in [-1, 1] units (a flat map has variances 1/3 and covariance 0)."""
+    n, k, h, w = logits.shape
+    prob = F.softmax(logits.flatten(2).float() / temperature, dim=-1).view(n, k, h, w)
+    xs = torch.linspace(-1.0, 1.0, w, device=logits.device)
+    ys = torch.linspace(-1.0, 1.0, h, device=logits.device)
+    px, py = prob.sum(2), prob.sum(3)  # marginals over x (N, K, W) and y (N, K, H)
+    x, y = (px * xs).sum(-1), (py * ys).sum(-1)
+    var_x = (px * xs.square()).sum(-1) - x.square()
+    var_y = (py * ys.square()).sum(-1) - y.square()
+    cov = (prob * ys[:, None] * xs[None, :]).sum((2, 3)) - x * y
+    return torch.stack([x, y, var_x, var_y, cov], dim=-1)
+
+
 class KeypointEncoder(nn.Module):
     """Images (N, 3, S, S) in [0, 1] -> features (N, width): K keypoints (x, y) plus pooled trunk features.
 
@@ -38,9 +56,11 @@ class KeypointEncoder(nn.Module):
         width: output feature size.
         temperature: the softmax's starting temperature (learned from there). At 1.0 a fresh map is nearly flat
             over the 256 cells, so every point starts near the centre; 0.1 starts them on their channel's peak.
+        moments: also feed each map's variances and covariance (5 numbers per keypoint instead of 2).
     """
 
-    def __init__(self, image_size: int, trunk: list, keypoints: int, width: int, temperature: float = 1.0):
+    def __init__(self, image_size: int, trunk: list, keypoints: int, width: int, temperature: float = 1.0,
+                 moments: bool = False):
         super().__init__()
         if len(trunk) < 2 or image_size % 4:
             raise ValueError("the keypoint trunk needs at least two layers and an image side divisible by 4")
@@ -54,14 +74,19 @@ class KeypointEncoder(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.points = nn.Conv2d(c_in, keypoints, kernel_size=1)
         self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
-        self.fc = nn.Linear(2 * keypoints + c_in, width)
+        self.moments = moments
+        self.fc = nn.Linear((5 if moments else 2) * keypoints + c_in, width)
         self.out_dim = width
 
     def forward(self, x: torch.Tensor, with_points: bool = False):
         """x: (N, 3, H, W) float in [0, 1] -> features (N, width); with ``with_points`` also the points (N, K, 2)
         in [-1, 1] (x, y)."""
         feats = self.trunk(self.normalize(x))
-        points = spatial_expectation(self.points(feats), self.log_temperature.exp())  # (N, K, 2)
+        if self.moments:
+            stats = spatial_moments(self.points(feats), self.log_temperature.exp())  # (N, K, 5)
+            points = stats[..., :2]
+        else:
+            stats = points = spatial_expectation(self.points(feats), self.log_temperature.exp())  # (N, K, 2)
         pooled = feats.mean(dim=(2, 3))
-        out = self.fc(torch.cat([points.flatten(1).to(pooled.dtype), pooled], dim=1))
+        out = self.fc(torch.cat([stats.flatten(1).to(pooled.dtype), pooled], dim=1))
         return (out, points) if with_points else out
