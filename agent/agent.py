@@ -103,7 +103,7 @@ class Agent(GoalHandling):
         return lo.detach().cpu(), hi.detach().cpu()
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, planner: str | SamplingPlanner = "mppi", device: str = "auto",
+    def from_pretrained(cls, name_or_dir: str, planner: str | SamplingPlanner = "auto", device: str = "auto",
                         **kwargs) -> "Agent":
         """Loads a shipped model by name (``"reacher"``) or a checkpoint folder, with a planner by name.
 

@@ -25,13 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "of the goal's (angles wrapped; default 0.05)")
     p.add_argument("--suite", action="append", choices=["lewm", "free"],
                    help="protocol (repeatable); default: both")
-    p.add_argument("--planner", action="append", choices=["cem", "mppi", "icem"],
-                   help="planner (repeatable); default: mppi")
+    p.add_argument("--planner", action="append", choices=["auto", "cem", "mppi", "icem", "proposal"],
+                   help="planner (repeatable); proposal: follow the checkpoint's proposal policy, no search; default "
+                        "auto: the checkpoint's measured choice (planning.json), else mppi")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name; default: the task's shipped model")
     p.add_argument("--eval-data", action="append",
                    help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
                         "default: the shipped model's own held-out file if present")
     p.add_argument("--episodes", type=int, default=50, help="episodes per task, suite and planner")
+    p.add_argument("--max-envs", type=int, help="episodes stepped and planned together (default: all of them, or as "
+                   "many as fit in memory)")
     p.add_argument("--nontrivial", action="store_true", help="lewm suite: draw only start/goal pairs whose start is "
                    "not already a success (default: all pairs, the trivial ones counted in the report)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
@@ -133,20 +136,20 @@ def _main(argv: list[str] | None) -> int:
     if "free" in suites and foreign:
         raise UserInputError(f"the free suite needs a sampler of reachable goal states, which a gymnasium id does not "
                              f"have ({', '.join(foreign)}); use --suite lewm")
-    planners = args.planner or ["mppi"]
+    planners = args.planner or ["auto"]
     check_planner_options(args)
-    check_at_least(args, 1, "episodes", "budget", "receding_horizon")
+    check_at_least(args, 1, "episodes", "budget", "receding_horizon", "max_envs")
     check_output_folder(args.out, "--out")
     command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     header = (f"Command: `{command}`  \nDate: {time.strftime('%Y-%m-%d %H:%M')}  \n"
               + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
     runs, paths = [], {}
     for task, folder, eval_data, planner, agent in _prepare_runs(args, tasks, suites, planners):
-        label = planner + ("+waypoints" if agent.waypoints is not None else "")
+        label = agent.planner_name + ("+waypoints" if agent.waypoints is not None else "")
         for suite in suites:
             run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
                            budget=args.budget, planner_name=label, progress=not args.no_progress,
-                           tolerance=args.tolerance, nontrivial=args.nontrivial)
+                           tolerance=args.tolerance, nontrivial=args.nontrivial, max_envs=args.max_envs)
             summary = to_jsonable(run)
             summary["checkpoint"] = str(folder)
             runs.append(summary)

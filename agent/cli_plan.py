@@ -1,6 +1,6 @@
 """``lewm-plan``: drive a task's robot towards the pose shown in a goal image.
 
-    lewm-plan --env reacher --goal goal.png [--planner cem|mppi|icem] [--video out.mp4]
+    lewm-plan --env reacher --goal goal.png [--planner auto|cem|mppi|icem|proposal] [--video out.mp4]
     lewm-plan --env reacher --make-goal goal.png --seed 3      # render a random reachable goal pose
 """
 
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "the task's own target (pusht)")
     p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
     p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
-    p.add_argument("--planner", default="mppi", choices=["cem", "mppi", "icem"], help="trajectory optimiser")
+    p.add_argument("--planner", default="auto", choices=["auto", "cem", "mppi", "icem", "proposal"],
+                   help="trajectory optimiser; proposal: follow the checkpoint's proposal policy, no search; auto: the "
+                        "checkpoint's measured choice (planning.json), else mppi")
     p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
                         "the checkpoint has one (every shipped model does)")

@@ -254,10 +254,13 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
 
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
              planner_name: str = "", progress: bool = True, tolerance: float | None = None,
-             nontrivial: bool = False) -> RunResult:
+             nontrivial: bool = False, max_envs: int | None = None) -> RunResult:
     """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`. ``tolerance``: the
     state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default). ``nontrivial``: the
-    lewm suite draws only pairs whose start is not already a success (cube: a third of them)."""
+    lewm suite draws only pairs whose start is not already a success (cube: a third of them). ``max_envs``: envs
+    stepped and planned together (None: all episodes, or as many as fit in memory, ``agent.env_memory``)."""
+    from agent.env_memory import group_size
+
     import envs
     from agent.pretrained import make_task_env
 
@@ -278,17 +281,22 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
         pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed, keep=keep)
     if suite == "free":
         pairs = free_pairs(probe, episodes, seed=seed)
+    group = group_size(make_env, len(pairs), max_envs)
     probe.close()
     start = time.perf_counter()
-    results, plan_seconds, batch_sizes = run_episodes(make_env, agent, pairs, budget, progress=progress,
-                                                      desc=f"{spec.name}/{suite}/{planner_name}")
+    results, plan_seconds, batch_sizes = [], [], []
+    for first in range(0, len(pairs), group):
+        part = run_episodes(make_env, agent, pairs[first:first + group], budget, progress=progress,
+                            desc=f"{spec.name}/{suite}/{planner_name}")
+        for whole, piece in zip((results, plan_seconds, batch_sizes), part):
+            whole.extend(piece)
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
                 "precision": agent.precision, "proposal": getattr(agent, "proposal", None) is not None,
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
                 "waypoints": getattr(agent, "waypoints", None) is not None,
-                "nontrivial_pairs_only": bool(nontrivial and suite == "lewm")}
+                "nontrivial_pairs_only": bool(nontrivial and suite == "lewm"), "envs_at_once": group}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings, error_unit=error_unit)
 

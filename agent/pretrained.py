@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-PLANNERS = ("cem", "mppi", "icem")
+PLANNERS = ("cem", "mppi", "icem", "proposal")  # "proposal": follow the proposal policy, no search
 
 # Planner settings the agent uses unless told otherwise: horizon 5, initial std 1, replanning every block with a
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
@@ -112,14 +112,15 @@ def resolve_device(device: str) -> torch.device:
 
 def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, substeps: int = 1,
                  **settings):
-    """A planner by name (``cem``, ``mppi``, ``icem``) with the agent's defaults, overridden by ``settings``.
+    """A planner by name (``cem``, ``mppi``, ``icem``, ``proposal``) with the agent's defaults, overridden by
+    ``settings``.
 
     ``substeps`` is the model's frameskip: the sampling noise is then correlated across a block's env steps
     (``SUBSTEP_CORRELATION`` unless ``substep_correlation`` is given).
     """
-    from planners import CEM, ICEM, MPPI
+    from planners import CEM, ICEM, MPPI, FollowProposal
 
-    classes = {"cem": CEM, "mppi": MPPI, "icem": ICEM}
+    classes = {"cem": CEM, "mppi": MPPI, "icem": ICEM, "proposal": FollowProposal}
     if name not in classes:
         raise ValueError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
     settings = {k: v for k, v in settings.items() if v is not None}
@@ -132,11 +133,14 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
                          **kwargs)
 
 
-def make_agent(name_or_dir: str, planner="mppi", device: str = "auto", receding_horizon: int = 1,
+def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
+
+    ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
+    choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
@@ -149,7 +153,11 @@ def make_agent(name_or_dir: str, planner="mppi", device: str = "auto", receding_
     from agent.agent import Agent
     from world_model import LeWM
 
+    from agent.planner_choice import checkpoint_planner
+
     folder = resolve_checkpoint(name_or_dir)
+    if planner == "auto":
+        planner = checkpoint_planner(folder, PLANNERS)
     dev = resolve_device(device)
     model = LeWM.load(folder, map_location=dev)
     if task is not None and model.cfg.task and model.cfg.task != task:
@@ -162,7 +170,11 @@ def make_agent(name_or_dir: str, planner="mppi", device: str = "auto", receding_
             raise ValueError(f"the proposal policy plans {policy.horizon} blocks ahead, the planner {horizon}: "
                              f"retrain it with lewm-train-proposal --horizon {horizon}, or plan without it")
         policy = None
+    if planner == "proposal" and policy is None:
+        raise ValueError(f"planner 'proposal' follows the checkpoint's proposal policy, and {folder} has none for "
+                         f"horizon {horizon}: train one with lewm-train-proposal, or choose another planner")
     budget = PROPOSAL_BUDGET if policy is not None else SEARCH_BUDGET
+    name = planner if isinstance(planner, str) else type(planner).__name__
     if isinstance(planner, str):
         if planner == "icem":  # iCEM shifts its kept elites by the blocks executed between plans
             planner_settings.setdefault("shift_steps", receding_horizon)
@@ -172,9 +184,11 @@ def make_agent(name_or_dir: str, planner="mppi", device: str = "auto", receding_
         low, high = Agent.planner_box(model)
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
                                **planner_settings)
-    return Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
-                 warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
-                 waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy)
+    agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
+                  warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
+                  waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy)
+    agent.planner_name = name  # what "auto" resolved to, for reports
+    return agent
 
 
 def load_proposal(proposal, folder: Path, device):

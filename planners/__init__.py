@@ -11,7 +11,8 @@ from planners.plan_result import PlanResult, resolve_device
 from planners.cem import CEM
 from planners.icem import ICEM
 from planners.mppi import MPPI
+from planners.follow import FollowProposal
 from planners.noise import ColoredNoise
 from planners.warm_start import shift_plan
 
-__all__ = ["CEM", "MPPI", "ICEM", "PlanResult", "SamplingPlanner", "ColoredNoise", "shift_plan", "resolve_device"]
+__all__ = ["CEM", "MPPI", "ICEM", "FollowProposal", "PlanResult", "SamplingPlanner", "ColoredNoise", "shift_plan", "resolve_device"]

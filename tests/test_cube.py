@@ -55,6 +55,21 @@ def test_restored_states_give_the_recorded_images_and_goals(env):
     assert np.abs(env._data.qpos - states[25][:21]).max() < 1e-4  # a replay from a restored state stays on it
 
 
+def test_without_shadows_the_shadow_map_is_dropped_and_frames_do_not_change(env):
+    class FullShadowMap(CubeEnv):
+        def build_mjcf_model(self):
+            model = super().build_mjcf_model()
+            model.visual.quality.shadowsize = 4096  # OGBench's size
+            return model
+
+    full = FullShadowMap(image_size=SIZE)
+    frames, states, _ = roll(env, seed=4, steps=10)
+    for t in (0, 10):
+        assert np.array_equal(full.reset(options={"state": states[t]})[0], frames[t])
+    assert env._model.vis.quality.shadowsize == 1 and full._model.vis.quality.shadowsize == 4096
+    full.close()
+
+
 def test_the_oracle_moves_the_cube_and_is_reproducible(env):
     _, states, actions = roll(env, seed=1, steps=60)
     _, again, actions_again = roll(env, seed=1, steps=60)
