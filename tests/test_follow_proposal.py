@@ -80,3 +80,41 @@ def test_a_bad_planner_choice_is_one_clear_error(tmp_path, content, message):
     (tmp_path / FILE_NAME).write_text(content)
     with pytest.raises(UserInputError, match=message):
         checkpoint_planner(tmp_path, PLANNERS)
+
+
+def load_choose_planner():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "choose_planner.py"
+    spec = importlib.util.spec_from_file_location("choose_planner", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_summary(planner, successes, checkpoint, suite="lewm"):
+    return {"planner": planner, "suite": suite, "successes": successes, "episodes": 50, "checkpoint": str(checkpoint),
+            "settings": {"nontrivial_pairs_only": True}}
+
+
+def test_choose_planner_pools_runs_and_records_the_winner(tmp_path, capsys):
+    choose_planner = load_choose_planner()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    files = []
+    for seed, (mppi, follow) in enumerate([(38, 46), (33, 44)]):
+        path = tmp_path / f"s{seed}.json"
+        path.write_text(json.dumps([run_summary("mppi", mppi, folder), run_summary("proposal", follow, folder)]))
+        files.append(str(path))
+    assert choose_planner.main(["--checkpoint", str(folder), *files]) == 0
+    choice = json.loads((folder / FILE_NAME).read_text())
+    assert choice["planner"] == "proposal" and "proposal 90/100, mppi 71/100" in choice["evidence"]
+    assert checkpoint_planner(folder, PLANNERS) == "proposal"
+    assert choose_planner.choose({"proposal": (40, 50), "mppi": (40, 50)}) == "mppi"  # a tie keeps the default
+    with pytest.raises(ValueError, match="mix suites"):
+        choose_planner.pooled_successes([run_summary("mppi", 1, folder), run_summary("cem", 2, folder, "free")])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([run_summary("mppi", 1, tmp_path / "elsewhere")]))
+    with pytest.raises(SystemExit, match="not of"):
+        choose_planner.main(["--checkpoint", str(folder), str(other)])
