@@ -143,13 +143,21 @@ cube-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data data/cube.h5
 	$(MAKE) cube-eval
 
-# LeWM protocol with the agent's defaults on two draws of non-trivial pairs (the headline), then OGBench's five tasks
-# (about 30 min). The records of the previous, CNN-encoder model (LeWM-style search, all pairs) stay in cube_eval/.
+# LeWM protocol on two draws of non-trivial pairs (the headline): the searches (MPPI, CEM) and the proposal policy
+# alone; the planner with the most pooled successes becomes the checkpoint's default (planning.json); then OGBench's
+# five tasks (about 40 min). The records of the previous, CNN-encoder model stay in cube_eval/.
+CUBE_LEWM := experiments/results/cube_eval/keypoints_nontrivial experiments/results/cube_eval/keypoints_nontrivial_seed1 \
+	experiments/results/cube_eval/follow_nontrivial experiments/results/cube_eval/follow_nontrivial_seed1
 cube-eval: setup
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --out experiments/results/cube_eval/keypoints_nontrivial
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --seed 1 \
 		--out experiments/results/cube_eval/keypoints_nontrivial_seed1
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --out experiments/results/cube_eval/follow_nontrivial
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --seed 1 \
+		--out experiments/results/cube_eval/follow_nontrivial_seed1
+	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/cube $(addsuffix /results.json,$(CUBE_LEWM))
 	$(CUBE_EVAL) --suite free --planner mppi --out experiments/results/cube_eval/keypoints_ogbench_tasks
+	$(CUBE_EVAL) --suite free --planner proposal --out experiments/results/cube_eval/follow_ogbench_tasks
 
 # ---- your own environment: gymnasium's MuJoCo Reacher-v5, collect -> train -> evaluate (about 35 min here) -----
 # A third-party env through envs.gym_task.GymTaskEnv: pixels from render() with a top-down camera (the default
