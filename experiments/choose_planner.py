@@ -1,12 +1,14 @@
-"""Record a checkpoint's default planner from evaluations of it: the planner with the most successes, pooled.
+"""Record a checkpoint's default planner from evaluations of it: the fastest of the planners that do best.
 
     lewm-eval --env cube --suite lewm --nontrivial --planner mppi --planner proposal --seed 0 --out eval/s0
     lewm-eval ... --seed 1 --out eval/s1
     python experiments/choose_planner.py --checkpoint world_model/checkpoints/cube eval/s0/results.json eval/s1/results.json
 
-Writes ``<checkpoint>/planning.json`` (``agent.planner_choice``), which ``--planner auto`` (the default) reads, with
-each planner's pooled count as its evidence. Every run must be of that checkpoint and of one suite; runs that used
-waypoints count under their planner. A tie keeps MPPI.
+Writes ``<checkpoint>/planning.json`` (``agent.planner_choice``), which ``--planner auto`` (the default) reads.
+Successes are pooled per planner and suite over every run given. A planner qualifies when it reaches the most
+pooled successes on every suite; among those the one with the least planning time per env and replan wins (the
+real-time rule: the fastest setting that keeps success). When no planner is best on every suite, MPPI is kept.
+Runs that used waypoints count under their planner; runs of other checkpoints in the files are skipped.
 """
 
 from __future__ import annotations
@@ -20,26 +22,46 @@ from agent.planner_choice import DEFAULT_PLANNER, write_planner_choice
 from agent.pretrained import PLANNERS
 
 
-def pooled_successes(runs: list[dict]) -> dict[str, tuple[int, int]]:
-    """Per planner: (successes, episodes) over ``runs`` (``lewm-eval`` summaries)."""
-    suites = {run["suite"] for run in runs}
-    if len(suites) != 1:
-        raise ValueError(f"the runs mix suites {sorted(suites)}: compare planners on one suite")
-    totals = defaultdict(lambda: [0, 0])
+def pooled(runs: list[dict]) -> dict[str, dict[str, list]]:
+    """Per planner, per suite: [successes, episodes, planning seconds per env and replan, summed over runs, runs]."""
+    totals: dict = defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0, 0]))
     for run in runs:
         planner = run["planner"].split("+")[0]
         if planner not in PLANNERS:
             raise ValueError(f"run of planner {run['planner']!r}: not one of {', '.join(PLANNERS)}")
-        totals[planner][0] += run["successes"]
-        totals[planner][1] += run["episodes"]
-    return {name: (s, n) for name, (s, n) in totals.items()}
+        entry = totals[planner][run["suite"]]
+        entry[0] += run["successes"]
+        entry[1] += run["episodes"]
+        entry[2] += run.get("plan_seconds_per_env_replan") or 0.0
+        entry[3] += 1
+    suites = {suite for by_suite in totals.values() for suite in by_suite}
+    for planner, by_suite in totals.items():
+        missing = suites - set(by_suite)
+        if missing:
+            raise ValueError(f"planner {planner} has no run of suite(s) {sorted(missing)}: compare on the same suites")
+    return totals
 
 
-def choose(totals: dict[str, tuple[int, int]]) -> str:
-    """The planner with the highest pooled success rate; MPPI on a tie."""
-    best = max(s / n for s, n in totals.values())
-    winners = [name for name, (s, n) in totals.items() if s / n == best]
-    return DEFAULT_PLANNER if DEFAULT_PLANNER in winners else winners[0]
+def choose(totals: dict[str, dict[str, list]]) -> str:
+    """The fastest planner among those with the highest pooled success rate on every suite; MPPI if none is."""
+    suites = {suite for by_suite in totals.values() for suite in by_suite}
+    best = {suite: max(t[suite][0] / t[suite][1] for t in totals.values()) for suite in suites}
+    winners = [name for name, t in totals.items() if all(t[s][0] / t[s][1] == best[s] for s in suites)]
+    if not winners:
+        return DEFAULT_PLANNER
+    seconds = {name: sum(v[2] / v[3] for v in totals[name].values()) for name in winners}
+    return min(winners, key=lambda name: (seconds[name], name != DEFAULT_PLANNER))
+
+
+def describe(totals: dict[str, dict[str, list]]) -> str:
+    """'suite: planner s/n (x s per env replan), ...; ...' for the evidence line."""
+    suites = sorted({suite for by_suite in totals.values() for suite in by_suite})
+    parts = []
+    for suite in suites:
+        rows = sorted(totals.items(), key=lambda kv: -kv[1][suite][0] / kv[1][suite][1])
+        parts.append(f"{suite}: " + ", ".join(f"{name} {t[suite][0]}/{t[suite][1]} ({t[suite][2] / t[suite][3]:.3f} s "
+                                              f"per env replan)" for name, t in rows))
+    return "; ".join(parts)
 
 
 def main(argv=None) -> int:
@@ -48,17 +70,21 @@ def main(argv=None) -> int:
     p.add_argument("results", nargs="+", help="results.json files of lewm-eval runs of that checkpoint")
     args = p.parse_args(argv)
     folder = Path(args.checkpoint).resolve()
-    runs = []
+    runs, skipped = [], 0
     for path in args.results:
         for run in json.loads(Path(path).read_text()):
-            if Path(run["checkpoint"]).resolve() != folder:
-                raise SystemExit(f"{path}: a run of {run['checkpoint']}, not of {folder}")
-            runs.append(run)
-    totals = pooled_successes(runs)
+            if Path(run["checkpoint"]).resolve() == folder:
+                runs.append(run)
+            else:
+                skipped += 1  # a run of another checkpoint (e.g. another task of a multi-task lewm-eval)
+    if not runs:
+        raise SystemExit(f"no run of {folder} in {', '.join(args.results)}")
+    if len({run["task"] for run in runs}) != 1:
+        raise SystemExit("the runs are of several tasks: compare planners on one")
+    totals = pooled(runs)
     winner = choose(totals)
-    suite = runs[0]["suite"] + (" (non-trivial pairs)" if runs[0]["settings"].get("nontrivial_pairs_only") else "")
-    evidence = f"{suite}, pooled over {len(args.results)} file(s): " + ", ".join(
-        f"{name} {s}/{n}" for name, (s, n) in sorted(totals.items(), key=lambda kv: -kv[1][0] / kv[1][1]))
+    nontrivial = " (lewm: non-trivial pairs)" if any(r["settings"].get("nontrivial_pairs_only") for r in runs) else ""
+    evidence = f"pooled over {len(args.results)} file(s){nontrivial}: {describe(totals)}"
     print(f"wrote {write_planner_choice(folder, winner, evidence)}: {winner} ({evidence})")
     return 0
 

@@ -93,12 +93,13 @@ def load_choose_planner():
     return module
 
 
-def run_summary(planner, successes, checkpoint, suite="lewm"):
-    return {"planner": planner, "suite": suite, "successes": successes, "episodes": 50, "checkpoint": str(checkpoint),
+def run_summary(planner, successes, checkpoint, suite="lewm", seconds=0.04):
+    return {"task": "cube", "planner": planner, "suite": suite, "successes": successes, "episodes": 50,
+            "checkpoint": str(checkpoint), "plan_seconds_per_env_replan": seconds,
             "settings": {"nontrivial_pairs_only": True}}
 
 
-def test_choose_planner_pools_runs_and_records_the_winner(tmp_path, capsys):
+def test_choose_planner_pools_runs_and_records_the_winner(tmp_path):
     choose_planner = load_choose_planner()
     folder = tmp_path / "ckpt"
     folder.mkdir()
@@ -109,12 +110,27 @@ def test_choose_planner_pools_runs_and_records_the_winner(tmp_path, capsys):
         files.append(str(path))
     assert choose_planner.main(["--checkpoint", str(folder), *files]) == 0
     choice = json.loads((folder / FILE_NAME).read_text())
-    assert choice["planner"] == "proposal" and "proposal 90/100, mppi 71/100" in choice["evidence"]
+    assert choice["planner"] == "proposal" and "lewm: proposal 90/100 (0.040 s" in choice["evidence"]
+    assert "mppi 71/100" in choice["evidence"]
     assert checkpoint_planner(folder, PLANNERS) == "proposal"
-    assert choose_planner.choose({"proposal": (40, 50), "mppi": (40, 50)}) == "mppi"  # a tie keeps the default
-    with pytest.raises(ValueError, match="mix suites"):
-        choose_planner.pooled_successes([run_summary("mppi", 1, folder), run_summary("cem", 2, folder, "free")])
     other = tmp_path / "other.json"
     other.write_text(json.dumps([run_summary("mppi", 1, tmp_path / "elsewhere")]))
-    with pytest.raises(SystemExit, match="not of"):
+    with pytest.raises(SystemExit, match="no run of"):
         choose_planner.main(["--checkpoint", str(folder), str(other)])
+
+
+@pytest.mark.parametrize("runs, expected", [
+    ([("mppi", "lewm", 40, 0.1), ("proposal", "lewm", 40, 0.001)], "proposal"),  # a tie: the faster
+    ([("mppi", "lewm", 40, 0.1), ("proposal", "lewm", 39, 0.001)], "mppi"),  # success first
+    ([("mppi", "lewm", 50, 0.1), ("proposal", "lewm", 50, 0.001),
+      ("mppi", "free", 50, 0.1), ("proposal", "free", 31, 0.001)], "mppi"),  # must hold on every suite
+    ([("cem", "lewm", 45, 0.1), ("proposal", "lewm", 40, 0.001),
+      ("cem", "free", 30, 0.1), ("proposal", "free", 35, 0.001)], "mppi"),  # no planner best everywhere
+    ([("mppi", "lewm", 40, 0.1), ("cem", "lewm", 40, 0.1)], "mppi"),  # equal in both: the default
+])
+def test_choose_planner_keeps_success_then_takes_the_fastest(runs, expected, tmp_path):
+    choose_planner = load_choose_planner()
+    summaries = [run_summary(p, s, tmp_path, suite, seconds) for p, suite, s, seconds in runs]
+    assert choose_planner.choose(choose_planner.pooled(summaries)) == expected
+    with pytest.raises(ValueError, match="no run of suite"):
+        choose_planner.pooled([run_summary("mppi", 1, tmp_path), run_summary("cem", 2, tmp_path, "free")])
