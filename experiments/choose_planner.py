@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     if len({run["task"] for run in runs}) != 1:
         raise SystemExit("the runs are of several tasks: compare planners on one")
     totals = pooled(runs)
+    if len(totals) < 2:
+        raise SystemExit(f"only {', '.join(totals)} was evaluated on {folder}: a choice needs two planners or more")
     winner = choose(totals)
     nontrivial = " (lewm: non-trivial pairs)" if any(r["settings"].get("nontrivial_pairs_only") for r in runs) else ""
     evidence = f"pooled over {len(args.results)} file(s){nontrivial}: {describe(totals)}"

@@ -16,7 +16,11 @@ $B --task reacher --suite lewm --episodes 50 --setting default= --setting cem=pl
     --setting cem_s128=planner:cem,samples:128,iters:6 --setting icem=planner:icem \
     --setting cem_warm1=planner:cem,iters:3,warm_iters:1
 for task in pointmass tworoom; do
-    $B --task $task --suite lewm --episodes 50 --setting default= --setting cem=planner:cem
+    $B --task $task --suite lewm --episodes 50 --setting default=planner:mppi --setting cem=planner:cem
+done
+# The proposal policy alone (no search): the default of the checkpoints whose planning.json names it.
+for task in tworoom cube; do
+    $B --task $task --suite lewm --episodes 50 --setting proposal=planner:proposal
 done
 $B --task reacher --suite free --episodes 50 --setting default= --setting cem=planner:cem
 $B --task reacher --suite free --episodes 10 --setting before=$BEFORE

@@ -113,6 +113,10 @@ def test_choose_planner_pools_runs_and_records_the_winner(tmp_path):
     assert choice["planner"] == "proposal" and "lewm: proposal 90/100 (0.040 s" in choice["evidence"]
     assert "mppi 71/100" in choice["evidence"]
     assert checkpoint_planner(folder, PLANNERS) == "proposal"
+    alone = tmp_path / "alone.json"
+    alone.write_text(json.dumps([run_summary("proposal", 30, folder)]))
+    with pytest.raises(SystemExit, match="needs two planners"):
+        choose_planner.main(["--checkpoint", str(folder), str(alone)])
     other = tmp_path / "other.json"
     other.write_text(json.dumps([run_summary("mppi", 1, tmp_path / "elsewhere")]))
     with pytest.raises(SystemExit, match="no run of"):
