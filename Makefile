@@ -91,6 +91,17 @@ reacher-proposal pointmass-proposal tworoom-proposal: %-proposal: setup
 
 proposals: reacher-proposal pointmass-proposal tworoom-proposal
 
+# The planner each easy task's checkpoint uses by default (about 25 min): the proposal policy alone against MPPI +
+# proposal on both suites; experiments/choose_planner.py writes two rooms' planning.json (reacher and point mass
+# keep MPPI: their policies alone lose success). Rerun after rebuilding a model: shipping one clears the file.
+.PHONY: planner-choice
+planner-choice: setup
+	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --planner proposal --no-progress \
+		--out experiments/results/follow_easy_tasks
+	$(VENV)/bin/lewm-eval --env tworoom --planner mppi --no-progress --out experiments/results/tworoom_mppi_default
+	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/tworoom \
+		experiments/results/tworoom_mppi_default/results.json experiments/results/follow_easy_tasks/results.json
+
 realtime-bench: setup bench-deps
 	bash experiments/realtime_bench.sh
 
