@@ -43,10 +43,17 @@ def test_the_decoder_learns_to_redraw_frames_and_survives_a_checkpoint(tmp_path)
     assert torch.equal(loaded.decoder.grid.weight, model.decoder.grid.weight)
 
 
-def test_decoder_size_must_match_the_image():
-    assert PixelDecoder(32, 16, [8, 16])(torch.zeros(3, 32)).shape == (3, 3, 16, 16)
-    with pytest.raises(ValueError, match="draws 16 px images with 2 stages, not 32 px"):
-        PixelDecoder(32, 32, [8, 16])
+@pytest.mark.parametrize("size, channels, grid", [(16, [8, 16], 4), (32, [8, 16], 8), (20, [8, 16], 5),
+                                                   (64, [16, 32, 64, 128], 4), (96, [16, 32, 64, 128], 6)])
+def test_the_decoder_draws_any_side_its_stages_can_double_to(size, channels, grid):
+    decoder = PixelDecoder(32, size, channels)
+    assert decoder.grid_size == grid and decoder(torch.zeros(3, 32)).shape == (3, 3, size, size)
+
+
+@pytest.mark.parametrize("size", [18, 30, 4])
+def test_a_side_the_stages_cannot_reach_is_refused(size):
+    with pytest.raises(ValueError, match=f"{size} px is not a multiple of 4 of at least 8 px"):
+        PixelDecoder(32, size, [8, 16])
 
 
 def test_focus_weighs_the_moving_objects_error_more_than_the_tables():

@@ -16,19 +16,23 @@ from world_model.keypoint_decoder import KeypointDecoder
 
 
 class PixelDecoder(nn.Module):
-    """(N, D) embeddings -> (N, 3, S, S) images in [0, 1] (sigmoid), S = 4 * 2^(len(channels)).
+    """(N, D) embeddings -> (N, 3, S, S) images in [0, 1] (sigmoid), S = G * 2^(len(channels)).
 
-    A linear map to a (channels[-1], 4, 4) grid, then one stride-2 transposed convolution per entry of
-    ``channels`` (reversed), the last one to 3 channels.
+    A linear map to a (channels[-1], G, G) grid, G = S / 2^len(channels) (4 at 64 px with the cpu preset's four
+    stages, 6 at 96 px), then one stride-2 transposed convolution per entry of ``channels`` (reversed), the last one
+    to 3 channels.
     """
 
     def __init__(self, embed_dim: int, image_size: int, channels: list[int]):
         super().__init__()
         ups = len(channels)
-        if 4 * 2 ** ups != image_size:
-            raise ValueError(f"the decoder draws {4 * 2 ** ups} px images with {ups} stages, not {image_size} px")
+        self.grid_size = image_size // 2 ** ups
+        if self.grid_size < 2 or self.grid_size * 2 ** ups != image_size:
+            raise ValueError(f"the decoder's {ups} stages double a grid of at least 2x2 cells to the image side: "
+                             f"{image_size} px is not a multiple of {2 ** ups} of at least {2 ** (ups + 1)} px "
+                             f"(e.g. {4 * 2 ** ups} or {6 * 2 ** ups} px)")
         widths = list(reversed(channels)) + [3]
-        self.grid = nn.Linear(embed_dim, widths[0] * 16)
+        self.grid = nn.Linear(embed_dim, widths[0] * self.grid_size ** 2)
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
@@ -38,7 +42,7 @@ class PixelDecoder(nn.Module):
         self.first_width = widths[0]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.grid(z).view(-1, self.first_width, 4, 4)
+        x = self.grid(z).view(-1, self.first_width, self.grid_size, self.grid_size)
         return torch.sigmoid(self.up(x))
 
 
