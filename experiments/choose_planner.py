@@ -16,24 +16,43 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.planner_choice import DEFAULT_PLANNER, write_planner_choice
 from agent.pretrained import PLANNERS
 
 
-def pooled(runs: list[dict]) -> dict[str, dict[str, list]]:
-    """Per planner, per suite: [successes, episodes, planning seconds per env and replan, summed over runs, runs]."""
-    totals: dict = defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0, 0]))
+@dataclass
+class Tally:
+    """One planner's runs of one suite, pooled."""
+
+    successes: int = 0
+    episodes: int = 0
+    seconds: float = 0.0  # planning seconds per env and replan, summed over the runs
+    runs: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.episodes
+
+    @property
+    def mean_seconds(self) -> float:
+        return self.seconds / self.runs
+
+
+def pooled(runs: list[dict]) -> dict[str, dict[str, Tally]]:
+    """Per planner, per suite: the pooled :class:`Tally` of ``runs`` (``lewm-eval`` summaries)."""
+    totals: dict = defaultdict(lambda: defaultdict(Tally))
     for run in runs:
         planner = run["planner"].split("+")[0]
         if planner not in PLANNERS:
             raise ValueError(f"run of planner {run['planner']!r}: not one of {', '.join(PLANNERS)}")
-        entry = totals[planner][run["suite"]]
-        entry[0] += run["successes"]
-        entry[1] += run["episodes"]
-        entry[2] += run.get("plan_seconds_per_env_replan") or 0.0
-        entry[3] += 1
+        tally = totals[planner][run["suite"]]
+        tally.successes += run["successes"]
+        tally.episodes += run["episodes"]
+        tally.seconds += run.get("plan_seconds_per_env_replan") or 0.0
+        tally.runs += 1
     suites = {suite for by_suite in totals.values() for suite in by_suite}
     for planner, by_suite in totals.items():
         missing = suites - set(by_suite)
@@ -42,25 +61,25 @@ def pooled(runs: list[dict]) -> dict[str, dict[str, list]]:
     return totals
 
 
-def choose(totals: dict[str, dict[str, list]]) -> str:
+def choose(totals: dict[str, dict[str, Tally]]) -> str:
     """The fastest planner among those with the highest pooled success rate on every suite; MPPI if none is."""
     suites = {suite for by_suite in totals.values() for suite in by_suite}
-    best = {suite: max(t[suite][0] / t[suite][1] for t in totals.values()) for suite in suites}
-    winners = [name for name, t in totals.items() if all(t[s][0] / t[s][1] == best[s] for s in suites)]
+    best = {suite: max(t[suite].rate for t in totals.values()) for suite in suites}
+    winners = [name for name, t in totals.items() if all(t[s].rate == best[s] for s in suites)]
     if not winners:
         return DEFAULT_PLANNER
-    seconds = {name: sum(v[2] / v[3] for v in totals[name].values()) for name in winners}
+    seconds = {name: sum(tally.mean_seconds for tally in totals[name].values()) for name in winners}
     return min(winners, key=lambda name: (seconds[name], name != DEFAULT_PLANNER))
 
 
-def describe(totals: dict[str, dict[str, list]]) -> str:
+def describe(totals: dict[str, dict[str, Tally]]) -> str:
     """'suite: planner s/n (x s per env replan), ...; ...' for the evidence line."""
     suites = sorted({suite for by_suite in totals.values() for suite in by_suite})
     parts = []
     for suite in suites:
-        rows = sorted(totals.items(), key=lambda kv: -kv[1][suite][0] / kv[1][suite][1])
-        parts.append(f"{suite}: " + ", ".join(f"{name} {t[suite][0]}/{t[suite][1]} ({t[suite][2] / t[suite][3]:.3f} s "
-                                              f"per env replan)" for name, t in rows))
+        rows = sorted(totals.items(), key=lambda kv: -kv[1][suite].rate)
+        parts.append(f"{suite}: " + ", ".join(f"{name} {t[suite].successes}/{t[suite].episodes} "
+                                              f"({t[suite].mean_seconds:.3f} s per env replan)" for name, t in rows))
     return "; ".join(parts)
 
 

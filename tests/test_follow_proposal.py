@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -89,6 +90,7 @@ def load_choose_planner():
     script = Path(__file__).resolve().parents[1] / "experiments" / "choose_planner.py"
     spec = importlib.util.spec_from_file_location("choose_planner", script)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -19,24 +19,24 @@ from torch import nn
 from world_model.encoder import ImageNetNormalize
 
 
-def spatial_expectation(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
-    """logits (N, K, H, W) -> expected (x, y) of each channel's softmax over pixels, (N, K, 2) in [-1, 1]."""
+def _softmax_maps(logits: torch.Tensor, temperature: torch.Tensor):
+    """logits (N, K, H, W) -> each channel's softmax over pixels (N, K, H, W), and the x (W,) and y (H,) coordinates
+    of the pixel centres in [-1, 1]."""
     n, k, h, w = logits.shape
     prob = F.softmax(logits.flatten(2).float() / temperature, dim=-1).view(n, k, h, w)
-    xs = torch.linspace(-1.0, 1.0, w, device=logits.device)
-    ys = torch.linspace(-1.0, 1.0, h, device=logits.device)
-    x = (prob.sum(2) * xs).sum(-1)
-    y = (prob.sum(3) * ys).sum(-1)
-    return torch.stack([x, y], dim=-1)
+    return prob, torch.linspace(-1.0, 1.0, w, device=logits.device), torch.linspace(-1.0, 1.0, h, device=logits.device)
+
+
+def spatial_expectation(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """logits (N, K, H, W) -> expected (x, y) of each channel's softmax over pixels, (N, K, 2) in [-1, 1]."""
+    prob, xs, ys = _softmax_maps(logits, temperature)
+    return torch.stack([(prob.sum(2) * xs).sum(-1), (prob.sum(3) * ys).sum(-1)], dim=-1)
 
 
 def spatial_moments(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
     """logits (N, K, H, W) -> each channel's softmax mean and spread, (N, K, 5): x, y, var x, var y, cov xy,
     in [-1, 1] units (a flat map has variances 1/3 and covariance 0)."""
-    n, k, h, w = logits.shape
-    prob = F.softmax(logits.flatten(2).float() / temperature, dim=-1).view(n, k, h, w)
-    xs = torch.linspace(-1.0, 1.0, w, device=logits.device)
-    ys = torch.linspace(-1.0, 1.0, h, device=logits.device)
+    prob, xs, ys = _softmax_maps(logits, temperature)
     px, py = prob.sum(2), prob.sum(3)  # marginals over x (N, K, W) and y (N, K, H)
     x, y = (px * xs).sum(-1), (py * ys).sum(-1)
     var_x = (px * xs.square()).sum(-1) - x.square()
@@ -82,11 +82,9 @@ class KeypointEncoder(nn.Module):
         """x: (N, 3, H, W) float in [0, 1] -> features (N, width); with ``with_points`` also the points (N, K, 2)
         in [-1, 1] (x, y)."""
         feats = self.trunk(self.normalize(x))
-        if self.moments:
-            stats = spatial_moments(self.points(feats), self.log_temperature.exp())  # (N, K, 5)
-            points = stats[..., :2]
-        else:
-            stats = points = spatial_expectation(self.points(feats), self.log_temperature.exp())  # (N, K, 2)
+        summarise = spatial_moments if self.moments else spatial_expectation
+        stats = summarise(self.points(feats), self.log_temperature.exp())  # (N, K, 5) or (N, K, 2)
+        points = stats[..., :2]
         pooled = feats.mean(dim=(2, 3))
         out = self.fc(torch.cat([stats.flatten(1).to(pooled.dtype), pooled], dim=1))
         return (out, points) if with_points else out
