@@ -254,6 +254,10 @@ class TrajectoryDataset(torch.utils.data.Dataset):
             self._action, _episode_rows(self.ep_offset, self.ep_len, train_eps))
         return train, train.subset(val_eps)
 
+    def column(self, name: str) -> np.ndarray:
+        """Every frame of the selected episodes in one state column (e.g. "qpos"), raw: (frames, k)."""
+        return self._states[name][_episode_rows(self.ep_offset, self.ep_len, self.episodes)]
+
     def episode(self, index: int) -> dict[str, np.ndarray]:
         """All frames of one episode: raw (un-normalised) columns, each (ep_len, ...)."""
         rows = slice(self.ep_offset[index], self.ep_offset[index] + self.ep_len[index])

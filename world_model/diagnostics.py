@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from world_model.precision import autocast_context
+from world_model.trainer import MODEL_INPUTS
 
 
 def effective_rank(z: torch.Tensor) -> float:
@@ -51,7 +52,7 @@ def evaluate(model, batches, device: torch.device, precision: str, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     preds, rels, sigs, first = [], [], [], []
     for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items() if k in ("pixels", "action")}
+        batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
         with autocast_context(device, precision):
             out = model.loss(batch, generator=gen, sync=False)
         preds.append(float(out["pred"]))

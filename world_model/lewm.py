@@ -15,6 +15,7 @@ from world_model.projector import Projector
 from world_model.decoder import build_decoder, decoder_terms
 from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
+from world_model.state_head import StateHead
 
 
 class LeWM(nn.Module):
@@ -40,6 +41,9 @@ class LeWM(nn.Module):
         self.pred_proj = Projector(d, cfg.proj_hidden, d)
         self.sigreg = SIGReg(cfg.sigreg_projections, cfg.sigreg_knots)
         self.decoder = build_decoder(cfg) if cfg.recon_lambda > 0 else None
+        self.state_head = None
+        if cfg.state_lambda > 0 and cfg.state_mean is not None:  # lewm-train writes the statistics before building
+            self.state_head = StateHead(d, cfg.state_mean, cfg.state_std, cfg.angle_qpos)
         # Inference (eval mode, no autograd) rolls out through world_model.fast_rollout; False forces the plain path.
         self.use_fast_rollout = True
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
@@ -177,7 +181,8 @@ class LeWM(nn.Module):
         """Teacher-forced prediction loss plus lambda * step-wise SIGReg on the encoder embeddings.
 
         Args:
-            batch: {"pixels": (B, T, H, W, 3) uint8, "action": (B, T, A_block) normalised}, T = num_steps.
+            batch: {"pixels": (B, T, H, W, 3) uint8, "action": (B, T, A_block) normalised}, T = num_steps; with
+                a state readout (``cfg.state_lambda > 0``) also "qpos": (B, T, nq), the frames' raw states.
             generator: optional RNG for SIGReg's directions.
             sync: under torch.distributed, compute SIGReg over all ranks' embeddings (see ``SIGReg``).
 
@@ -185,7 +190,7 @@ class LeWM(nn.Module):
             {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
             lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel error, when ``cfg.recon_lambda > 0``;
             + "rollout", the open-loop error of frames history+1.. fed the model's own predictions, when
-            ``cfg.num_preds > 1``)},
+            ``cfg.num_preds > 1``; + state_lambda * "state", the readout's error, with a state head)},
             scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
         """
         pixels = torch.as_tensor(batch["pixels"])
@@ -212,6 +217,12 @@ class LeWM(nn.Module):
                                   image_points)
             out.update(terms)
             total = total + self.cfg.recon_lambda * sum(terms.values())
+        if self.state_head is not None:
+            if "qpos" not in batch:
+                raise ValueError("this model has a state readout (state_lambda > 0): its batches need 'qpos'")
+            qpos = torch.as_tensor(batch["qpos"])
+            out["state"] = self.state_head.loss(z.reshape(-1, z.shape[-1]), qpos.reshape(-1, qpos.shape[-1]))
+            total = total + self.cfg.state_lambda * out["state"]
         out["total"] = total
         return out
 
@@ -260,8 +271,9 @@ class LeWM(nn.Module):
         """Parameter counts per component and in total."""
         parts = {k: sum(p.numel() for p in getattr(self, k).parameters())
                  for k in ("encoder", "projector", "action_encoder", "predictor", "pred_proj")}
-        if self.decoder is not None:  # training only: planning never runs it
-            parts["decoder"] = sum(p.numel() for p in self.decoder.parameters())
+        for part in ("decoder", "state_head"):  # training only: planning never runs them
+            if getattr(self, part) is not None:
+                parts[part] = sum(p.numel() for p in getattr(self, part).parameters())
         parts["total"] = sum(parts.values())
         return parts
 

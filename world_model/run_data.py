@@ -38,7 +38,20 @@ def load_data(cfg: LeWMConfig, data_path: str):
                       action_std=[float(v) for v in train_ds.action_std],
                       task=cfg.task or task_key(data_task), angle_qpos=_angle_qpos(cfg, ds.attrs, data_path),
                       **env_facts(ds.attrs))
+    if cfg.state_lambda > 0:
+        cfg = cfg.replace(**_state_facts(cfg, train_ds, data_path))
     return cfg, train_ds, val_ds
+
+
+def _state_facts(cfg: LeWMConfig, train_ds, data_path) -> dict:
+    """The state readout's target statistics over the training episodes (``state_lambda > 0`` needs ``qpos``)."""
+    from world_model.state_head import state_statistics
+
+    if "qpos" not in train_ds.state_columns:
+        raise UserInputError(f"state_lambda > 0 reads each frame's state, but {data_path} has no 'qpos' column; "
+                             f"set state_lambda: 0 or collect with lewm-collect (it records qpos)")
+    mean, std = state_statistics(train_ds.column("qpos"), cfg.angle_qpos)
+    return {"state_mean": mean, "state_std": std}
 
 
 def env_facts(attrs: dict) -> dict:
@@ -130,6 +143,8 @@ def keep_normalisation(cfg: LeWMConfig, saved: LeWMConfig, train_ds, val_ds) -> 
     if cfg.action_dim != saved.action_dim:
         raise UserInputError(f"--resume: {cfg.data_path} has {cfg.action_dim}-dimensional actions but this run was "
                              f"trained on {saved.action_dim}; resume with the run's own data")
+    if saved.state_mean is not None:  # the readout was trained on these too
+        cfg = cfg.replace(state_mean=list(saved.state_mean), state_std=list(saved.state_std))
     if saved.action_mean is None or saved.action_std is None:
         return cfg
     if (cfg.action_mean, cfg.action_std) != (saved.action_mean, saved.action_std):

@@ -9,6 +9,9 @@ from world_model.config import LeWMConfig
 from world_model.precision import autocast_context
 
 
+MODEL_INPUTS = ("pixels", "action", "qpos")  # what LeWM.loss reads from a batch (qpos: only a state readout)
+
+
 def build_optimizer(model: torch.nn.Module, cfg: LeWMConfig) -> torch.optim.Optimizer:
     """AdamW over all trainable parameters with ``cfg.lr`` and ``cfg.weight_decay``."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -36,14 +39,14 @@ def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, p
 
     Args:
         model: LeWM, possibly wrapped in DistributedDataParallel (its forward must be ``loss``).
-        batch: {"pixels": (B, T, H, W, 3) uint8, "action": (B, T, A_block)} on any device.
+        batch: {"pixels": (B, T, H, W, 3) uint8, "action": (B, T, A_block)[, "qpos": (B, T, nq)]} on any device.
         precision: "bf16" (autocast) or "fp32", already resolved (see ``resolve_precision``).
 
     Returns:
-        Python floats: "pred", "sigreg", "total", "grad_norm" (before clipping), "lr" (used in this step).
+        Python floats: "pred", "sigreg", "total" (and "recon", "rollout", "state" where used), "grad_norm" (before clipping), "lr" (used in this step).
     """
     model.train()
-    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in ("pixels", "action")}
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in MODEL_INPUTS}
     lr = optimizer.param_groups[0]["lr"]
     with autocast_context(device, precision):
         losses = model(batch)
@@ -52,7 +55,8 @@ def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, p
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     scheduler.step()
-    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon", "rollout") if k in losses}
+    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon", "rollout", "state")
+           if k in losses}
     out["grad_norm"] = float(grad_norm)
     out["lr"] = lr
     return out

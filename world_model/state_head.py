@@ -1,0 +1,52 @@
+"""An optional state readout: a training-only term that makes the embedding hold the collected state linearly.
+
+Where the prediction loss and a pixel decoder leave a part of the scene out of the embedding (Push-T's block angle:
+``experiments/results/pusht.md``), ``state_lambda > 0`` adds the error of a linear map from each frame's embedding
+to that frame's state, as the collector recorded it (``qpos``; angles as cos and sin, every target z-scored with the
+training split's statistics). The state is used in training only: planning still sees pixels alone. Off by default
+(LeWM trains from pixels alone); a checkpoint trained with it says so in its config (``state_lambda``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from world_model.cli_errors import UserInputError
+from world_model.probe import probe_targets
+
+
+def state_statistics(qpos: np.ndarray, angle_qpos) -> tuple[list, list]:
+    """Per-target mean and std (std floored at 1e-6) of ``probe_targets(qpos)``; qpos (N, nq) of the training split."""
+    targets, _ = probe_targets(np.asarray(qpos, np.float64), angle_qpos)
+    return targets.mean(0).tolist(), np.maximum(targets.std(0), 1e-6).tolist()
+
+
+class StateHead(nn.Module):
+    """(N, D) embeddings -> (N, K) z-scored state targets, one linear map.
+
+    Args:
+        embed_dim: D.
+        mean, std: (K,) target statistics (``state_statistics``), kept as buffers.
+        angle_qpos: the qpos indices that are angles (their targets are cos and sin).
+    """
+
+    def __init__(self, embed_dim: int, mean: list, std: list, angle_qpos):
+        super().__init__()
+        self.angle_qpos = angle_qpos
+        self.readout = nn.Linear(embed_dim, len(mean))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+
+    def targets(self, qpos: torch.Tensor) -> torch.Tensor:
+        """(N, nq) raw qpos -> (N, K) z-scored targets."""
+        raw, _ = probe_targets(qpos.detach().cpu().double().numpy(), self.angle_qpos)
+        raw = torch.as_tensor(raw, dtype=torch.float32, device=self.mean.device)
+        if raw.shape[1] != self.mean.shape[0]:
+            raise UserInputError(f"the state readout was built for {self.mean.shape[0]} targets but this data's qpos "
+                                 f"gives {raw.shape[1]}; train on the data the run was started on")
+        return (raw - self.mean) / self.std
+
+    def loss(self, z: torch.Tensor, qpos: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the readout; z (N, D) embeddings of the frames whose state is qpos (N, nq)."""
+        return (self.readout(z).float() - self.targets(qpos)).pow(2).mean()
