@@ -16,7 +16,7 @@ import torch
 
 from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
-from agent.latent_cost import latent_goal_cost
+from agent.latent_cost import COSTS, latent_goal_cost, readout_map
 from agent.goal_handling import GoalHandling
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
@@ -32,7 +32,8 @@ class Agent(GoalHandling):
             box in normalised units (``Agent.planner_box(world_model)`` gives it; ``make_agent`` wires it).
         receding_horizon: action blocks executed between two plans (1 = replan every block).
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
-            ``"terminal"`` only the last one (the LeWM paper's cost).
+            ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
+            model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
             bf16 where this machine runs it measurably faster (``world_model.precision``), fp32 elsewhere.
         autocast: True is the older spelling of ``precision="bf16"``.
@@ -60,8 +61,10 @@ class Agent(GoalHandling):
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
                  precision: str = "fp32", proposal=None):
-        if cost not in ("all", "terminal"):
-            raise ValueError(f"cost must be 'all' or 'terminal', got {cost!r}")
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+        if cost == "readout":
+            readout_map(world_model)  # refuses a model without a readout now, not at the first plan
         cfg = world_model.cfg
         if planner.action_dim != cfg.action_block_dim:
             raise ValueError(f"planner.action_dim is {planner.action_dim} but the model's action block has "
@@ -266,7 +269,7 @@ class Agent(GoalHandling):
     def _cost(self, z_hist: torch.Tensor, a_hist: torch.Tensor | None,
               target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
-        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost == "terminal", self._autocast)
+        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast)
 
     @property
     def autocast(self) -> bool:

@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "action block, in [0, 1) (default 0.8; 0 = independent per step)")
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
-    p.add_argument("--cost", choices=["all", "terminal"], default="all", help="latent goal cost")
+    p.add_argument("--cost", choices=["all", "terminal", "readout"], default="all",
+                   help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
+                        "(distance in the state readout of a model trained with state_lambda)")
     add_speed_options(p)
     p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "

@@ -7,21 +7,39 @@ from typing import Callable
 import torch
 
 
+COSTS = ("all", "terminal", "readout")
+
+
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
-                     terminal: bool, precision_context: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+                     kind: str, precision_context: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
     """Cost of candidate plans (B, N, H, A_block) -> (B, N) for histories z_hist (B, Th, D), a_hist
     (B, Th-1, A_block) or None, and targets (B or 1, D).
 
-    The cost is the squared latent distance to the target, averaged over the H predicted steps (``terminal``:
-    the last step only, the LeWM paper's cost). ``precision_context()`` wraps the rollout (e.g. bf16 autocast).
+    ``kind`` "all": the squared latent distance to the target, averaged over the H predicted steps; "terminal":
+    the last step only (the LeWM paper's cost); "readout": as "all", with both sides first mapped through the
+    model's state readout (``state_lambda``; z-scored state units), so every part of the state the readout names
+    weighs alike, whatever share of the latent it takes. ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
+    space = readout_map(world_model) if kind == "readout" else None
     goal = target.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
+    if space is not None:
+        goal = space(goal.float())
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
-            z = world_model.rollout(z_hist, a_hist, candidates.to(device))
-        dist = (z.float() - goal).pow(2).sum(-1)  # (B, N, H)
-        return dist[..., -1] if terminal else dist.mean(-1)
+            z = world_model.rollout(z_hist, a_hist, candidates.to(device)).float()
+        dist = ((z if space is None else space(z)) - goal).pow(2).sum(-1)  # (B, N, H)
+        return dist[..., -1] if kind == "terminal" else dist.mean(-1)
 
     return cost
+
+
+def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's state readout as a float32 map (..., D) -> (..., K); ValueError for a model trained without one."""
+    head = getattr(world_model, "state_head", None)
+    if head is None:
+        raise ValueError("cost 'readout' needs a model trained with a state readout (state_lambda > 0); this one has "
+                         "none: use cost 'all'")
+    weight, bias = head.readout.weight.detach().float(), head.readout.bias.detach().float()
+    return lambda z: torch.nn.functional.linear(z, weight, bias)

@@ -102,3 +102,38 @@ def test_lewm_train_refuses_state_lambda_without_states(tmp_path, tiny_reacher_h
     cfg.write_text(yaml.safe_dump({**TINY, "state_lambda": 1.0}))
     assert main(["--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     assert "no 'qpos' column" in capsys.readouterr().err
+
+
+def readout_agent(cost, **cfg_changes):
+    from conftest import tiny_config
+
+    from agent import Agent
+    from agent.pretrained import make_planner
+
+    torch.manual_seed(0)
+    wm = LeWM(tiny_config(**cfg_changes))
+    low, high = Agent.planner_box(wm)
+    planner = make_planner("cem", wm.cfg.action_block_dim, low, high, torch.device("cpu"), horizon=3,
+                           num_samples=12, n_iters=2, topk=3)
+    return Agent(wm, planner, cost=cost)
+
+
+def test_the_readout_cost_is_the_distance_in_readout_units():
+    agent = readout_agent("readout", state_lambda=1.0, state_mean=[0.0] * 4, state_std=[1.0] * 4, angle_qpos=[0, 1])
+    wm = agent.world_model
+    g = torch.Generator().manual_seed(0)
+    z_hist, target = torch.randn(1, 3, 32, generator=g), torch.randn(1, 32, generator=g)
+    plans = torch.randn(1, 5, 3, wm.cfg.action_block_dim, generator=g)
+    cost = agent._cost(z_hist, None, target)(plans)
+    with torch.no_grad():
+        z = wm.rollout(z_hist, None, plans)
+        w = wm.state_head.readout
+        expected = (w(z) - w(target)[:, None, None]).pow(2).sum(-1).mean(-1)
+    assert cost.shape == (1, 5) and torch.allclose(cost, expected, rtol=1e-4, atol=1e-5)
+    latent = readout_agent("all", state_lambda=1.0, state_mean=[0.0] * 4, state_std=[1.0] * 4, angle_qpos=[0, 1])
+    assert not torch.allclose(latent._cost(z_hist, None, target)(plans), cost)
+
+
+def test_the_readout_cost_needs_a_readout():
+    with pytest.raises(ValueError, match="state readout"):
+        readout_agent("readout")
