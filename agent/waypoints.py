@@ -12,6 +12,11 @@ is within reach.
 
 Distances in latent space are squared Euclidean divided by ``2 * D``: 1.0 is the distance of two independent
 draws of SIGReg's isotropic unit Gaussian (no relation), 0 is the same embedding.
+
+A graph may instead measure distances in a *space*: an affine map of the embeddings to K z-scored state estimates
+(``agent.waypoint_space``), with the same normalisation (``2 * K``). Where one part of the scene takes a small share
+of the latent (the cube beside the arm), latent neighbours can differ in exactly that part, and a path through
+them moves it for free; in state units every part weighs alike. Targets handed to the planner stay embeddings.
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ class WaypointGraph:
         reach: latent distance under which a node (or the goal) counts as within reach of the agent: the
             planner is given the goal itself when it is that close, else the best waypoint that close.
         chunk: rows per block of the pairwise-distance computation (memory: chunk x M floats).
+        space: optional (w (D, K), b (K,)) arrays: distances are then measured between ``z @ w + b``.
     """
 
     def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
-                 chunk: int = 2048):
+                 chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None):
         from scipy.sparse import coo_matrix
 
         if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
@@ -52,13 +58,19 @@ class WaypointGraph:
         if not 0 < link < reach:
             raise ValueError(f"need 0 < link < reach, got link={link}, reach={reach}")
         self.nodes = nodes.float().cpu()
+        self.space = None if space is None else tuple(torch.as_tensor(np.asarray(a), dtype=torch.float32)
+                                                      for a in space)
+        if self.space is not None and self.space[0].shape[0] != self.nodes.shape[1]:
+            raise ValueError(f"the distance space maps {self.space[0].shape[0]}-D embeddings; the nodes are "
+                             f"{self.nodes.shape[1]}-D")
+        self.keys = self._key(self.nodes)  # (M, D) or (M, K): where distances are measured
         self.episode = np.asarray(episode, dtype=np.int64)
         self.link, self.reach = float(link), float(reach)
         m = len(self.episode)
         same = np.flatnonzero(self.episode[1:] == self.episode[:-1])  # i -> i+1 within an episode
         rows, cols, weights = [same], [same + 1], [np.ones(len(same))]
         for start in range(0, m, chunk):
-            d = normalised_sq_distance(self.nodes[start:start + chunk], self.nodes).numpy()
+            d = normalised_sq_distance(self.keys[start:start + chunk], self.keys).numpy()
             r, c = np.nonzero(d < self.link)
             keep = c > r + start  # each pair once, no self loops
             rows.append(r[keep] + start)
@@ -83,6 +95,8 @@ class WaypointGraph:
             with np.load(path) as f:
                 settings = dict(link=float(f["link"]), reach=float(f["reach"]))
                 nodes, episode = f["nodes"].astype(np.float32), f["episode"]
+                if "space_w" in f:
+                    settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
         except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
             raise UserInputError(f"waypoint file {path} is damaged ({exc.__class__.__name__}); rebuild it with "
                                  f"experiments/build_waypoints.py or plan with --no-waypoints") from None
@@ -93,12 +107,19 @@ class WaypointGraph:
         return cls(torch.from_numpy(nodes), episode, **settings)
 
     def save(self, path) -> None:
-        """Writes nodes (float16), episode ids and the two radii to ``path`` (``.npz``), atomically."""
+        """Writes nodes (float16), episode ids, the two radii and any distance space to ``path`` (``.npz``),
+        atomically."""
         from world_model.io_utils import atomic_write
 
+        space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
         atomic_write(path, lambda tmp: np.savez_compressed(
             tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
-            reach=self.reach))
+            reach=self.reach, **space))
+
+    def _key(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, D) embeddings -> where their distances are measured: themselves, or (N, K) in the space."""
+        z = z.float().cpu()
+        return z if self.space is None else z @ self.space[0] + self.space[1]
 
     # ----------------------------------------------------------------- search
     def distance_to_goal(self, goal: torch.Tensor) -> np.ndarray:
@@ -111,7 +132,7 @@ class WaypointGraph:
         goal = goal.float().cpu()
         key = hashlib.sha1(goal.numpy().tobytes()).hexdigest()
         if key not in self._to_goal:
-            d = normalised_sq_distance(goal[None], self.nodes)[0].numpy()
+            d = normalised_sq_distance(self._key(goal[None]), self.keys)[0].numpy()
             entry = np.flatnonzero(d < self.link)
             entry = entry if len(entry) else np.array([int(d.argmin())])
             hops = dijkstra(self.graph, directed=False, indices=entry, min_only=True)
@@ -128,8 +149,9 @@ class WaypointGraph:
         device, dtype = goal.device, goal.dtype
         current = current.float().cpu()  # the graph lives on the CPU; N x M distances are cheap
         goal = goal.float().cpu().expand(current.shape[0], -1)
-        near = normalised_sq_distance(current, self.nodes).numpy()  # (N, M)
-        to_goal_direct = ((current - goal).square().sum(-1) / (2 * current.shape[-1])).numpy()
+        here, there = self._key(current), self._key(goal)
+        near = normalised_sq_distance(here, self.keys).numpy()  # (N, M)
+        to_goal_direct = ((here - there).square().sum(-1) / (2 * here.shape[-1])).numpy()
         targets = goal.clone()
         for i in range(current.shape[0]):
             if to_goal_direct[i] < self.reach:
@@ -144,11 +166,16 @@ class WaypointGraph:
 
 
 def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
-                    reach: float = 0.5, batch: int = 256, progress: bool = True) -> WaypointGraph:
+                    reach: float = 0.5, batch: int = 256, progress: bool = True,
+                    space: str = "latent") -> WaypointGraph:
     """Encodes every ``stride``-th frame (default: the model's frameskip) of an HDF5 dataset as waypoint nodes.
 
     Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
+    ``space``: "latent" (distances between embeddings) or "state" (between state estimates read off them,
+    ``agent.waypoint_space.state_space``; needs the data's ``qpos``).
     """
+    if space not in ("latent", "state"):
+        raise ValueError(f"space must be 'latent' or 'state', got {space!r}")
     import h5py
 
     from world_model.frame_encoding import encode_frames
@@ -169,4 +196,9 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
             episode.append(np.full(len(idx), e))
         rows, episode = np.concatenate(rows), np.concatenate(episode)
         nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
-    return WaypointGraph(nodes, episode, link=link, reach=reach)
+        qpos = f["qpos"][rows] if space == "state" else None
+    if qpos is None:
+        return WaypointGraph(nodes, episode, link=link, reach=reach)
+    from agent.waypoint_space import state_space
+
+    return WaypointGraph(nodes, episode, link=link, reach=reach, space=state_space(model, nodes, qpos, episode)[:2])

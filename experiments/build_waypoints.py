@@ -26,10 +26,13 @@ def main() -> None:
     p.add_argument("--max-nodes", type=int, default=8000)
     p.add_argument("--link", type=float, default=0.1)
     p.add_argument("--reach", type=float, default=0.5)
+    p.add_argument("--space", choices=["latent", "state"], default="latent",
+                   help="measure distances between embeddings, or between state estimates read off them "
+                        "(agent/waypoint_space.py; needs the data's qpos)")
     args = p.parse_args()
     started = time.perf_counter()
     graph = build_waypoints(LeWM.load(args.checkpoint), args.data, max_nodes=args.max_nodes, link=args.link,
-                            reach=args.reach)
+                            reach=args.reach, space=args.space)
     graph.save(args.checkpoint / FILE_NAME)
     size = (args.checkpoint / FILE_NAME).stat().st_size / 1e6
     print(f"{len(graph.episode)} nodes from {len(set(graph.episode.tolist()))} episodes, {graph.edges} edges; "

@@ -41,17 +41,26 @@ def probe_targets(qpos: np.ndarray, angle_qpos) -> tuple[np.ndarray, list]:
     return np.stack(cols, axis=1).astype(np.float64), names
 
 
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1.0):
-    """Closed-form ridge with intercept on standardised features: returns ``predict(x) -> y_hat``.
+def ridge_linear(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge with intercept on standardised features, as one affine map: ``y_hat = x @ w + b``.
 
     Args:
         x: (N, D) features. y: (N, K) targets. alpha: L2 penalty on the standardised weights.
+
+    Returns:
+        w (D, K), b (K,).
     """
     mu, sd = x.mean(0), x.std(0) + 1e-8
     xs = (x - mu) / sd
     y_mu = y.mean(0)
-    w = np.linalg.solve(xs.T @ xs + alpha * np.eye(x.shape[1]), xs.T @ (y - y_mu))
-    return lambda x_new: ((x_new - mu) / sd) @ w + y_mu
+    w = np.linalg.solve(xs.T @ xs + alpha * np.eye(x.shape[1]), xs.T @ (y - y_mu)) / sd[:, None]
+    return w, y_mu - mu @ w
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1.0):
+    """``ridge_linear`` as a function: returns ``predict(x) -> y_hat``."""
+    w, b = ridge_linear(x, y, alpha)
+    return lambda x_new: x_new @ w + b
 
 
 def scores(y: np.ndarray, y_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
