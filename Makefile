@@ -112,7 +112,8 @@ bench-deps: setup
 # ---- the pusht model, from scratch (about 1 h on a 2-core CPU) -------------------------------------------------
 # gym-pusht under lewm/PushT-v0: 1,000 training and 100 held-out episodes of 200 steps of the scripted push policy
 # (about 5 min with 2 workers), 4,000 steps of the cpu preset with the spatial-softmax keypoint encoder and the pixel
-# decoder (about 50 min), shipped with its held-out states and a proposal policy; then the LeWM protocol (pose
+# decoder, plus a training-only linear readout of the recorded state (state_lambda; about 50 min), shipped with its
+# held-out states and a proposal policy; then the LeWM protocol (pose
 # success) and the Push-T task (coverage, 300 steps) with MPPI and CEM (experiments/results/pusht.md).
 PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --planner mppi --planner cem
 .PHONY: pusht-model pusht-eval
@@ -122,18 +123,18 @@ pusht-model: setup
 		--out data/pusht.h5
 	[ -f data/pusht_heldout.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 100 --steps 200 \
 		--seed 1 --out data/pusht_heldout.h5
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_keypoints.yaml \
-		--data data/pusht.h5 --out runs/pusht_keypoints --threads 1 \
-		$$([ -f runs/pusht_keypoints/train_state.pt ] && echo --resume)
-	$(PY) experiments/ship_checkpoint.py --run runs/pusht_keypoints --heldout data/pusht_heldout.h5 --name pusht
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_state.yaml \
+		--data data/pusht.h5 --out runs/pusht_state --threads 1 \
+		$$([ -f runs/pusht_state/train_state.pt ] && echo --resume)
+	$(PY) experiments/ship_checkpoint.py --run runs/pusht_state --heldout data/pusht_heldout.h5 --name pusht
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
 		--data data/pusht.h5
 	$(MAKE) pusht-eval
 
 pusht-eval: setup
-	$(PUSHT_EVAL) --suite lewm --out experiments/results/pusht_eval/lewm
-	$(PUSHT_EVAL) --suite lewm --seed 1 --out experiments/results/pusht_eval/lewm_seed1
-	$(PUSHT_EVAL) --suite free --out experiments/results/pusht_eval/task
+	$(PUSHT_EVAL) --suite lewm --out experiments/results/pusht_eval/state_lewm
+	$(PUSHT_EVAL) --suite lewm --seed 1 --out experiments/results/pusht_eval/state_lewm_seed1
+	$(PUSHT_EVAL) --suite free --out experiments/results/pusht_eval/state_task
 
 # ---- the cube model, from scratch (about 1.5 h on a 2-core CPU) ----------------------------------------------
 # OGBench's single cube under lewm/Cube-v0: 300 training and 50 held-out episodes of 200 steps of OGBench's own
