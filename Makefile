@@ -135,6 +135,9 @@ pusht-eval: setup
 	$(PUSHT_EVAL) --suite lewm --out experiments/results/pusht_eval/state_lewm
 	$(PUSHT_EVAL) --suite lewm --seed 1 --out experiments/results/pusht_eval/state_lewm_seed1
 	$(PUSHT_EVAL) --suite free --out experiments/results/pusht_eval/state_task
+	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht \
+		experiments/results/pusht_eval/state_lewm/results.json \
+		experiments/results/pusht_eval/state_lewm_seed1/results.json experiments/results/pusht_eval/state_task/results.json
 
 # ---- the cube model, from scratch (about 1.5 h on a 2-core CPU) ----------------------------------------------
 # OGBench's single cube under lewm/Cube-v0: 300 training and 50 held-out episodes of 200 steps of OGBench's own
