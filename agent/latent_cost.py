@@ -41,5 +41,5 @@ def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:
     if head is None:
         raise ValueError("cost 'readout' needs a model trained with a state readout (state_lambda > 0); this one has "
                          "none: use cost 'all'")
-    weight, bias = head.readout.weight.detach().float(), head.readout.bias.detach().float()
+    weight, bias = head.affine()
     return lambda z: torch.nn.functional.linear(z, weight, bias)

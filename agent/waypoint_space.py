@@ -31,13 +31,12 @@ def state_space(model, nodes: torch.Tensor, qpos: np.ndarray, episode: np.ndarra
     Raises:
         ValueError: no target reaches ``min_r2``.
     """
-    names = probe_targets(np.asarray(qpos[:1], np.float64), model.cfg.angle_qpos)[1]
+    y, names = probe_targets(np.asarray(qpos, np.float64), model.cfg.angle_qpos)
     head = getattr(model, "state_head", None)
     if head is not None:
-        w = head.readout.weight.detach().float().numpy().T
-        return w, head.readout.bias.detach().float().numpy(), names, np.full(len(names), np.nan)
+        weight, bias = head.affine()
+        return weight.cpu().numpy().T, bias.cpu().numpy(), names, np.full(len(names), np.nan)
     x = nodes.float().cpu().numpy().astype(np.float64)
-    y, _ = probe_targets(np.asarray(qpos, np.float64), model.cfg.angle_qpos)
     y = (y - y.mean(0)) / np.maximum(y.std(0), 1e-6)
     held = np.isin(episode, np.unique(episode)[::4])
     w, b = ridge_linear(x[~held], y[~held], alpha)

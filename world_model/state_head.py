@@ -47,6 +47,10 @@ class StateHead(nn.Module):
                                  f"gives {raw.shape[1]}; train on the data the run was started on")
         return (raw - self.mean) / self.std
 
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The readout as detached float32 (K, D) weight and (K,) bias: targets = z @ weight.T + bias."""
+        return self.readout.weight.detach().float(), self.readout.bias.detach().float()
+
     def loss(self, z: torch.Tensor, qpos: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the readout; z (N, D) embeddings of the frames whose state is qpos (N, nq)."""
         return (self.readout(z).float() - self.targets(qpos)).pow(2).mean()
