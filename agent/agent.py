@@ -18,6 +18,7 @@ from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
 from agent.latent_cost import COSTS, latent_goal_cost, readout_map
 from agent.goal_handling import GoalHandling
+from agent.gradient_refine import refine_plan
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
 from world_model.precision import autocast_context, resolve_precision
@@ -45,6 +46,9 @@ class Agent(GoalHandling):
             ``None`` plans straight at the goal.
         proposal: a ``world_model.proposal.ProposalPolicy``: its plan starts each episode's first plan and is a
             candidate in every iteration of every replan, so a small budget suffices; ``None`` plans without.
+        refine_steps: gradient steps on each plan the planner returns, through the differentiable world model
+            (``agent.gradient_refine``); 0 (default) plans without. ``refine_lr``: their step size (normalised
+            action units).
 
     Usage::
 
@@ -60,7 +64,7 @@ class Agent(GoalHandling):
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
-                 precision: str = "fp32", proposal=None):
+                 precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
         if cost == "readout":
@@ -80,6 +84,10 @@ class Agent(GoalHandling):
         if warm_iters is not None and warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, got {warm_iters}")
         self.warm_iters = warm_iters
+        if refine_steps < 0 or not refine_lr > 0:
+            raise ValueError(f"refine_steps must be >= 0 and refine_lr > 0, got {refine_steps} and {refine_lr}")
+        self.refine_steps, self.refine_lr = int(refine_steps), float(refine_lr)
+        self._box = tuple(b.to(self.device) for b in self.planner_box(world_model))
         self.waypoints = waypoints
         self.proposal = None if proposal is None else proposal.to(self.device).eval()
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
@@ -249,7 +257,11 @@ class Agent(GoalHandling):
                                        proposals=proposals)
         finally:
             self.planner.n_iters = n_iters
-        state.plan[idx] = result.actions.to(self.device)
+        plan = result.actions.to(self.device)
+        if self.refine_steps:
+            plan, _ = refine_plan(self.world_model, z_hist, a_hist, target, plan, *self._box, self.refine_steps,
+                                  self.refine_lr, self.cost)
+        state.plan[idx] = plan
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.plan_seconds.append(time.perf_counter() - start)

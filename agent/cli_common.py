@@ -20,14 +20,18 @@ def check_planner_options(args) -> None:
     """The planner options shared by ``lewm-plan`` and ``lewm-eval``: samples, iterations, horizon, noise."""
     check_at_least(args, 2, "samples")  # the elites refit a distribution: one sample has no spread
     check_at_least(args, 1, "iters", "warm_iters", "horizon")
+    check_at_least(args, 0, "refine_steps")
+    lr = getattr(args, "refine_lr", None)
+    if lr is not None and not lr > 0:
+        raise UserInputError(f"--refine-lr must be > 0, got {lr}")
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
 
 
 def add_speed_options(p) -> None:
-    """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16`` and
-    ``--proposal``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16``,
+    ``--proposal`` and ``--refine-steps``/``--refine-lr``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
@@ -42,13 +46,18 @@ def add_speed_options(p) -> None:
     p.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
                    help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
                         "when the checkpoint has one")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="gradient steps on each plan the planner returns, through the world model (default 0: none)")
+    p.add_argument("--refine-lr", type=float, default=0.1,
+                   help="step size of --refine-steps, in normalised action units (default 0.1)")
 
 
 def speed_settings(args) -> dict:
     """``make_agent`` keyword arguments from :func:`add_speed_options`' options."""
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
             "precision": "bf16" if args.bf16 else args.precision,
-            "proposal": "auto" if args.proposal is None else args.proposal}
+            "proposal": "auto" if args.proposal is None else args.proposal,
+            "refine_steps": args.refine_steps, "refine_lr": args.refine_lr}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

@@ -21,18 +21,29 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     weighs alike, whatever share of the latent it takes. ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
-    space = readout_map(world_model) if kind == "readout" else None
-    goal = target.expand(z_hist.shape[0], -1)[:, None, None]  # (B, 1, 1, D)
-    if space is not None:
-        goal = space(goal.float())
+    distance = goal_distance(world_model, target.expand(z_hist.shape[0], -1), kind)
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
             z = world_model.rollout(z_hist, a_hist, candidates.to(device)).float()
+        return distance(z)
+
+    return cost
+
+
+def goal_distance(world_model, target: torch.Tensor, kind: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
+    see :func:`latent_goal_cost`)."""
+    space = readout_map(world_model) if kind == "readout" else None
+    goal = target[:, None, None].float()  # (B, 1, 1, D)
+    if space is not None:
+        goal = space(goal)
+
+    def distance(z: torch.Tensor) -> torch.Tensor:
         dist = ((z if space is None else space(z)) - goal).pow(2).sum(-1)  # (B, N, H)
         return dist[..., -1] if kind == "terminal" else dist.mean(-1)
 
-    return cost
+    return distance
 
 
 def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -35,6 +35,9 @@ CASES = [
     ("no-waypoint-file", "lewm-plan", ["--goal", "{goal}", "--waypoints"], ["no waypoint file"]),
     ("no-proposal-file", "lewm-plan", ["--goal", "{goal}", "--proposal"], ["no proposal file", "lewm-train-proposal"]),
     ("zero-warm-iters", "lewm-plan", ["--goal", "{goal}", "--warm-iters", "0"], ["--warm-iters must be at least 1"]),
+    ("negative-refine-steps", "lewm-plan", ["--goal", "{goal}", "--refine-steps", "-1"],
+     ["--refine-steps must be at least 0"]),
+    ("zero-refine-lr", "lewm-plan", ["--goal", "{goal}", "--refine-lr", "0"], ["--refine-lr must be > 0"]),
     # ---- lewm-plan: outputs, checked before the episode is planned
     ("video-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}"], ["--video", "is a folder"]),
     ("video-missing-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}/no/ep.mp4"], ["does not exist"]),
