@@ -109,35 +109,39 @@ realtime-bench: setup bench-deps
 bench-deps: setup
 	$(PIP) install -q --no-deps stable-worldmodel==0.1.1 einops
 
-# ---- the pusht model, from scratch (about 1 h on a 2-core CPU) -------------------------------------------------
-# gym-pusht under lewm/PushT-v0: 1,000 training and 100 held-out episodes of 200 steps of the scripted push policy
-# (about 5 min with 2 workers), 4,000 steps of the cpu preset with the spatial-softmax keypoint encoder and the pixel
-# decoder, plus a training-only linear readout of the recorded state (state_lambda; about 50 min), shipped with its
-# held-out states and a proposal policy; then the LeWM protocol (pose
-# success) and the Push-T task (coverage, 300 steps) with MPPI and CEM (experiments/results/pusht.md).
+# ---- the pusht model, from scratch (about 2 h on a 2-core CPU) -------------------------------------------------
+# gym-pusht under lewm/PushT-v0: 3,000 training and 100 held-out episodes of 200 steps of the scripted push policy
+# (about 15 min with 2 workers), 8,000 steps of the cpu preset with the spatial-softmax keypoint encoder and the pixel
+# decoder, plus a training-only linear readout of the recorded state (state_lambda; about 1.5 h on 2 threads),
+# shipped with its held-out states and a proposal policy; then the LeWM protocol (pose success) and the Push-T task
+# (coverage, 300 steps) with MPPI and CEM, and the checkpoint's planner chosen from them
+# (experiments/results/pusht.md, section 8).
 PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --planner mppi --planner cem
+PUSHT_RECORDS := experiments/results/pusht_eval
 .PHONY: pusht-model pusht-eval
 pusht-model: setup
 	mkdir -p data runs
-	[ -f data/pusht.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 1000 --steps 200 --seed 0 \
-		--out data/pusht.h5
+	[ -f data/pusht3k.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 3000 --steps 200 \
+		--seed 0 --out data/pusht3k.h5
 	[ -f data/pusht_heldout.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 100 --steps 200 \
 		--seed 1 --out data/pusht_heldout.h5
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_state.yaml \
-		--data data/pusht.h5 --out runs/pusht_state --threads 1 \
-		$$([ -f runs/pusht_state/train_state.pt ] && echo --resume)
-	$(PY) experiments/ship_checkpoint.py --run runs/pusht_state --heldout data/pusht_heldout.h5 --name pusht
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_state3k.yaml \
+		--data data/pusht3k.h5 --out runs/pusht_state3k --threads 2 \
+		$$([ -f runs/pusht_state3k/train_state.pt ] && echo --resume)
+	cp world_model/checkpoints/pusht/README.md /tmp/pusht_checkpoint_README.md
+	$(PY) experiments/ship_checkpoint.py --run runs/pusht_state3k --heldout data/pusht_heldout.h5 --name pusht
+	cp /tmp/pusht_checkpoint_README.md world_model/checkpoints/pusht/README.md
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
-		--data data/pusht.h5
+		--data data/pusht3k.h5
 	$(MAKE) pusht-eval
 
 pusht-eval: setup
-	$(PUSHT_EVAL) --suite lewm --out experiments/results/pusht_eval/state_lewm
-	$(PUSHT_EVAL) --suite lewm --seed 1 --out experiments/results/pusht_eval/state_lewm_seed1
-	$(PUSHT_EVAL) --suite free --out experiments/results/pusht_eval/state_task
+	$(PUSHT_EVAL) --suite lewm --out $(PUSHT_RECORDS)/state3k_lewm
+	$(PUSHT_EVAL) --suite lewm --seed 1 --out $(PUSHT_RECORDS)/state3k_lewm_seed1
+	$(PUSHT_EVAL) --suite free --out $(PUSHT_RECORDS)/state3k_task
 	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht \
-		experiments/results/pusht_eval/state_lewm/results.json \
-		experiments/results/pusht_eval/state_lewm_seed1/results.json experiments/results/pusht_eval/state_task/results.json
+		$(PUSHT_RECORDS)/state3k_lewm/results.json $(PUSHT_RECORDS)/state3k_lewm_seed1/results.json \
+		$(PUSHT_RECORDS)/state3k_task/results.json
 
 # ---- the cube model, from scratch (about 1.5 h on a 2-core CPU) ----------------------------------------------
 # OGBench's single cube under lewm/Cube-v0: 300 training and 50 held-out episodes of 200 steps of OGBench's own
