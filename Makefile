@@ -138,10 +138,11 @@ pusht-model: setup
 pusht-eval: setup
 	$(PUSHT_EVAL) --suite lewm --out $(PUSHT_RECORDS)/state3k_lewm
 	$(PUSHT_EVAL) --suite lewm --seed 1 --out $(PUSHT_RECORDS)/state3k_lewm_seed1
+	$(PUSHT_EVAL) --suite lewm --seed 2 --out $(PUSHT_RECORDS)/state3k_lewm_seed2
 	$(PUSHT_EVAL) --suite free --out $(PUSHT_RECORDS)/state3k_task
 	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht \
 		$(PUSHT_RECORDS)/state3k_lewm/results.json $(PUSHT_RECORDS)/state3k_lewm_seed1/results.json \
-		$(PUSHT_RECORDS)/state3k_task/results.json
+		$(PUSHT_RECORDS)/state3k_lewm_seed2/results.json $(PUSHT_RECORDS)/state3k_task/results.json
 
 # ---- the cube model, from scratch (about 1.5 h on a 2-core CPU) ----------------------------------------------
 # OGBench's single cube under lewm/Cube-v0: 300 training and 50 held-out episodes of 200 steps of OGBench's own
