@@ -3,6 +3,7 @@
 The table runs the installed ``lewm-train`` on each fault; the fault-injection tests damage a saved checkpoint
 and expect ``LeWM.load`` to refuse it.
 """
+import json
 import os
 import shutil
 import stat
@@ -108,13 +109,18 @@ CASES = {
     "unknown_set_key": (lambda c: ["--set", "learning_rate=0.1"], ["--set", "unknown config key", "learning_rate"]),
     "missing_config": (lambda c: ["--config", str(c["t"] / "nope.yaml")], ["config file not found", "nope.yaml"]),
     "other_data_without_resume": (lambda c: ["--allow-other-data"], ["--allow-other-data", "--resume"]),
+    "init_and_resume": (lambda c: ["--init", str(c["run"] / "model"), "--resume"], ["--init", "--resume", "only one"]),
+    "init_missing": (lambda c: ["--init", str(c["t"] / "nowhere")], ["--init", "nowhere", "no such checkpoint"]),
+    "init_other_architecture": (lambda c: ["--init", str(c["run"] / "model"), "--config",
+                                           _write(c["t"] / "wide.yaml", yaml.safe_dump({**TINY, "embed_dim": 48}))],
+                                ["--init", "architecture differs", "shape mismatch"]),
 }
 
 
 # Cases run in-process (same checks, no interpreter start-up, to keep this file fast); the rest run the installed
 # ``lewm-train``.
 IN_PROCESS = {"config_steps_zero", "data_text", "data_missing_columns", "resume_fewer_steps", "config_not_mapping",
-              "other_data_without_resume"}
+              "other_data_without_resume", "init_and_resume", "init_missing", "init_other_architecture"}
 
 
 def _run_train(case: str, args: list, cwd, capsys) -> subprocess.CompletedProcess:
@@ -156,7 +162,7 @@ def test_resume_on_other_data_when_allowed_keeps_the_action_normalisation(tmp_pa
     result = run_command("lewm-train", "--config", run / "model" / "config.yaml", "--out", run, "--resume",
                          "--data", other_data, "--allow-other-data", "--steps", "3", "--no-progress", timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "--allow-other-data: continuing on" in result.stderr and "keeping the run's action normalisation" in \
+    assert "--allow-other-data: continuing on" in result.stderr and "keeping the model's action normalisation" in \
         result.stderr
     cfg = LeWM.load(run / "model").cfg
     assert (cfg.action_mean, cfg.action_std) == (saved.action_mean, saved.action_std)
@@ -164,6 +170,27 @@ def test_resume_on_other_data_when_allowed_keeps_the_action_normalisation(tmp_pa
     state = torch.load(run / "train_state.pt", weights_only=True)
     assert state["step"] == 3 and state["extra"]["data"]["path"] == str(other_data.resolve())
     assert not list(run.rglob("*.tmp"))
+
+
+def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, trained_run, other_data):
+    """Fine-tuning: the new run's first evaluation is the source model's last (same weights, same batches)."""
+    source = LeWM.load(trained_run / "model").cfg
+    out = tmp_path / "tuned"
+    assert train_main(["--config", str(trained_run / "model" / "config.yaml"), "--data", str(other_data),
+                       "--out", str(out), "--init", str(trained_run / "model"), "--steps", "2", "--no-progress"]) == 0
+    lines = [json.loads(ln) for ln in (out / "log.jsonl").read_text().splitlines()]
+    meta = next(r for r in lines if r["kind"] == "meta")
+    assert meta["init_from"] == str(trained_run / "model")
+    tuned = LeWM.load(out / "model").cfg
+    assert (tuned.action_mean, tuned.action_std) == (source.action_mean, source.action_std)
+    assert tuned.data_path == str(other_data)
+    again = tmp_path / "again"  # on the source's own data, step 0 reproduces the source's final evaluation
+    assert train_main(["--config", str(trained_run / "model" / "config.yaml"), "--data", str(source.data_path),
+                       "--out", str(again), "--init", str(trained_run / "model"), "--steps", "1",
+                       "--no-progress"]) == 0
+    first = next(json.loads(ln) for ln in (again / "log.jsonl").read_text().splitlines() if '"eval"' in ln)
+    last = [json.loads(ln) for ln in (trained_run / "log.jsonl").read_text().splitlines() if '"eval"' in ln][-1]
+    assert first["step"] == 0 and first["val_pred"] == pytest.approx(last["val_pred"], rel=1e-6)
 
 
 def test_run_files_get_the_mode_open_would_give(trained_run):

@@ -135,20 +135,21 @@ def check_resume_data(saved: LeWMConfig, saved_fp: dict | None, new_fp: dict, al
                 new_path, now, old_path, then)
 
 
-def keep_normalisation(cfg: LeWMConfig, saved: LeWMConfig, train_ds, val_ds) -> LeWMConfig:
-    """A resumed run keeps its saved action normalisation (the model was trained on it), whatever the data says.
+def keep_normalisation(cfg: LeWMConfig, saved: LeWMConfig, train_ds, val_ds, option: str = "--resume") -> LeWMConfig:
+    """A resumed (or ``--init``) run keeps the saved action normalisation (the model was trained on it), whatever
+    the data says.
 
     Sets it on both splits and returns ``cfg`` carrying it; a dataset with another action size is refused.
     """
     if cfg.action_dim != saved.action_dim:
-        raise UserInputError(f"--resume: {cfg.data_path} has {cfg.action_dim}-dimensional actions but this run was "
-                             f"trained on {saved.action_dim}; resume with the run's own data")
+        raise UserInputError(f"{option}: {cfg.data_path} has {cfg.action_dim}-dimensional actions but the model was "
+                             f"trained on {saved.action_dim}; use data of the same action size")
     if saved.state_mean is not None:  # the readout was trained on these too
         cfg = cfg.replace(state_mean=list(saved.state_mean), state_std=list(saved.state_std))
     if saved.action_mean is None or saved.action_std is None:
         return cfg
     if (cfg.action_mean, cfg.action_std) != (saved.action_mean, saved.action_std):
-        log.warning("--resume: keeping the run's action normalisation (mean %s, std %s), not %s's own",
+        log.warning(option + ": keeping the model's action normalisation (mean %s, std %s), not %s's own",
                     np.round(saved.action_mean, 4).tolist(), np.round(saved.action_std, 4).tolist(), cfg.data_path)
     for ds in (train_ds, val_ds):
         ds.action_mean = np.asarray(saved.action_mean, np.float32)

@@ -69,9 +69,9 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    def write_meta(self, cfg, precision: str, info, n_params: int) -> None:
-        """First record of a run: config, machine, precision and parameter count."""
-        self.record({"kind": "meta", "step": 0, "config": cfg.to_dict(), "precision": precision,
+    def write_meta(self, cfg, precision: str, info, n_params: int, init_from=None) -> None:
+        """First record of a run: config, machine, precision, parameter count, and the checkpoint it started from."""
+        self.record({"kind": "meta", "step": 0, "config": cfg.to_dict(), "precision": precision, "init_from": init_from,
                      "world_size": info.world, "device": str(info.device), "params": n_params,
                      "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                      "torch": torch.__version__})

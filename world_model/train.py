@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from world_model.checkpoint import init_weights
 from world_model.cli_errors import run_cli
 from world_model.config import ConfigError, LeWMConfig
 from world_model.io_utils import atomic_write_text
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: config)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start a new run from a checkpoint folder's weights and normalisation (fine-tuning)")
     p.add_argument("--allow-other-data", action="store_true",
                    help="with --resume: continue on data other than the run's (keeps its action normalisation)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
@@ -153,9 +156,15 @@ def _main(argv) -> int:
         if state is not None:
             check_resume_data(saved, state["extra"].get("data"), data_fp, args.allow_other_data)
             cfg = keep_normalisation(cfg, saved, train_ds, val_ds)
+        if args.init:
+            cfg = keep_normalisation(cfg, LeWMConfig.from_yaml(Path(args.init) / "config.yaml"), train_ds, val_ds,
+                                     option="--init")
         precision = resolve_precision(cfg.precision, info.device)
         _seed_all(cfg.seed)  # same initial weights on every rank
-        model = LeWM(cfg).to(info.device)
+        model = LeWM(cfg)
+        if args.init:
+            init_weights(model, args.init)
+        model = model.to(info.device)
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, cfg, cfg.steps)
         start = 0
@@ -179,8 +188,8 @@ def _main(argv) -> int:
         run = RunLog(out, enabled=info.is_main, resume_step=start if state is not None else None)
         n_params = model.num_parameters()["total"]
         log.info("lewm-train: %s, %.2f M parameters, %d train / %d val windows, %d process(es) on %s, %s, "
-                 "steps %d -> %d, run folder %s", cfg.encoder, n_params / 1e6, len(train_ds), len(val_ds),
-                 info.world, info.device, precision, start, cfg.steps, out)
+                 "steps %d -> %d%s, run folder %s", cfg.encoder, n_params / 1e6, len(train_ds), len(val_ds),
+                 info.world, info.device, precision, start, cfg.steps, f" from {args.init}" if args.init else "", out)
         val = _val_batches(val_ds, cfg) if info.is_main else []
 
         def checkpoint(step: int) -> None:
@@ -196,7 +205,7 @@ def _main(argv) -> int:
                 run.eval(step, metrics, cfg.collapse_rank_threshold, cfg.sigreg_lambda, cfg.collapse_std_threshold)
 
         if info.is_main and state is None:
-            run.write_meta(cfg, precision, info, n_params)
+            run.write_meta(cfg, precision, info, n_params, init_from=args.init)
             run_eval(0)
         t_start, step = time.perf_counter(), start
         bar = run.progress(start, cfg.steps, disable=args.no_progress or not info.is_main)

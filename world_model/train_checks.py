@@ -12,6 +12,11 @@ def check_args(args) -> None:
     check_at_least(args, 1, "steps", "threads")
     if args.allow_other_data and not args.resume:
         raise UserInputError("--allow-other-data only applies with --resume; drop it or add --resume")
+    if args.init and args.resume:
+        raise UserInputError("--init starts a new run from a checkpoint; --resume continues one: pass only one")
+    if args.init and not Path(args.init).is_dir():
+        raise UserInputError(f"--init {args.init}: no such checkpoint folder; pass a folder holding config.yaml "
+                             f"and model.safetensors (e.g. world_model/checkpoints/reacher)")
 
 
 def check_resume_steps(steps, reached: int, state_path: Path) -> None:
