@@ -49,6 +49,9 @@ class Agent(GoalHandling):
         refine_steps: gradient steps on each plan the planner returns, through the differentiable world model
             (``agent.gradient_refine``); 0 (default) plans without. ``refine_lr``: their step size (normalised
             action units).
+        compile_rollout: run the world model's planning rollout through ``torch.compile``
+            (``world_model.compiled_rollout``): faster per replan once compiled; the first plan for each shape
+            pays the compile (minutes on a cold cache). Falls back to eager, with a warning, where it fails.
 
     Usage::
 
@@ -64,7 +67,8 @@ class Agent(GoalHandling):
 
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
-                 precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1):
+                 precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1,
+                 compile_rollout: bool = False):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
         if cost == "readout":
@@ -76,6 +80,7 @@ class Agent(GoalHandling):
         if not 1 <= receding_horizon <= planner.horizon:
             raise ValueError(f"receding_horizon must be in [1, horizon={planner.horizon}], got {receding_horizon}")
         self.world_model = world_model.eval()
+        self.world_model.compile_rollout = bool(compile_rollout)
         self.planner = planner
         self.receding_horizon = int(receding_horizon)
         self.cost = cost

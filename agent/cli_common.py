@@ -31,7 +31,7 @@ def check_planner_options(args) -> None:
 
 def add_speed_options(p) -> None:
     """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16``,
-    ``--proposal`` and ``--refine-steps``/``--refine-lr``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    ``--proposal``, ``--refine-steps``/``--refine-lr`` and ``--compile``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
@@ -50,6 +50,9 @@ def add_speed_options(p) -> None:
                    help="gradient steps on each plan the planner returns, through the world model (default 0: none)")
     p.add_argument("--refine-lr", type=float, default=0.1,
                    help="step size of --refine-steps, in normalised action units (default 0.1)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the planning rollout through torch.compile: faster replans after a one-off compile "
+                        "(minutes the first time on a machine, then cached); needs a C++ compiler, else a warning")
 
 
 def speed_settings(args) -> dict:
@@ -57,7 +60,7 @@ def speed_settings(args) -> dict:
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
-            "refine_steps": args.refine_steps, "refine_lr": args.refine_lr}
+            "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

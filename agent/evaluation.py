@@ -297,6 +297,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
                 "waypoints": getattr(agent, "waypoints", None) is not None,
                 "refine_steps": getattr(agent, "refine_steps", 0), "refine_lr": getattr(agent, "refine_lr", None),
+                "compile_rollout": bool(getattr(agent.world_model, "compile_rollout", False)),
                 "nontrivial_pairs_only": bool(nontrivial and suite == "lewm"), "envs_at_once": group}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings, error_unit=error_unit)

@@ -136,7 +136,7 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
-               refine_steps: int = 0, refine_lr: float = 0.1, **planner_settings):
+               refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False, **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
@@ -148,7 +148,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     ``world_model.proposal``); a proposal planned for another horizon than the planner's is left out under
     ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
-    else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan (``Agent``).
+    else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
+    the rollout through ``torch.compile`` (both ``Agent``).
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -187,7 +188,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                   warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
                   waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy,
-                  refine_steps=refine_steps, refine_lr=refine_lr)
+                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout)
     agent.planner_name = name  # what "auto" resolved to, for reports
     return agent
 

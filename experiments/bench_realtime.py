@@ -13,7 +13,8 @@ and the success rate with its 95 % interval. Results go to ``experiments/results
     python experiments/bench_realtime.py --report
 
 Settings (``key:value``, comma-separated): planner (cem/mppi/icem), samples, iters, warm_iters, topk, horizon,
-precision (auto/bf16/fp32), proposal (on = the checkpoint's, off, or a file), waypoints (on/off). Unset keys
+precision (auto/bf16/fp32), proposal (on = the checkpoint's, off, or a file), waypoints (on/off), compile (on/off:
+the rollout through torch.compile; the compile itself happens in the first episode's first plans). Unset keys
 take ``make_agent``'s defaults. Run on an otherwise idle machine: timings shift with load.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ from world_model.fast_rollout import SINGLE_THREAD_ROWS  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results" / "realtime"
 INT_KEYS = ("samples", "iters", "warm_iters", "topk", "horizon")
-KEYWORDS = {"samples": "num_samples", "iters": "n_iters"}
+KEYWORDS = {"samples": "num_samples", "iters": "n_iters", "compile": "compile_rollout"}
 
 
 def parse_setting(text: str) -> tuple[str, dict]:
@@ -54,7 +55,7 @@ def agent_kwargs(values: dict) -> dict:
     onoff = {"on": True, "off": False}
     out = {}
     for key, value in values.items():
-        if key in ("proposal", "waypoints"):
+        if key in ("proposal", "waypoints", "compile"):
             out[key] = onoff.get(value, value)
         else:
             out[KEYWORDS.get(key, key)] = value

@@ -15,6 +15,7 @@ from world_model.projector import Projector
 from world_model.decoder import build_decoder, decoder_terms
 from world_model.fast_rollout import planning_threads
 from world_model.sigreg import SIGReg
+from world_model.compiled_rollout import compiled
 from world_model.state_head import StateHead
 
 
@@ -46,6 +47,7 @@ class LeWM(nn.Module):
             self.state_head = StateHead(d, cfg.state_mean, cfg.state_std, cfg.angle_qpos)
         # Inference (eval mode, no autograd) rolls out through world_model.fast_rollout; False forces the plain path.
         self.use_fast_rollout = True
+        self.compile_rollout = False  # True: that path through torch.compile (world_model.compiled_rollout)
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
         # candidates stay in cache, which makes large batches (many envs x 300 samples) ~1.4x faster per env.
         self.rollout_chunk = 1024
@@ -131,7 +133,8 @@ class LeWM(nn.Module):
             bf16 = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
             with torch.autocast(device_type, enabled=False), planning_threads(bn, device_type):
                 fast = self._fast_rollout(torch.bfloat16 if bf16 else torch.float32)
-                return fast.rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
+                run = compiled(fast) if self.compile_rollout else fast.rollout
+                return run(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
