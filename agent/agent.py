@@ -44,7 +44,8 @@ class Agent(GoalHandling):
         waypoints: an ``agent.waypoints.WaypointGraph`` over the model's embeddings of its training data: far
             goals are then approached through waypoints within the latent cost's reach (see that module);
             ``None`` plans straight at the goal.
-        proposal: a ``world_model.proposal.ProposalPolicy``: its plan starts each episode's first plan and is a
+        proposal: a ``world_model.proposal.ProposalPolicy`` planning at least the planner's horizon ahead (its
+            first ``horizon`` blocks are used): its plan starts each episode's first plan and is a
             candidate in every iteration of every replan, so a small budget suffices; ``None`` plans without.
         refine_steps: gradient steps on each plan the planner returns, through the differentiable world model
             (``agent.gradient_refine``); 0 (default) plans without. ``refine_lr``: their step size (normalised
@@ -254,7 +255,8 @@ class Agent(GoalHandling):
             state.set_target(rows, target)
         proposals = None
         if self.proposal is not None:
-            proposed = self.proposal.propose(z_hist, target)  # (k, H, A_block)
+            # (k, H, A_block); a policy that plans further ahead than the planner gives its first H blocks
+            proposed = self.proposal.propose(z_hist, target)[:, : self.planner.horizon]
             init = init if warm else proposed
             proposals = proposed[:, None]
         try:

@@ -145,8 +145,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
     straight at the goal. ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
-    ``world_model.proposal``); a proposal planned for another horizon than the planner's is left out under
-    ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
+    ``world_model.proposal``); one that plans further ahead than the planner gives its first blocks, one that
+    plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
     else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
     the rollout through ``torch.compile`` (both ``Agent``).
@@ -166,10 +166,10 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     policy = load_proposal(proposal, folder, dev)
     horizon = planner.horizon if not isinstance(planner, str) else planner_settings.get("horizon") or \
         PLANNER_DEFAULTS["horizon"]
-    if policy is not None and policy.horizon != horizon:
+    if policy is not None and policy.horizon < horizon:  # a longer one gives its first `horizon` blocks
         if proposal != "auto":
-            raise ValueError(f"the proposal policy plans {policy.horizon} blocks ahead, the planner {horizon}: "
-                             f"retrain it with lewm-train-proposal --horizon {horizon}, or plan without it")
+            raise ValueError(f"the proposal policy plans {policy.horizon} blocks ahead, fewer than the planner's "
+                             f"{horizon}: retrain it with lewm-train-proposal --horizon {horizon}, or plan without it")
         policy = None
     if planner == "proposal" and policy is None:
         raise ValueError(f"planner 'proposal' follows the checkpoint's proposal policy, and {folder} has none for "

@@ -140,6 +140,30 @@ def test_agent_seeds_its_plans_with_the_checkpoints_proposal(tiny_checkpoint, tm
     assert make_agent(str(tiny_checkpoint), horizon=3).proposal is None  # no file: plans as before
 
 
+def test_a_longer_proposal_gives_its_first_blocks_and_a_shorter_one_is_refused(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from agent.pretrained import make_agent
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    ProposalPolicy(32, 10, 3, hidden=16).save(folder)  # plans 3 blocks ahead
+    agent = make_agent(str(folder), horizon=2, num_samples=12, n_iters=1, topk=3, precision="fp32")
+    assert agent.proposal is not None
+    seen = []
+    original = agent.planner.plan
+    agent.planner.plan = lambda cost_fn, batch_size, init_mean=None, proposals=None, **kw: \
+        seen.append(proposals.shape) or original(cost_fn, batch_size=batch_size, init_mean=init_mean,
+                                                 proposals=proposals, **kw)
+    rng = np.random.default_rng(0)
+    agent.set_goal(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    agent.act(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    assert seen == [(1, 1, 2, 10)]
+    assert make_agent(str(folder), horizon=4).proposal is None  # "auto": a shorter policy is left out
+    with pytest.raises(ValueError, match="fewer than the planner's 4"):
+        make_agent(str(folder), horizon=4, proposal=True)
+
+
 def test_lewm_train_proposal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     import subprocess
 
