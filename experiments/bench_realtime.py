@@ -56,7 +56,7 @@ def agent_kwargs(values: dict) -> dict:
     out = {}
     for key, value in values.items():
         if key in ("proposal", "waypoints", "compile"):
-            out[key] = onoff.get(value, value)
+            out[KEYWORDS.get(key, key)] = onoff.get(value, value)
         else:
             out[KEYWORDS.get(key, key)] = value
     return out

@@ -18,6 +18,7 @@ import warnings
 import torch
 
 log = logging.getLogger("world_model.compiled_rollout")
+RECOMPILE_LIMIT = 64
 
 
 class CompiledRollout:
@@ -28,6 +29,9 @@ class CompiledRollout:
     """
 
     def __init__(self, fast):
+        # Each input shape compiles once (an episode's first plans see 1..history_size frames; a batched evaluation
+        # sees every batch size); past dynamo's default of 8 compiles per function it would quietly run eager.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         self.fast = fast
         self.failed: str | None = None  # why compiling failed, once it has
         self._fn = None
