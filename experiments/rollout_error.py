@@ -21,6 +21,7 @@ import torch
 from agent.pretrained import resolve_checkpoint
 from world_model import LeWM
 from world_model.dataset import TrajectoryDataset
+from world_model.frame_encoding import encode_frames
 
 
 def rollout_errors(model: LeWM, data: str, horizon: int, windows: int, seed: int = 0) -> dict:
@@ -33,8 +34,8 @@ def rollout_errors(model: LeWM, data: str, horizon: int, windows: int, seed: int
     items = [ds[int(i)] for i in pick]
     pixels = torch.stack([it["pixels"] for it in items])
     actions = torch.stack([it["action"] for it in items])
+    z = encode_frames(model, pixels.flatten(0, 1).numpy(), progress=False).unflatten(0, pixels.shape[:2])
     with torch.no_grad():
-        z = torch.cat([model.encode(pixels[i: i + 64]) for i in range(0, len(pixels), 64)])
         pred = model.rollout(z[:, :n_ctx], actions[:, : n_ctx - 1], actions[:, n_ctx - 1: n_ctx - 1 + horizon]
                              .unsqueeze(1))[:, 0]  # (B, H, D)
     target = z[:, n_ctx:]

@@ -118,8 +118,9 @@ def load_checkpoint(cls, path, map_location="cpu"):
     return model.to(map_location).eval()
 
 
-def init_weights(model, path) -> None:
-    """Copies a checkpoint folder's weights into ``model`` (a fresh LeWM of the same architecture).
+def init_weights(model, source, path) -> None:
+    """Copies the weights of ``source`` (a LeWM loaded from the checkpoint folder ``path``) into ``model``, a fresh
+    LeWM built for the new run.
 
     For fine-tuning: ``lewm-train --init CHECKPOINT`` starts a new run (new optimiser and schedule) from these
     weights (the caller keeps the checkpoint's action/state normalisation in ``model.cfg``).
@@ -127,10 +128,9 @@ def init_weights(model, path) -> None:
     Raises:
         CheckpointMismatchError: the checkpoint's architecture differs from ``model``'s (names what differs).
     """
-    source = load_checkpoint(type(model), path)
     expected, got = model.state_dict(), source.state_dict()
     problem = _describe_mismatch(expected, got)
     if problem:
         raise CheckpointMismatchError(f"--init {path}: its architecture differs from the config's ({problem}); "
                                       f"train with the checkpoint's own config.yaml or drop --init")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in got.items()}, strict=True)
+    model.load_state_dict(got, strict=True)

@@ -156,14 +156,15 @@ def _main(argv) -> int:
         if state is not None:
             check_resume_data(saved, state["extra"].get("data"), data_fp, args.allow_other_data)
             cfg = keep_normalisation(cfg, saved, train_ds, val_ds)
-        if args.init:
-            cfg = keep_normalisation(cfg, LeWMConfig.from_yaml(Path(args.init) / "config.yaml"), train_ds, val_ds,
-                                     option="--init")
+        source = LeWM.load(args.init) if args.init else None  # read once: its normalisation, then its weights
+        if source is not None:
+            cfg = keep_normalisation(cfg, source.cfg, train_ds, val_ds, option="--init")
         precision = resolve_precision(cfg.precision, info.device)
         _seed_all(cfg.seed)  # same initial weights on every rank
         model = LeWM(cfg)
-        if args.init:
-            init_weights(model, args.init)
+        if source is not None:
+            init_weights(model, source, args.init)
+            del source
         model = model.to(info.device)
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, cfg, cfg.steps)
