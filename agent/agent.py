@@ -2,7 +2,8 @@
 
 Each action block is ``frameskip`` env steps. At every block boundary the agent embeds the current frame, keeps
 the last ``history_size`` embeddings and executed action blocks, and every ``receding_horizon`` blocks replans,
-warm-started from the unexecuted tail of its previous plan. Plans live in the model's normalised action units;
+warm-started from the unexecuted tail of its previous plan. With ``replan_steps`` below ``frameskip`` it replans
+every ``replan_steps`` env steps instead, from a history of frames one block apart ending at the current step. Plans live in the model's normalised action units;
 the box [-1, 1] of the env is mapped into them, so no planned action ever leaves the env's box.
 """
 
@@ -32,6 +33,9 @@ class Agent(GoalHandling):
         planner: a planner whose ``action_dim`` equals the model's action block size and whose box is the env's
             box in normalised units (``Agent.planner_box(world_model)`` gives it; ``make_agent`` wires it).
         receding_horizon: action blocks executed between two plans (1 = replan every block).
+        replan_steps: env steps executed between two plans when fewer than a block: a divisor of ``frameskip``
+            (``None``: ``frameskip``, the block). Smaller reacts sooner at the cost of more plans; needs
+            ``receding_horizon`` 1.
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
             ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
             model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``).
@@ -69,7 +73,7 @@ class Agent(GoalHandling):
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
                  precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1,
-                 compile_rollout: bool = False):
+                 compile_rollout: bool = False, replan_steps: int | None = None):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
         if cost == "readout":
@@ -84,6 +88,11 @@ class Agent(GoalHandling):
         self.world_model.compile_rollout = bool(compile_rollout)
         self.planner = planner
         self.receding_horizon = int(receding_horizon)
+        self.replan_steps = cfg.frameskip if replan_steps is None else int(replan_steps)
+        if self.replan_steps < 1 or cfg.frameskip % self.replan_steps:
+            raise ValueError(f"--replan-steps must divide the model's frameskip {cfg.frameskip}, got {replan_steps}")
+        if self.replan_steps < cfg.frameskip and receding_horizon != 1:
+            raise ValueError(f"--replan-steps {self.replan_steps} replans within a block: receding_horizon must be 1")
         self.cost = cost
         self.device = next(world_model.parameters()).device
         self.precision = resolve_precision("bf16" if autocast else precision, self.device)
@@ -154,7 +163,10 @@ class Agent(GoalHandling):
             self._state.keep(indices)
 
     def _hist_len(self) -> int:
-        return 0 if self._state is None else int(self._state.hist_len.max(initial=0))
+        """History entries one block apart that the batch holds (0 before the first act)."""
+        if self._state is None or self._state.hist_len.max(initial=0) == 0:
+            return 0
+        return int(self._state.blocks_held(np.arange(self._state.n)).max())
 
     # Inspection (tests): (N, Th, D) history embeddings, (N, Th-1, A_block) actions between them, (N, H, A_block)
     # last plans, (N, D) what the last plans aimed at with waypoints; None before there is one.
@@ -184,11 +196,11 @@ class Agent(GoalHandling):
             raise ValueError(f"{self._goal.shape[0]} goals were set for {n} observations")
         if self._state is None or self._state.n != n:
             self._state = EpisodeState(n, self.history_size, self.planner.horizon, self.planner.action_dim,
-                                       self.frameskip, self.action_dim, self.device)
+                                       self.frameskip, self.action_dim, self.device, self.replan_steps)
         state = self._state
         due = state.due()
         if due.size:
-            self._start_blocks(frames[due], due)
+            self._start_ticks(frames[due], due)
         action = state.queue[np.arange(n), state.queue_pos]
         state.queue_pos += 1
         return action[0] if single else action
@@ -211,21 +223,21 @@ class Agent(GoalHandling):
                 self._state.restart(np.flatnonzero(starts))
         return self.act(observation), None
 
-    def _start_blocks(self, frames: np.ndarray, rows: np.ndarray) -> None:
-        """Starts the next action block of the envs ``rows`` (k,) from their frames (k, S, S, 3): embeds them,
-        extends the histories, replans where due, and queues each env's block of raw actions."""
+    def _start_ticks(self, frames: np.ndarray, rows: np.ndarray) -> None:
+        """Starts the next tick (action block, or ``replan_steps`` env steps) of the envs ``rows`` (k,) from their
+        frames (k, S, S, 3): embeds them, extends the histories, replans where due, and queues the raw actions."""
         state = self._state
         started = time.perf_counter()
         state.push(self._embed(frames), rows)
         self._embed_seconds = time.perf_counter() - started  # counted in the next replan's time (see plan_seconds)
-        stale = ~state.warm[rows] | (state.blocks_done[rows] >= self.receding_horizon)
+        stale = ~state.warm[rows] | (state.ticks_done[rows] >= self.receding_horizon)  # a tick, or whole blocks
         if stale.any():
             self._replan(rows[stale])
         idx = state.rows(rows)
-        block = state.plan[idx, state.rows(state.blocks_done[rows])]  # (k, A_block) normalised
-        raw = self.world_model.denormalize_actions(block).clamp(-1.0, 1.0)
-        state.last_block[idx] = self.world_model.normalize_actions(raw)
-        state.queue[rows] = raw.reshape(len(rows), self.frameskip, self.action_dim).cpu().numpy()
+        chunk = state.next_chunk(rows)  # (k, replan_steps * A) normalised
+        raw = self.world_model.denormalize_actions(chunk).clamp(-1.0, 1.0)
+        state.last_chunk[idx] = self.world_model.normalize_actions(raw)
+        state.queue[rows] = raw.reshape(len(rows), state.replan_steps, self.action_dim).cpu().numpy()
         state.queue_pos[rows] = 0
 
     def _replan(self, rows: np.ndarray) -> None:
@@ -233,18 +245,21 @@ class Agent(GoalHandling):
         (a single group while the envs go in lockstep)."""
         state = self._state
         warm = state.warm[rows]
-        groups = np.stack([state.hist_len[rows], warm, np.where(warm, state.blocks_done[rows], 0)], 1)
+        groups = np.stack([state.blocks_held(rows), warm, np.where(warm, state.ticks_done[rows], 0)], 1)
         for key in np.unique(groups, axis=0):
             self._plan_group(rows[(groups == key).all(1)], int(key[0]), bool(key[1]), int(key[2]))
 
     def _plan_group(self, rows: np.ndarray, th: int, warm: bool, shift: int) -> None:
-        """One planner call for ``rows``, whose histories hold ``th`` frames; warm-started from their plans shifted
-        by ``shift`` executed blocks when ``warm``."""
+        """One planner call for ``rows``, whose histories hold ``th`` frames one block apart; warm-started from
+        their plans shifted by ``shift`` executed ticks when ``warm``."""
         state = self._state
         idx = state.rows(rows)
         z_hist, a_hist = state.history(rows, th)
         target = self._goal if self._goal.shape[0] == 1 else self._goal[idx]
-        init = shift_plan(state.plan[idx], shift) if warm else None
+        init = None
+        if warm:  # shifted by env steps: a tick may be part of a block
+            steps = state.plan[idx].reshape(len(rows), -1, self.action_dim)
+            init = shift_plan(steps, shift * state.replan_steps).reshape(state.plan[idx].shape)
         n_iters = self.planner.n_iters
         if warm and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters
@@ -272,7 +287,7 @@ class Agent(GoalHandling):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.plan_seconds.append(time.perf_counter() - start)
-        state.warm[rows], state.blocks_done[rows] = True, 0
+        state.warm[rows], state.ticks_done[rows] = True, 0
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The planner's cost for every env's current history and goal (or waypoint, see ``waypoints``):

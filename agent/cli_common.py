@@ -21,6 +21,7 @@ def check_planner_options(args) -> None:
     check_at_least(args, 2, "samples")  # the elites refit a distribution: one sample has no spread
     check_at_least(args, 1, "iters", "warm_iters", "horizon")
     check_at_least(args, 0, "refine_steps")
+    check_at_least(args, 1, "replan_steps")
     lr = getattr(args, "refine_lr", None)
     if lr is not None and not lr > 0:
         raise UserInputError(f"--refine-lr must be > 0, got {lr}")
@@ -31,7 +32,7 @@ def check_planner_options(args) -> None:
 
 def add_speed_options(p) -> None:
     """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16``,
-    ``--proposal``, ``--refine-steps``/``--refine-lr`` and ``--compile``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    ``--proposal``, ``--refine-steps``/``--refine-lr``, ``--compile`` and ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
@@ -53,6 +54,9 @@ def add_speed_options(p) -> None:
     p.add_argument("--compile", action="store_true",
                    help="run the planning rollout through torch.compile: faster replans after a one-off compile "
                         "(minutes the first time on a machine, then cached); needs a C++ compiler, else a warning")
+    p.add_argument("--replan-steps", type=int,
+                   help="replan every this many env steps, a divisor of the model's frameskip (default: the "
+                        "frameskip, once per action block); smaller reacts sooner and plans more often")
 
 
 def speed_settings(args) -> dict:
@@ -60,7 +64,8 @@ def speed_settings(args) -> dict:
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
-            "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile}
+            "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
+            "replan_steps": args.replan_steps}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

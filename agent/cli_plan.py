@@ -172,7 +172,7 @@ def _main(argv: list[str] | None) -> int:
     if args.video:
         _write_video(args.video, frames, goal_shown)
     step_s = _step_seconds(env)  # None for an env that does not say how long a step lasts
-    block_s = step_s * agent.frameskip * agent.receding_horizon if step_s else None
+    block_s = step_s * agent.replan_steps * agent.receding_horizon if step_s else None
     timing = latency_line(agent.plan_seconds, block_s)
     if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
         unit = env.error_unit or "m"

@@ -291,6 +291,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
         for whole, piece in zip((results, plan_seconds, batch_sizes), part):
             whole.extend(piece)
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
+                "replan_steps": getattr(agent, "replan_steps", None),
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
                 "precision": agent.precision, "proposal": getattr(agent, "proposal", None) is not None,

@@ -136,11 +136,13 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
                cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
-               refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False, **planner_settings):
+               refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
+               replan_steps: int | None = None, **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
     choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
+    Planner settings that ``planning.json`` records apply to a planner given by name, unless given here.
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
@@ -149,16 +151,20 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
     else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
-    the rollout through ``torch.compile`` (both ``Agent``).
+    the rollout through ``torch.compile``; ``replan_steps``: replan within a block (all three ``Agent``).
     """
     from agent.agent import Agent
     from world_model import LeWM
 
-    from agent.planner_choice import checkpoint_planner
+    from agent.planner_choice import checkpoint_planner, checkpoint_settings
 
     folder = resolve_checkpoint(name_or_dir)
     if planner == "auto":
         planner = checkpoint_planner(folder, PLANNERS)
+    if isinstance(planner, str):  # the checkpoint's measured settings, unless the caller gave their own
+        for key, value in checkpoint_settings(folder).items():
+            if planner_settings.get(key) is None:
+                planner_settings[key] = value
     dev = resolve_device(device)
     model = LeWM.load(folder, map_location=dev)
     if task is not None and model.cfg.task and model.cfg.task != task:
@@ -177,8 +183,9 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     budget = PROPOSAL_BUDGET if policy is not None else SEARCH_BUDGET
     name = planner if isinstance(planner, str) else type(planner).__name__
     if isinstance(planner, str):
-        if planner == "icem":  # iCEM shifts its kept elites by the blocks executed between plans
-            planner_settings.setdefault("shift_steps", receding_horizon)
+        if planner == "icem":  # iCEM shifts its kept elites by the whole blocks executed between plans
+            within_block = replan_steps is not None and replan_steps < model.cfg.frameskip
+            planner_settings.setdefault("shift_steps", 0 if within_block else receding_horizon)
         for key in ("num_samples", "n_iters"):
             if planner_settings.get(key) is None:
                 planner_settings[key] = budget[key]
@@ -188,7 +195,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                   warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
                   waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy,
-                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout)
+                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
+                  replan_steps=replan_steps)
     agent.planner_name = name  # what "auto" resolved to, for reports
     return agent
 

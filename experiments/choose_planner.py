@@ -9,6 +9,12 @@ Successes are pooled per planner and suite over every run given. A planner quali
 pooled successes on every suite; among those the one with the least planning time per env and replan wins (the
 real-time rule: the fastest setting that keeps success). When no planner is best on every suite, MPPI is kept.
 Runs that used waypoints count under their planner; runs of other checkpoints in the files are skipped.
+
+``--setting substep_correlation=0`` (repeatable) records planner settings beside the choice
+(``agent.planner_choice.SETTINGS``); then only runs made with those settings count:
+
+    python experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
+        eval/nc0_s*/results.json eval/cem_nc0_s*/results.json
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.planner_choice import DEFAULT_PLANNER, write_planner_choice
+from agent.planner_choice import DEFAULT_PLANNER, SETTINGS, write_planner_choice
 from agent.pretrained import PLANNERS
 
 
@@ -83,21 +89,37 @@ def describe(totals: dict[str, dict[str, Tally]]) -> str:
     return "; ".join(parts)
 
 
+def parse_setting(text: str) -> tuple[str, float]:
+    """``"substep_correlation=0"`` -> ("substep_correlation", 0.0); integers stay integers."""
+    name, sep, value = text.partition("=")
+    if not sep or name not in SETTINGS:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(SETTINGS)}, got {text!r}")
+    try:
+        number = int(value) if isinstance(SETTINGS[name][0], int) else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: not a number: {value!r}") from None
+    return name, number
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to write planning.json into")
     p.add_argument("results", nargs="+", help="results.json files of lewm-eval runs of that checkpoint")
+    p.add_argument("--setting", type=parse_setting, action="append", default=[],
+                   help="NAME=VALUE: a planner setting to record; only runs made with it count (repeatable)")
     args = p.parse_args(argv)
+    settings = dict(args.setting)
     folder = Path(args.checkpoint).resolve()
     runs, skipped = [], 0
     for path in args.results:
         for run in json.loads(Path(path).read_text()):
-            if Path(run["checkpoint"]).resolve() == folder:
-                runs.append(run)
-            else:
+            if Path(run["checkpoint"]).resolve() != folder:
                 skipped += 1  # a run of another checkpoint (e.g. another task of a multi-task lewm-eval)
+            elif all(run["settings"].get(name) == value for name, value in settings.items()):
+                runs.append(run)
     if not runs:
-        raise SystemExit(f"no run of {folder} in {', '.join(args.results)}")
+        made_with = f" made with {settings}" if settings else ""
+        raise SystemExit(f"no run of {folder}{made_with} in {', '.join(args.results)}")
     if len({run["task"] for run in runs}) != 1:
         raise SystemExit("the runs are of several tasks: compare planners on one")
     totals = pooled(runs)
@@ -106,7 +128,9 @@ def main(argv=None) -> int:
     winner = choose(totals)
     nontrivial = " (lewm: non-trivial pairs)" if any(r["settings"].get("nontrivial_pairs_only") for r in runs) else ""
     evidence = f"pooled over {len(args.results)} file(s){nontrivial}: {describe(totals)}"
-    print(f"wrote {write_planner_choice(folder, winner, evidence)}: {winner} ({evidence})")
+    if settings:
+        evidence += f"; runs made with {', '.join(f'{k} {v}' for k, v in settings.items())}"
+    print(f"wrote {write_planner_choice(folder, winner, evidence, settings)}: {winner} ({evidence})")
     return 0
 
 

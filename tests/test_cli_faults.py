@@ -38,6 +38,9 @@ CASES = [
     ("negative-refine-steps", "lewm-plan", ["--goal", "{goal}", "--refine-steps", "-1"],
      ["--refine-steps must be at least 0"]),
     ("zero-refine-lr", "lewm-plan", ["--goal", "{goal}", "--refine-lr", "0"], ["--refine-lr must be > 0"]),
+    ("zero-replan-steps", "lewm-plan", ["--goal", "{goal}", "--replan-steps", "0"], ["--replan-steps must be at least 1"]),
+    ("replan-steps-not-a-divisor", "lewm-plan", ["--goal", "{goal}", "--replan-steps", "2"],
+     ["--replan-steps must divide the model's frameskip 5, got 2"]),
     # ---- lewm-plan: outputs, checked before the episode is planned
     ("video-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}"], ["--video", "is a folder"]),
     ("video-missing-folder", "lewm-plan", ["--goal", "{goal}", "--video", "{work}/no/ep.mp4"], ["does not exist"]),

@@ -252,13 +252,16 @@ class LeWM(nn.Module):
         a = self.cfg.action_dim
         mean = np.zeros(a) if self.cfg.action_mean is None else np.asarray(self.cfg.action_mean, dtype=np.float64)
         std = np.ones(a) if self.cfg.action_std is None else np.asarray(self.cfg.action_std, dtype=np.float64)
-        reps = self.cfg.frameskip
+        reps, rest = divmod(like.shape[-1], a)  # a block, or any whole number of env steps
+        if rest:
+            raise ValueError(f"actions must have a multiple of {a} values in their last dim, got {like.shape[-1]}")
         mean_t = torch.as_tensor(np.tile(mean, reps), dtype=like.dtype, device=like.device)
         std_t = torch.as_tensor(np.tile(std, reps), dtype=like.dtype, device=like.device)
         return mean_t, std_t
 
     def normalize_actions(self, raw_blocks):
-        """Raw env action blocks (..., frameskip * A) -> z-scored blocks (same shape), per raw action dim."""
+        """Raw env action blocks (..., frameskip * A) -> z-scored blocks (same shape), per raw action dim.
+        Any whole number of env steps (..., k * A) is normalised the same way."""
         x = torch.as_tensor(raw_blocks, dtype=torch.float32) if not torch.is_tensor(raw_blocks) else raw_blocks
         mean, std = self._action_stats(x)
         return (x - mean) / std

@@ -1,0 +1,77 @@
+"""Planner settings a checkpoint records in planning.json: applied by make_agent unless the caller gives their own,
+refused with one clear line when malformed, and written by choose_planner only from runs made with them."""
+
+import json
+import shutil
+
+import pytest
+from test_follow_proposal import load_choose_planner, run_summary
+
+from agent.planner_choice import FILE_NAME, checkpoint_settings, write_planner_choice
+from agent.pretrained import make_agent
+from world_model.cli_errors import UserInputError
+
+
+@pytest.fixture
+def own_checkpoint(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    return folder
+
+
+def test_recorded_settings_apply_unless_given(own_checkpoint):
+    default = make_agent(str(own_checkpoint), planner="mppi", waypoints=False)
+    assert default.planner.substep_correlation == pytest.approx(0.8) and default.planner.horizon == 5
+    write_planner_choice(own_checkpoint, "mppi", "test", {"substep_correlation": 0.0, "horizon": 3})
+    for planner in ("auto", "cem"):  # the settings belong to the checkpoint, whichever planner is named
+        agent = make_agent(str(own_checkpoint), planner=planner, waypoints=False)
+        assert agent.planner.substep_correlation == 0.0 and agent.planner.horizon == 3
+    asked = make_agent(str(own_checkpoint), planner="auto", waypoints=False, substep_correlation=0.5, horizon=4)
+    assert asked.planner.substep_correlation == 0.5 and asked.planner.horizon == 4
+
+
+def test_no_file_or_no_settings_means_none(own_checkpoint):
+    assert checkpoint_settings(own_checkpoint) == {}
+    write_planner_choice(own_checkpoint, "cem", "test")
+    assert "settings" not in json.loads((own_checkpoint / FILE_NAME).read_text())
+    assert checkpoint_settings(own_checkpoint) == {}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ('["substep_correlation"]', "settings must be an object"),
+    ('{"temperature": 1.0}', "unknown setting 'temperature'; known: substep_correlation, horizon"),
+    ('{"substep_correlation": 1.5}', r"substep_correlation must be a number in \[0.0, 0.999\], got 1.5"),
+    ('{"substep_correlation": "0"}', "substep_correlation must be a number"),
+    ('{"horizon": 2.5}', r"horizon must be an integer in \[1, 64\], got 2.5"),
+    ('{"horizon": true}', "horizon must be an integer"),
+    ('{"num_samples": 0}', "num_samples must be an integer"),
+])
+def test_malformed_settings_are_one_clear_error(own_checkpoint, settings, message):
+    (own_checkpoint / FILE_NAME).write_text(f'{{"planner": "mppi", "settings": {settings}}}')
+    with pytest.raises(UserInputError, match=message):
+        checkpoint_settings(own_checkpoint)
+    with pytest.raises(UserInputError, match=message):
+        make_agent(str(own_checkpoint), waypoints=False)
+
+
+def test_choose_planner_counts_only_runs_made_with_the_setting(tmp_path):
+    choose_planner = load_choose_planner()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+
+    def run(planner, successes, corr):
+        summary = run_summary(planner, successes, folder)
+        summary["settings"]["substep_correlation"] = corr
+        return summary
+
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([run("mppi", 30, 0.8), run("cem", 35, 0.8), run("mppi", 40, 0.0), run("cem", 34, 0.0)]))
+    assert choose_planner.main(["--checkpoint", str(folder), "--setting", "substep_correlation=0", str(path)]) == 0
+    choice = json.loads((folder / FILE_NAME).read_text())
+    assert choice["planner"] == "mppi" and choice["settings"] == {"substep_correlation": 0.0}
+    assert "mppi 40/50" in choice["evidence"] and "cem 34/50" in choice["evidence"]
+    assert "runs made with substep_correlation 0.0" in choice["evidence"]
+    with pytest.raises(SystemExit, match="made with"):
+        choose_planner.main(["--checkpoint", str(folder), "--setting", "substep_correlation=0.5", str(path)])
+    with pytest.raises(SystemExit):
+        choose_planner.main(["--checkpoint", str(folder), "--setting", "temperature=1", str(path)])
