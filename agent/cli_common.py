@@ -31,10 +31,16 @@ def check_planner_options(args) -> None:
 
 
 def add_speed_options(p) -> None:
-    """The planning budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision``/``--bf16``,
+    """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
+    ``--precision``/``--bf16``,
     ``--proposal``, ``--refine-steps``/``--refine-lr``, ``--compile`` and ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
+    p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default: the checkpoint's "
+                   "planning.json, else 5)")
+    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
+                   "action block, in [0, 1); 0 = independent per step (default: the checkpoint's planning.json, "
+                   "else 0.8)")
     p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
                    "proposal policy, else 300)")
     p.add_argument("--iters", type=int, help="planner iterations of an episode's first plan (default 4 with the "
@@ -65,7 +71,7 @@ def speed_settings(args) -> dict:
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
-            "replan_steps": args.replan_steps}
+            "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

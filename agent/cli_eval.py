@@ -42,9 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
                         "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
-                   "action block, in [0, 1) (default 0.8; 0 = independent per step)")
-    p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default 5)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     p.add_argument("--cost", choices=["all", "terminal", "readout"], default="all",
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
@@ -115,7 +112,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
-                               horizon=args.horizon, seed=args.seed, substep_correlation=args.noise_corr,
+                               seed=args.seed,
                                waypoints="auto" if args.waypoints is None else args.waypoints)
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
             prepared.append((task, folder, eval_data, planner, agent))

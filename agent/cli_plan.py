@@ -41,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
-                   "action block, in [0, 1) (default 0.8; 0 = independent per step)")
-    p.add_argument("--horizon", type=int, help="planning horizon in action blocks")
     add_speed_options(p)
     p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
     p.add_argument("--image-size", type=int, help="with --make-goal: image side (default: the model's)")
@@ -144,8 +141,7 @@ def _main(argv: list[str] | None) -> int:
     if args.steps is None:
         args.steps = int(spec.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
-                       task=spec.name, **speed_settings(args), horizon=args.horizon, seed=args.seed,
-                       substep_correlation=args.noise_corr,
+                       task=spec.name, **speed_settings(args), seed=args.seed,
                        waypoints="auto" if args.waypoints is None else args.waypoints)
     check_plan_memory(agent)
     env = make_task_env(agent, spec.name, args.tolerance)
