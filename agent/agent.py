@@ -3,8 +3,8 @@
 Each action block is ``frameskip`` env steps. At every block boundary the agent embeds the current frame, keeps
 the last ``history_size`` embeddings and executed action blocks, and every ``receding_horizon`` blocks replans,
 warm-started from the unexecuted tail of its previous plan. With ``replan_steps`` below ``frameskip`` it replans
-every ``replan_steps`` env steps instead, from a history of frames one block apart ending at the current step. Plans live in the model's normalised action units;
-the box [-1, 1] of the env is mapped into them, so no planned action ever leaves the env's box.
+every ``replan_steps`` env steps instead, from a history of frames one block apart ending at the current step.
+Plans live in the model's normalised action units; the box [-1, 1] of the env is mapped into them, so no planned action ever leaves the env's box.
 """
 
 from __future__ import annotations
@@ -164,9 +164,7 @@ class Agent(GoalHandling):
 
     def _hist_len(self) -> int:
         """History entries one block apart that the batch holds (0 before the first act)."""
-        if self._state is None or self._state.hist_len.max(initial=0) == 0:
-            return 0
-        return int(self._state.blocks_held(np.arange(self._state.n)).max())
+        return 0 if self._state is None else int(self._state.blocks_held(np.arange(self._state.n)).max(initial=0))
 
     # Inspection (tests): (N, Th, D) history embeddings, (N, Th-1, A_block) actions between them, (N, H, A_block)
     # last plans, (N, D) what the last plans aimed at with waypoints; None before there is one.
@@ -258,8 +256,8 @@ class Agent(GoalHandling):
         target = self._goal if self._goal.shape[0] == 1 else self._goal[idx]
         init = None
         if warm:  # shifted by env steps: a tick may be part of a block
-            steps = state.plan[idx].reshape(len(rows), -1, self.action_dim)
-            init = shift_plan(steps, shift * state.replan_steps).reshape(state.plan[idx].shape)
+            plan = state.plan[idx]
+            init = shift_plan(plan.reshape(len(rows), -1, self.action_dim), shift * state.replan_steps).view_as(plan)
         n_iters = self.planner.n_iters
         if warm and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters

@@ -32,8 +32,8 @@ def check_planner_options(args) -> None:
 
 def add_speed_options(p) -> None:
     """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
-    ``--precision``/``--bf16``,
-    ``--proposal``, ``--refine-steps``/``--refine-lr``, ``--compile`` and ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
+    ``--precision``/``--bf16``, ``--proposal``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
+    ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
     p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default: the checkpoint's "

@@ -25,20 +25,33 @@ SETTINGS = {"substep_correlation": (0.0, 0.999), "horizon": (1, 64), "num_sample
             "n_iters": (1, 1_000)}
 
 
+def _read_choice(folder) -> dict | None:
+    """``folder/planning.json`` as a dict holding at least ``planner``; None without the file.
+
+    Raises:
+        UserInputError: the file is not a JSON object with a ``planner`` key.
+    """
+    path = Path(folder) / FILE_NAME
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        return {**record, "planner": record["planner"]}  # not an object: TypeError; no planner: KeyError
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{path} is not a planner choice ({type(exc).__name__}); it should read "
+                             f'{{"planner": "{DEFAULT_PLANNER}"}}, or delete it to plan with {DEFAULT_PLANNER}') from exc
+
+
 def checkpoint_planner(folder, known: tuple[str, ...]) -> str:
     """The planner named by ``folder/planning.json`` (one of ``known``), else ``DEFAULT_PLANNER``.
 
     Raises:
         UserInputError: the file is not JSON, has no ``planner`` string, or names an unknown planner.
     """
-    path = Path(folder) / FILE_NAME
-    if not path.is_file():
+    record = _read_choice(folder)
+    if record is None:
         return DEFAULT_PLANNER
-    try:
-        choice = json.loads(path.read_text())["planner"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{path} is not a planner choice ({type(exc).__name__}); it should read "
-                             f'{{"planner": "{DEFAULT_PLANNER}"}}, or delete it to plan with {DEFAULT_PLANNER}') from exc
+    choice, path = record["planner"], Path(folder) / FILE_NAME
     if choice not in known:
         raise UserInputError(f"{path} names planner {choice!r}; known: {', '.join(known)}")
     return choice
@@ -50,14 +63,8 @@ def checkpoint_settings(folder) -> dict:
     Raises:
         UserInputError: ``settings`` is not an object of known names with numbers in their ranges (``SETTINGS``).
     """
-    path = Path(folder) / FILE_NAME
-    if not path.is_file():
-        return {}
-    try:
-        settings = json.loads(path.read_text()).get("settings", {})
-    except (OSError, ValueError, AttributeError) as exc:
-        raise UserInputError(f"{path} is not a planner choice ({type(exc).__name__}); delete it to plan with "
-                             f"the defaults") from exc
+    record = _read_choice(folder)
+    settings, path = ({} if record is None else record.get("settings", {})), Path(folder) / FILE_NAME
     if not isinstance(settings, dict):
         raise UserInputError(f"{path}: settings must be an object such as {{\"substep_correlation\": 0.0}}")
     for name, value in settings.items():

@@ -34,18 +34,26 @@ def test_early_history_counts_whole_blocks_only():
     assert state.blocks_held([0, 1]).tolist() == [2, 2]  # steps 6 and 1; step -4 does not exist
 
 
-def test_replans_every_step_and_executes_the_plans_first_step():
-    agent = small_agent(replan_steps=1, horizon=3)
-    agent.set_goal(frame(0))
-    plans, acts = [], []
+def spy_on_plans(agent) -> tuple[list, list]:
+    """Records each planner call's warm start (None on a cold start) and returned plan, in order."""
+    inits, plans = [], []
     original = agent.planner.plan
 
     def spy(cost_fn, batch_size, init_mean=None, **kw):
+        inits.append(None if init_mean is None else init_mean.clone())
         result = original(cost_fn, batch_size=batch_size, init_mean=init_mean, **kw)
         plans.append(result.actions.clone())
         return result
 
     agent.planner.plan = spy
+    return inits, plans
+
+
+def test_replans_every_step_and_executes_the_plans_first_step():
+    agent = small_agent(replan_steps=1, horizon=3)
+    agent.set_goal(frame(0))
+    _, plans = spy_on_plans(agent)
+    acts = []
     for step in range(2 * agent.frameskip + 1):
         acts.append(agent.act(frame(step)))
     assert len(plans) == 2 * agent.frameskip + 1
@@ -57,16 +65,7 @@ def test_replans_every_step_and_executes_the_plans_first_step():
 def test_warm_start_is_shifted_by_env_steps():
     agent = small_agent(replan_steps=1, horizon=2)
     agent.set_goal(frame(0))
-    inits, plans = [], []
-    original = agent.planner.plan
-
-    def spy(cost_fn, batch_size, init_mean=None, **kw):
-        inits.append(None if init_mean is None else init_mean.clone())
-        result = original(cost_fn, batch_size=batch_size, init_mean=init_mean, **kw)
-        plans.append(result.actions.clone())
-        return result
-
-    agent.planner.plan = spy
+    inits, plans = spy_on_plans(agent)
     agent.act(frame(1))
     agent.act(frame(2))
     steps_before = plans[0].reshape(1, -1, 2)
