@@ -64,7 +64,7 @@ def test_bf16_plans_match_fp32_plans():
 
 
 def test_small_cpu_rollouts_run_on_one_thread_and_restore_the_count():
-    from world_model.fast_rollout import SINGLE_THREAD_ROWS, planning_threads
+    from world_model.cpu_threads import SINGLE_THREAD_ROWS, planning_threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

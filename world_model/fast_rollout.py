@@ -24,34 +24,12 @@ whenever it runs without autograd in eval mode; the plain one stays as the refer
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-# At most this many candidates, a CPU rollout runs on one thread: its products are too small to split, and waking
-# a second OpenMP thread for each of several hundred small kernels (with OMP_WAIT_POLICY=PASSIVE, which the agent
-# sets so that idle threads never starve rendering or other jobs) cost more than it saved. Measured on a 2-core
-# Zen 4, 64 candidates, 5 steps: bf16 44 ms on one thread against 67-71 ms on two (fp32 64-72 against 74-79);
-# at 128 candidates both were equal, from 300 on two threads win in fp32 (experiments/results/realtime.md).
-SINGLE_THREAD_ROWS = 128
-
-
-@contextlib.contextmanager
-def planning_threads(rows: int, device_type: str):
-    """Runs the body on one CPU thread when ``rows`` (candidates in the rollout) <= ``SINGLE_THREAD_ROWS``; restores
-    the thread count after. No-op on other devices or when torch already uses one thread."""
-    threads = torch.get_num_threads()
-    if device_type != "cpu" or rows > SINGLE_THREAD_ROWS or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from world_model.cpu_threads import map_spans, row_spans
 
 
 @dataclass
@@ -199,7 +177,7 @@ class FastRollout:
 
     # ------------------------------------------------------------------ rollout
     def rollout(self, z_hist: torch.Tensor, c_hist: torch.Tensor | None, c_plan: torch.Tensor,
-                chunk: int | None = None) -> torch.Tensor:
+                chunk: int | None = None, workers: int = 1) -> torch.Tensor:
         """Autoregressive rollout of N candidate plans per batch element.
 
         Args:
@@ -207,6 +185,8 @@ class FastRollout:
             c_hist: (B, Th - 1, D) action embeddings of the history, or None when Th == 1.
             c_plan: (B, N, H, D) action embeddings of the candidate plans.
             chunk: candidates (over all B x N) per pass; None: all at once.
+            workers: CPU threads the candidates are split over, one torch thread each
+                (``world_model.cpu_threads``); 1: the caller's thread.
 
         Returns:
             (B, N, H, D) predicted embeddings, in ``z_hist``'s dtype.
@@ -217,16 +197,17 @@ class FastRollout:
         b, th, d = z_hist.shape
         n, horizon = c_plan.shape[1], c_plan.shape[2]
         rows = b * n
-        chunk = chunk or rows
         # History tokens conditioned on history actions are the same for every candidate, and (causal attention)
         # so are their keys and values: they go through the blocks once per batch element, not once per candidate.
         starts = {max(0, th + step - self.history_size) for step in range(horizon)}
         prefixes = {start: self._shared_prefix(z_hist, c_hist, start) for start in starts if start < th - 1}
         flat_plan = c_plan.reshape(rows, horizon, d)
-        out = []
-        for lo in range(0, rows, chunk):
-            owner = torch.arange(lo, min(rows, lo + chunk), device=z_hist.device) // n
-            out.append(self._rollout_rows(z_hist.index_select(0, owner), flat_plan[lo:lo + chunk], prefixes, owner))
+
+        def span(lo: int, hi: int) -> torch.Tensor:
+            owner = torch.arange(lo, hi, device=z_hist.device) // n
+            return self._rollout_rows(z_hist.index_select(0, owner), flat_plan[lo:hi], prefixes, owner)
+
+        out = map_spans(span, row_spans(rows, chunk, workers), workers)
         return (out[0] if len(out) == 1 else torch.cat(out)).reshape(b, n, horizon, d).to(out_dtype)
 
     def _shared_prefix(self, z_hist: torch.Tensor, c_hist: torch.Tensor, start: int) -> list[list[torch.Tensor]]:

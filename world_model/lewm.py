@@ -13,7 +13,7 @@ from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
 from world_model.projector import Projector
 from world_model.decoder import build_decoder, decoder_terms
-from world_model.fast_rollout import planning_threads
+from world_model.cpu_threads import planning_threads, split_workers
 from world_model.sigreg import SIGReg
 from world_model.compiled_rollout import compiled
 from world_model.state_head import StateHead
@@ -131,10 +131,14 @@ class LeWM(nn.Module):
             chunk = self.rollout_chunk if device_type == "cpu" else None
             # Under bf16 autocast the fast path runs natively in bf16 (weights cast once), autocast off.
             bf16 = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
-            with torch.autocast(device_type, enabled=False), planning_threads(bn, device_type):
-                fast = self._fast_rollout(torch.bfloat16 if bf16 else torch.float32)
-                run = compiled(fast) if self.compile_rollout else fast.rollout
-                return run(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
+            # Compiled graphs are not run from worker threads: a compiled rollout keeps the caller's thread.
+            dtype = torch.bfloat16 if bf16 else torch.float32
+            workers = 1 if self.compile_rollout else split_workers(bn, device_type, dtype)
+            with torch.autocast(device_type, enabled=False), planning_threads(bn, device_type, workers):
+                fast = self._fast_rollout(dtype)
+                if self.compile_rollout:
+                    return compiled(fast)(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
+                return fast.rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk, workers)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
         if c_hist is not None:
             c[:, : th - 1] = c_hist.unsqueeze(1).expand(b, n, th - 1, -1).reshape(bn, th - 1, -1)
@@ -193,7 +197,8 @@ class LeWM(nn.Module):
             {"pred": MSE of predicted vs encoded next embeddings, "sigreg": statistic, "total": pred +
             lambda * sigreg (+ recon_lambda * "recon", the decoder's pixel error, when ``cfg.recon_lambda > 0``;
             + "rollout", the open-loop error of frames history+1.. fed the model's own predictions, when
-            ``cfg.num_preds > 1``; + state_lambda * "state", the readout's error, with a state head)},
+            ``cfg.num_preds > 1``; + state_lambda * "state", the readout's error, with a state head; +
+            state_pred_lambda * "state_pred", the fixed readout's error on the predictions, where set)},
             scalar tensors; plus "emb": (B, T, D) embeddings, detached, for diagnostics.
         """
         pixels = torch.as_tensor(batch["pixels"])
@@ -226,6 +231,10 @@ class LeWM(nn.Module):
             qpos = torch.as_tensor(batch["qpos"])
             out["state"] = self.state_head.loss(z.reshape(-1, z.shape[-1]), qpos.reshape(-1, qpos.shape[-1]))
             total = total + self.cfg.state_lambda * out["state"]
+            if self.cfg.state_pred_lambda > 0:
+                out["state_pred"] = self.state_head.loss(pred.reshape(-1, pred.shape[-1]),
+                                                         qpos[:, 1: n_ctx + 1].reshape(-1, qpos.shape[-1]), fixed=True)
+                total = total + self.cfg.state_pred_lambda * out["state_pred"]
         out["total"] = total
         return out
 
