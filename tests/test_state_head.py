@@ -44,6 +44,28 @@ def test_off_by_default_and_added_to_the_loss_with_its_weight():
         model.loss({k: v for k, v in batch(model.cfg).items() if k != "qpos"})
 
 
+def test_the_predictions_readout_term_trains_the_predictor_not_the_readout():
+    torch.manual_seed(0)
+    model = LeWM(with_head(state_pred_lambda=2.0)).eval()  # eval: no dropout between the loss and the hand sum
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731  SIGReg's directions
+    data = batch(model.cfg)
+    out = model.loss(data, generator=gen())
+    rest = out["pred"] + model.cfg.sigreg_lambda * out["sigreg"] + out["state"]
+    assert float(out["total"].detach()) == pytest.approx(float((rest + 2.0 * out["state_pred"]).detach()), rel=1e-5)
+    # By hand: the readout of the predictions of frames 1..history against those frames' states.
+    n_ctx = model.cfg.history_size
+    with torch.no_grad():
+        z = model.projector(model.encoder(model._to_images(data["pixels"]))).reshape(4, n_ctx + 1, -1)
+        pred = model.predict(z[:, :n_ctx], data["action"][:, :n_ctx])
+        hand = (model.state_head.readout(pred) - model.state_head.targets(data["qpos"][:, 1:].reshape(-1, 2))
+                .reshape(4, n_ctx, -1)).pow(2).mean()
+    assert float(out["state_pred"]) == pytest.approx(float(hand), rel=1e-4)
+    model.zero_grad()
+    out["state_pred"].backward()
+    assert model.state_head.readout.weight.grad is None  # the readout stays the encoder's map
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.predictor.parameters())
+
+
 def test_targets_are_cos_sin_of_angles_and_z_scored_positions():
     head = StateHead(8, mean=[0.0, 0.0, 0.5], std=[1.0, 1.0, 2.0], angle_qpos=[0])
     t = head.targets(torch.tensor([[np.pi / 2, 4.5]]))
@@ -69,6 +91,8 @@ def test_the_readout_learns_the_state_and_survives_a_checkpoint(tmp_path):
     (dict(state_lambda=-1.0), "state_lambda"),
     (dict(state_mean=[0.0]), "state_mean and state_std"),
     (dict(state_mean=[0.0], state_std=[1.0, 2.0]), "state_mean and state_std"),
+    (dict(state_pred_lambda=-1.0), "state_pred_lambda"),
+    (dict(state_pred_lambda=1.0), "set state_lambda > 0"),  # the predictions' readout needs a readout
 ])
 def test_bad_state_settings_are_refused(changes, words):
     with pytest.raises(ConfigError, match=words):

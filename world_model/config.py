@@ -96,6 +96,10 @@ class LeWMConfig:
     # Optional linear readout of the collected state (qpos; angles as cos, sin) from each embedding, trained with
     # this weight (world_model/state_head.py): training uses the state, planning never does. 0: off (LeWM).
     state_lambda: float = 0.0
+    # Weight of the same readout's error on the *predicted* embeddings (the readout held fixed): the predictor must
+    # get the recorded state right, not only the latent on average, where the state takes a small share of it.
+    # Needs state_lambda > 0. 0: off.
+    state_pred_lambda: float = 0.0
     state_mean: Optional[list] = None  # (K,) readout-target mean over the training episodes (written by lewm-train)
     state_std: Optional[list] = None  # (K,) their std
 
@@ -170,6 +174,8 @@ class LeWMConfig:
         if (self.state_mean is None) != (self.state_std is None) or (
                 self.state_mean is not None and len(self.state_mean) != len(self.state_std)):
             raise ConfigError("state_mean and state_std must both be set, with one entry per readout target")
+        if self.state_pred_lambda > 0 and not self.state_lambda > 0:
+            raise ConfigError("state_pred_lambda reads predictions through the state readout: set state_lambda > 0")
         if self.weights_sha256 is not None and not _is_sha256(self.weights_sha256):
             raise ConfigError(f"weights_sha256 must be 64 hex digits, got {self.weights_sha256!r}")
         return self
@@ -261,7 +267,8 @@ class LeWMConfig:
 _AT_LEAST_ONE = ("image_size", "frameskip", "action_dim", "embed_dim", "history_size", "num_preds", "batch_size",
                  "steps", "eval_every", "eval_batches", "log_every", "checkpoint_every", "sigreg_projections",
                  "keypoints", "recon_keypoints")
-_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "recon_focus", "state_lambda", "num_workers")
+_AT_LEAST_ZERO = ("weight_decay", "sigreg_lambda", "recon_lambda", "recon_focus", "state_lambda",
+                  "state_pred_lambda", "num_workers")
 _FRACTIONS = (("val_fraction", False), ("warmup_fraction", False), ("min_lr_fraction", True),
               ("pred_dropout", False))  # (field, 1 included)
 

@@ -51,6 +51,11 @@ class StateHead(nn.Module):
         """The readout as detached float32 (K, D) weight and (K,) bias: targets = z @ weight.T + bias."""
         return self.readout.weight.detach().float(), self.readout.bias.detach().float()
 
-    def loss(self, z: torch.Tensor, qpos: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the readout; z (N, D) embeddings of the frames whose state is qpos (N, nq)."""
-        return (self.readout(z).float() - self.targets(qpos)).pow(2).mean()
+    def loss(self, z: torch.Tensor, qpos: torch.Tensor, fixed: bool = False) -> torch.Tensor:
+        """Mean squared error of the readout; z (N, D) embeddings of the frames whose state is qpos (N, nq).
+        ``fixed``: no gradient reaches the readout (for predicted embeddings: the map stays the encoder's)."""
+        if fixed:
+            out = nn.functional.linear(z, self.readout.weight.detach(), self.readout.bias.detach())
+        else:
+            out = self.readout(z)
+        return (out.float() - self.targets(qpos)).pow(2).mean()

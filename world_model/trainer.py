@@ -43,7 +43,8 @@ def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, p
         precision: "bf16" (autocast) or "fp32", already resolved (see ``resolve_precision``).
 
     Returns:
-        Python floats: "pred", "sigreg", "total" (and "recon", "rollout", "state" where used), "grad_norm" (before clipping), "lr" (used in this step).
+        Python floats: "pred", "sigreg", "total" (and "recon", "rollout", "state", "state_pred" where used),
+        "grad_norm" (before clipping), "lr" (used in this step).
     """
     model.train()
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in MODEL_INPUTS}
@@ -55,7 +56,7 @@ def train_step(model, batch: dict, optimizer, scheduler, device: torch.device, p
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     scheduler.step()
-    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon", "rollout", "state")
+    out = {k: float(losses[k].detach()) for k in ("pred", "sigreg", "total", "recon", "rollout", "state", "state_pred")
            if k in losses}
     out["grad_norm"] = float(grad_norm)
     out["lr"] = lr
