@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 
-COSTS = ("all", "terminal", "readout")
+COSTS = ("all", "terminal", "readout", "min")
 
 
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
@@ -18,7 +18,9 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     ``kind`` "all": the squared latent distance to the target, averaged over the H predicted steps; "terminal":
     the last step only (the LeWM paper's cost); "readout": as "all", with both sides first mapped through the
     model's state readout (``state_lambda``; z-scored state units), so every part of the state the readout names
-    weighs alike, whatever share of the latent it takes. ``precision_context()`` wraps the rollout.
+    weighs alike, whatever share of the latent it takes; "min": the nearest of the H predicted steps (a plan
+    counts by the best moment it passes, as a success does when an episode stops on it). ``precision_context()``
+    wraps the rollout.
     """
     device = z_hist.device
     distance = goal_distance(world_model, target.expand(z_hist.shape[0], -1), kind)
@@ -41,7 +43,9 @@ def goal_distance(world_model, target: torch.Tensor, kind: str) -> Callable[[tor
 
     def distance(z: torch.Tensor) -> torch.Tensor:
         dist = ((z if space is None else space(z)) - goal).pow(2).sum(-1)  # (B, N, H)
-        return dist[..., -1] if kind == "terminal" else dist.mean(-1)
+        if kind == "terminal":
+            return dist[..., -1]
+        return dist.min(-1).values if kind == "min" else dist.mean(-1)
 
     return distance
 

@@ -6,9 +6,10 @@ proposal policy (90/100 against 71/100 with MPPI), the Push-T model searches (58
 proposal alone). ``--planner auto`` (the default of ``lewm-plan`` and ``lewm-eval``) reads it; without it an agent
 plans with MPPI.
 
-It may also hold ``"settings"``: planner settings measured better for this checkpoint than the agent's defaults
-(``{"substep_correlation": 0.0}`` on Push-T, where independent per-step noise solved 200/250 pairs against 183/250).
-They apply to every planner made by name for the checkpoint; a value the user passes wins.
+It may also hold ``"settings"``: settings measured better for this checkpoint than the agent's defaults
+(``{"substep_correlation": 0.0, "cost": "min"}`` on Push-T, where independent per-step noise solved 200/250 pairs
+against 183/250, and scoring a plan by its nearest predicted step 229/250 against 200/250). Planner settings apply
+to every planner made by name for the checkpoint, the cost to the agent; a value the user passes wins.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from world_model.cli_errors import UserInputError
 
 FILE_NAME = "planning.json"
 DEFAULT_PLANNER = "mppi"
-# What "settings" may set, with each value's allowed range (make_agent's planner keyword arguments).
+# What "settings" may set: make_agent's planner keyword arguments, each with its allowed range, and the agent's
+# goal cost (AGENT_SETTINGS), with its allowed values (agent.latent_cost.COSTS).
 SETTINGS = {"substep_correlation": (0.0, 0.999), "horizon": (1, 64), "num_samples": (2, 100_000),
-            "n_iters": (1, 1_000)}
+            "n_iters": (1, 1_000), "cost": ("all", "terminal", "readout", "min")}
+AGENT_SETTINGS = ("cost",)
 
 
 def _read_choice(folder) -> dict | None:
@@ -61,7 +64,7 @@ def checkpoint_settings(folder) -> dict:
     """The planner settings ``folder/planning.json`` records (``{}`` without the file or the key).
 
     Raises:
-        UserInputError: ``settings`` is not an object of known names with numbers in their ranges (``SETTINGS``).
+        UserInputError: ``settings`` is not an object of known names with values in their ranges (``SETTINGS``).
     """
     record = _read_choice(folder)
     settings, path = ({} if record is None else record.get("settings", {})), Path(folder) / FILE_NAME
@@ -70,6 +73,10 @@ def checkpoint_settings(folder) -> dict:
     for name, value in settings.items():
         if name not in SETTINGS:
             raise UserInputError(f"{path}: unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+        if isinstance(SETTINGS[name][0], str):
+            if value not in SETTINGS[name]:
+                raise UserInputError(f"{path}: setting {name} must be one of {', '.join(SETTINGS[name])}, got {value!r}")
+            continue
         low, high = SETTINGS[name]
         integral = isinstance(low, int)
         if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)) \

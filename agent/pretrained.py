@@ -134,7 +134,7 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
 
 
 def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
-               cost: str = "all", autocast: bool = False, warm_iters: int | None = None,
+               cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                replan_steps: int | None = None, **planner_settings):
@@ -142,7 +142,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
     choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
-    Planner settings that ``planning.json`` records apply to a planner given by name, unless given here.
+    Planner settings that ``planning.json`` records apply to a planner given by name, unless given here; so does
+    its ``cost`` (``None``: the checkpoint's, else ``"all"``; see ``agent.latent_cost``).
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
@@ -156,14 +157,16 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     from agent.agent import Agent
     from world_model import LeWM
 
-    from agent.planner_choice import checkpoint_planner, checkpoint_settings
+    from agent.planner_choice import AGENT_SETTINGS, checkpoint_planner, checkpoint_settings
 
     folder = resolve_checkpoint(name_or_dir)
     if planner == "auto":
         planner = checkpoint_planner(folder, PLANNERS)
-    if isinstance(planner, str):  # the checkpoint's measured settings, unless the caller gave their own
-        for key, value in checkpoint_settings(folder).items():
-            if planner_settings.get(key) is None:
+    measured = checkpoint_settings(folder)  # the checkpoint's measured settings, unless the caller gave their own
+    cost = cost or measured.get("cost", "all")
+    if isinstance(planner, str):
+        for key, value in measured.items():
+            if key not in AGENT_SETTINGS and planner_settings.get(key) is None:
                 planner_settings[key] = value
     dev = resolve_device(device)
     model = LeWM.load(folder, map_location=dev)

@@ -89,11 +89,16 @@ def describe(totals: dict[str, dict[str, Tally]]) -> str:
     return "; ".join(parts)
 
 
-def parse_setting(text: str) -> tuple[str, float]:
-    """``"substep_correlation=0"`` -> ("substep_correlation", 0.0); integers stay integers."""
+def parse_setting(text: str) -> tuple[str, float | str]:
+    """``"substep_correlation=0"`` -> ("substep_correlation", 0.0); integers stay integers; ``"cost=min"`` ->
+    ("cost", "min")."""
     name, sep, value = text.partition("=")
     if not sep or name not in SETTINGS:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(SETTINGS)}, got {text!r}")
+    if isinstance(SETTINGS[name][0], str):
+        if value not in SETTINGS[name]:
+            raise argparse.ArgumentTypeError(f"{name}: one of {', '.join(SETTINGS[name])}, got {value!r}")
+        return name, value
     try:
         number = int(value) if isinstance(SETTINGS[name][0], int) else float(value)
     except ValueError:

@@ -30,6 +30,14 @@ def test_recorded_settings_apply_unless_given(own_checkpoint):
     assert asked.planner.substep_correlation == 0.5 and asked.planner.horizon == 4
 
 
+def test_a_recorded_cost_is_the_agents_unless_given(own_checkpoint):
+    assert make_agent(str(own_checkpoint), waypoints=False).cost == "all"
+    write_planner_choice(own_checkpoint, "mppi", "test", {"cost": "min"})
+    assert make_agent(str(own_checkpoint), waypoints=False).cost == "min"
+    assert make_agent(str(own_checkpoint), planner="cem", waypoints=False).cost == "min"
+    assert make_agent(str(own_checkpoint), waypoints=False, cost="terminal").cost == "terminal"
+
+
 def test_no_file_or_no_settings_means_none(own_checkpoint):
     assert checkpoint_settings(own_checkpoint) == {}
     write_planner_choice(own_checkpoint, "cem", "test")
@@ -45,6 +53,8 @@ def test_no_file_or_no_settings_means_none(own_checkpoint):
     ('{"horizon": 2.5}', r"horizon must be an integer in \[1, 64\], got 2.5"),
     ('{"horizon": true}', "horizon must be an integer"),
     ('{"num_samples": 0}', "num_samples must be an integer"),
+    ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, got 'max'"),
+    ('{"cost": 1}', "cost must be one of"),
 ])
 def test_malformed_settings_are_one_clear_error(own_checkpoint, settings, message):
     (own_checkpoint / FILE_NAME).write_text(f'{{"planner": "mppi", "settings": {settings}}}')
@@ -75,3 +85,23 @@ def test_choose_planner_counts_only_runs_made_with_the_setting(tmp_path):
         choose_planner.main(["--checkpoint", str(folder), "--setting", "substep_correlation=0.5", str(path)])
     with pytest.raises(SystemExit):
         choose_planner.main(["--checkpoint", str(folder), "--setting", "temperature=1", str(path)])
+    with pytest.raises(SystemExit):
+        choose_planner.main(["--checkpoint", str(folder), "--setting", "cost=max", str(path)])
+
+
+def test_choose_planner_records_a_cost_from_runs_made_with_it(tmp_path):
+    choose_planner = load_choose_planner()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+
+    def run(planner, successes, cost):
+        summary = run_summary(planner, successes, folder)
+        summary["settings"]["cost"] = cost
+        return summary
+
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([run("mppi", 30, "all"), run("cem", 45, "all"), run("mppi", 46, "min"),
+                                run("cem", 40, "min")]))
+    assert choose_planner.main(["--checkpoint", str(folder), "--setting", "cost=min", str(path)]) == 0
+    choice = json.loads((folder / FILE_NAME).read_text())
+    assert choice["planner"] == "mppi" and choice["settings"] == {"cost": "min"}
