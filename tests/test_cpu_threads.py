@@ -90,11 +90,14 @@ def test_workers_run_together_on_one_torch_thread_each_and_leave_the_callers_cou
     assert later == [2]
 
 
-def test_workers_take_the_callers_inference_mode_and_raise_its_errors():
+def test_workers_take_the_callers_grad_and_inference_modes_and_raise_its_errors():
     spans = [(0, 1), (1, 2)]
     with torch.inference_mode():
         assert map_spans(lambda lo, hi: torch.is_inference_mode_enabled(), spans, 2) == [True, True]
     assert map_spans(lambda lo, hi: torch.is_inference_mode_enabled(), spans, 2) == [False, False]
+    with torch.no_grad():
+        assert map_spans(lambda lo, hi: torch.is_grad_enabled(), spans, 2) == [False, False]
+    assert map_spans(lambda lo, hi: torch.is_grad_enabled(), spans, 2) == [True, True]
 
     def fail(lo, hi):
         if lo == 1:

@@ -81,11 +81,11 @@ def map_spans(fn: Callable[[int, int], torch.Tensor], spans: Sequence[tuple[int,
     An exception in any span is raised here."""
     if workers < 2 or len(spans) < 2:
         return [fn(lo, hi) for lo, hi in spans]
-    # Inference mode is thread-local: the workers take the caller's.
-    inference = torch.is_inference_mode_enabled()
+    # Grad and inference mode are thread-local: the workers take the caller's.
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
 
     def run(span):
-        with torch.inference_mode(inference):
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
             return fn(*span)
 
     return list(_pool(workers).map(run, spans))
