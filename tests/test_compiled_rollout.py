@@ -29,6 +29,33 @@ def test_compiled_rollout_equals_the_eager_rollout():
     torch.testing.assert_close(out, reference(m, z, a, plan), rtol=1e-4, atol=1e-5)
 
 
+def test_a_split_compiled_rollout_compiles_on_the_callers_thread_then_runs_on_the_workers(monkeypatch):
+    import world_model.fast_rollout as fr
+    from world_model import cpu_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    real = fr.map_spans
+    monkeypatch.setattr(fr, "map_spans", lambda fn, spans, workers: seen.append(workers) or real(fn, spans, workers))
+    try:
+        m = trained_like(depth=1)
+        m.compile_rollout = True
+        z, a, plan = _inputs(n=2 * cpu_threads.MIN_ROWS_PER_WORKER[torch.float32])
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            first, second = m.rollout(z, a, plan), m.rollout(z, a, plan)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2]  # new shapes compile on the caller's thread; the same shapes then run split
+    fast = m._fast_rollout(torch.float32)
+    assert fast._compiled.failed is None and fast._compiled._rows is not None and fast._compiled._fn is None
+    expected = reference(m, z, a, plan)
+    torch.testing.assert_close(first, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(second, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
     def broken_compile(fn, **kwargs):
         def run(*args):

@@ -55,7 +55,7 @@ def test_split_rollout_equals_the_unsplit_one(th, chunk):
     torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-6)  # other row counts: other GEMM blocking
 
 
-def test_lewm_rollout_splits_large_cpu_rollouts_and_keeps_compiled_ones_whole(two_threads, monkeypatch):
+def test_lewm_rollout_splits_large_cpu_rollouts_and_keeps_small_ones_whole(two_threads, monkeypatch):
     import world_model.fast_rollout as fr
 
     seen = []

@@ -131,13 +131,12 @@ class LeWM(nn.Module):
             chunk = self.rollout_chunk if device_type == "cpu" else None
             # Under bf16 autocast the fast path runs natively in bf16 (weights cast once), autocast off.
             bf16 = torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
-            # Compiled graphs are not run from worker threads: a compiled rollout keeps the caller's thread.
             dtype = torch.bfloat16 if bf16 else torch.float32
-            workers = 1 if self.compile_rollout else split_workers(bn, device_type, dtype)
+            workers = split_workers(bn, device_type, dtype)
             with torch.autocast(device_type, enabled=False), planning_threads(bn, device_type, workers):
                 fast = self._fast_rollout(dtype)
                 if self.compile_rollout:
-                    return compiled(fast)(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk)
+                    return compiled(fast)(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk, workers)
                 return fast.rollout(z_hist, c_hist, c_plan.reshape(b, n, horizon, -1), chunk, workers)
         c = c_plan.new_empty(bn, th - 1 + horizon, c_plan.shape[-1])
         if c_hist is not None:
