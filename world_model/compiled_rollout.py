@@ -41,7 +41,8 @@ class CompiledRollout:
         self.fast = fast
         self.failed: str | None = None  # why compiling failed, once it has
         self._fn = None
-        self._rows = None
+        self._rows = None  # the compiled per-span rollout, for calls split over worker threads
+        self._split_shapes: set = set()  # (z_hist shape, c_plan shape, chunk, workers) of split calls run once
 
     def __call__(self, z_hist: torch.Tensor, c_hist, c_plan: torch.Tensor, chunk: int | None = None,
                  workers: int = 1) -> torch.Tensor:
@@ -50,8 +51,13 @@ class CompiledRollout:
             try:
                 if workers >= 2:
                     if self._rows is None:
-                        self._rows = CompiledRows(self.fast._rollout_rows)
-                    return self.fast.rollout(z_hist, c_hist, c_plan, chunk, workers, rows_fn=self._rows)
+                        self._rows = torch.compile(self.fast._rollout_rows, dynamic=False)
+                    # These shapes fix the spans' shapes: the first call with them compiles on this thread.
+                    shapes = (tuple(z_hist.shape), tuple(c_plan.shape), chunk, workers)
+                    serial = shapes not in self._split_shapes
+                    out = self.fast.rollout(z_hist, c_hist, c_plan, chunk, workers, rows_fn=self._rows, serial=serial)
+                    self._split_shapes.add(shapes)
+                    return out
                 if self._fn is None:
                     log.info("compiling the planning rollout (the first time on a machine: minutes; then cached)")
                     self._fn = torch.compile(self.fast.rollout, dynamic=False)
@@ -61,26 +67,6 @@ class CompiledRollout:
                 warnings.warn(f"torch.compile of the planning rollout failed ({self.failed[:200]}); planning goes on "
                               f"uncompiled (drop --compile to silence this)", RuntimeWarning, stacklevel=2)
         return self.fast.rollout(z_hist, c_hist, c_plan, chunk, workers)
-
-
-class CompiledRows:
-    """``torch.compile`` of a per-span rollout (``FastRollout._rollout_rows``) that worker threads may call: it is
-    ``ready`` for a call's shapes once one call with them has run its spans on the caller's thread (compiling them
-    there; if that fails, ``CompiledRollout`` drops compiling for good)."""
-
-    def __init__(self, rows_fn):
-        self._fn = torch.compile(rows_fn, dynamic=False)
-        self._seen: set = set()
-
-    def ready(self, key) -> bool:
-        """True when a call with these shapes ran before; False (and counted from now on) the first time."""
-        if key in self._seen:
-            return True
-        self._seen.add(key)
-        return False
-
-    def __call__(self, *args):
-        return self._fn(*args)
 
 
 def compiled(fast) -> CompiledRollout:

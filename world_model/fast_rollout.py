@@ -177,7 +177,8 @@ class FastRollout:
 
     # ------------------------------------------------------------------ rollout
     def rollout(self, z_hist: torch.Tensor, c_hist: torch.Tensor | None, c_plan: torch.Tensor,
-                chunk: int | None = None, workers: int = 1, rows_fn=None) -> torch.Tensor:
+                chunk: int | None = None, workers: int = 1, rows_fn=None,
+                serial: bool = False) -> torch.Tensor:
         """Autoregressive rollout of N candidate plans per batch element.
 
         Args:
@@ -188,10 +189,9 @@ class FastRollout:
             workers: CPU threads the candidates are split over, one torch thread each
                 (``world_model.cpu_threads``); 1: the caller's thread.
             rows_fn: what rolls out one span of candidates, with ``_rollout_rows``'s arguments and result
-                (default: ``_rollout_rows``; ``world_model.compiled_rollout`` passes its compiled twin). If it has
-                ``ready(key)`` and that returns False for this call's shapes (``key``: batch, history, horizon,
-                the shared prefixes' window starts and the span sizes), the spans run on the caller's thread (a
-                compiler is not run from worker threads).
+                (default: ``_rollout_rows``; ``world_model.compiled_rollout`` passes its compiled twin).
+            serial: run the spans cut for ``workers`` on the caller's thread (a compiler sees each span's shape
+                there before worker threads call it).
 
         Returns:
             (B, N, H, D) predicted embeddings, in ``z_hist``'s dtype.
@@ -208,16 +208,12 @@ class FastRollout:
         prefixes = {start: self._shared_prefix(z_hist, c_hist, start) for start in starts if start < th - 1}
         flat_plan = c_plan.reshape(rows, horizon, d)
         rows_fn = rows_fn or self._rollout_rows
-        spans = row_spans(rows, chunk, workers)
-        ready = getattr(rows_fn, "ready", None)
-        if ready is not None and not ready((b, th, horizon, tuple(sorted(prefixes)), tuple(hi - lo for lo, hi in spans))):
-            workers = 1
 
         def span(lo: int, hi: int) -> torch.Tensor:
             owner = torch.arange(lo, hi, device=z_hist.device) // n
             return rows_fn(z_hist.index_select(0, owner), flat_plan[lo:hi], prefixes, owner)
 
-        out = map_spans(span, spans, workers)
+        out = map_spans(span, row_spans(rows, chunk, workers), 1 if serial else workers)
         return (out[0] if len(out) == 1 else torch.cat(out)).reshape(b, n, horizon, d).to(out_dtype)
 
     def _shared_prefix(self, z_hist: torch.Tensor, c_hist: torch.Tensor, start: int) -> list[list[torch.Tensor]]:
