@@ -46,8 +46,9 @@ class Agent(GoalHandling):
             planner's own ``n_iters``); ``None`` uses ``n_iters`` always. A warm start begins near the answer, so
             a few iterations refine it.
         waypoints: an ``agent.waypoints.WaypointGraph`` over the model's embeddings of its training data: far
-            goals are then approached through waypoints within the latent cost's reach (see that module);
-            ``None`` plans straight at the goal.
+            goals are then approached through waypoints within the latent cost's reach (see that module); or
+            anything else with its ``subgoals(current (N, D), goal (N or 1, D)) -> (N, D)`` method, such as a
+            learned ``world_model.subgoal.SubgoalPolicy``; ``None`` plans straight at the goal.
         proposal: a ``world_model.proposal.ProposalPolicy`` planning at least the planner's horizon ahead (its
             first ``horizon`` blocks are used): its plan starts each episode's first plan and is a
             candidate in every iteration of every replan, so a small budget suffices; ``None`` plans without.

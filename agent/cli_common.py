@@ -32,7 +32,7 @@ def check_planner_options(args) -> None:
 
 def add_speed_options(p) -> None:
     """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
-    ``--precision``/``--bf16``, ``--proposal``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
+    ``--precision``/``--bf16``, ``--proposal``, ``--subgoals``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
     ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
@@ -53,6 +53,9 @@ def add_speed_options(p) -> None:
     p.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
                    help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
                         "when the checkpoint has one")
+    p.add_argument("--subgoals", action=argparse.BooleanOptionalAction, default=None,
+                   help="aim each replan at the checkpoint's learned subgoal on the way to the goal "
+                        "(subgoal.safetensors, in place of waypoints); default: when the checkpoint has one")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="gradient steps on each plan the planner returns, through the world model (default 0: none)")
     p.add_argument("--refine-lr", type=float, default=0.1,
@@ -70,6 +73,7 @@ def speed_settings(args) -> dict:
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
+            "subgoals": "auto" if args.subgoals is None else args.subgoals,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}
 

@@ -126,6 +126,7 @@ def _main(argv: list[str] | None) -> int:
     from agent.pretrained import import_for
     from agent.evaluation import evaluate, to_jsonable
     from agent.report import SUITE_TITLES, markdown_table, write_reports
+    from world_model.subgoal import SubgoalPolicy
 
     import_for(args.checkpoint, args.env_import)
     specs = [envs.task_spec(t) for t in (args.env or ["reacher"])]
@@ -145,7 +146,9 @@ def _main(argv: list[str] | None) -> int:
               + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
     runs, paths = [], {}
     for task, folder, eval_data, planner, agent in _prepare_runs(args, tasks, suites, planners):
-        label = agent.planner_name + ("+waypoints" if agent.waypoints is not None else "")
+        high_level = agent.waypoints
+        label = agent.planner_name + ("" if high_level is None else
+                                      "+subgoals" if isinstance(high_level, SubgoalPolicy) else "+waypoints")
         for suite in suites:
             run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
                            budget=args.budget, planner_name=label, progress=not args.no_progress,

@@ -137,7 +137,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
-               replan_steps: int | None = None, **planner_settings):
+               replan_steps: int | None = None, subgoals="auto", **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
@@ -147,7 +147,9 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
-    straight at the goal. ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
+    straight at the goal. ``subgoals``: the same choices for the checkpoint's ``subgoal.safetensors`` (a learned
+    high level, see ``world_model.subgoal``); where one is used it takes the waypoint graph's place. ``proposal``:
+    the same choices for the checkpoint's ``proposal.safetensors`` (see
     ``world_model.proposal``); one that plans further ahead than the planner gives its first blocks, one that
     plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
@@ -197,7 +199,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                                **planner_settings)
     agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                   warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
-                  waypoints=load_waypoints(waypoints, folder), precision=precision, proposal=policy,
+                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev), precision=precision,
+                  proposal=policy,
                   refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
                   replan_steps=replan_steps)
     agent.planner_name = name  # what "auto" resolved to, for reports
@@ -211,6 +214,26 @@ def load_proposal(proposal, folder: Path, device):
     return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
                           lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
                           "lewm-train-proposal")
+
+
+def load_subgoals(subgoals, folder: Path, device):
+    """The ``SubgoalPolicy`` that ``make_agent``'s ``subgoals`` argument names (None for False/None)."""
+    from world_model.subgoal import FILE_NAME, SubgoalPolicy
+
+    return _optional_file(subgoals, folder, FILE_NAME, SubgoalPolicy,
+                          lambda path: SubgoalPolicy.load(path, map_location=device), "subgoal file",
+                          "lewm-train-subgoal")
+
+
+def _subgoals_or_waypoints(subgoals, waypoints, folder: Path, device):
+    """What the agent aims each replan at on the way to a far goal: the subgoal policy when one is chosen,
+    else the waypoint graph, else None (straight at the goal). Both asked for explicitly is an error."""
+    explicit = lambda choice: choice not in ("auto", None, False)  # noqa: E731
+    if explicit(subgoals) and explicit(waypoints):
+        raise ValueError("choose a subgoal policy or a waypoint graph, not both (pass waypoints=False or "
+                         "subgoals=False; --no-waypoints / --no-subgoals)")
+    high_level = load_subgoals(subgoals, folder, device)
+    return high_level if high_level is not None else load_waypoints(waypoints, folder)
 
 
 def load_waypoints(waypoints, folder: Path):

@@ -9,16 +9,12 @@ without ``proposal.safetensors`` plans as before.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from world_model.cli_errors import UserInputError
-from world_model.io_utils import atomic_write
+from world_model.mlp_file import load_mlp, save_mlp
 
 FILE_NAME = "proposal.safetensors"
 
@@ -73,12 +69,7 @@ class ProposalPolicy(nn.Module):
     def save(self, folder, info: dict | None = None, half: bool = False) -> Path:
         """Writes ``folder/proposal.safetensors`` (weights, float16 when ``half``; dimensions and ``info`` in its
         metadata). Weights load back as float32."""
-        path = Path(folder) / FILE_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: (v.half() if half else v).detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        meta = {"dims": json.dumps(self.dims), "info": json.dumps(info or {})}
-        atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
-        return path
+        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half)
 
     @classmethod
     def load(cls, path, map_location="cpu") -> "ProposalPolicy":
@@ -88,22 +79,4 @@ class ProposalPolicy(nn.Module):
             FileNotFoundError: no such file.
             UserInputError: the file is not a proposal policy, or its weights are damaged or not finite.
         """
-        path = Path(path)
-        path = path / FILE_NAME if path.is_dir() else path
-        if not path.is_file():
-            raise FileNotFoundError(f"no proposal policy at {path} (train one with lewm-train-proposal)")
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            state = load_file(str(path), device=str(map_location))
-            policy = cls(**json.loads(meta["dims"]))
-            policy.load_state_dict(state)
-        except (SafetensorError, KeyError, ValueError, RuntimeError, OSError) as exc:
-            raise UserInputError(f"{path} is not a readable proposal policy ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:200]}); retrain it with lewm-train-proposal") from exc
-        if not all(torch.isfinite(v).all() for v in state.values()):
-            raise UserInputError(f"{path} holds non-finite weights; retrain it with lewm-train-proposal")
-        policy.info = json.loads(meta.get("info", "{}"))
-        return policy.to(map_location).eval()
+        return load_mlp(cls, path, FILE_NAME, "proposal policy", "lewm-train-proposal", map_location)

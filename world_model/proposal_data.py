@@ -53,6 +53,15 @@ def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> Enco
     return EncodedEpisodes(z, blocks, ep_offset, ep_len, fs)
 
 
+def split_episodes(data: EncodedEpisodes, val_fraction: float, seed: int):
+    """(train, validation, number of validation episodes): whole episodes drawn at random; with one episode,
+    validation is the training episode itself."""
+    order = np.random.default_rng(seed).permutation(len(data.ep_len))
+    n_val = max(1, int(round(val_fraction * len(order)))) if len(order) > 1 else 0
+    val_eps, train_eps = order[:n_val], order[n_val:]
+    return data.episodes(train_eps), data.episodes(val_eps if n_val else train_eps), n_val
+
+
 def action_blocks(action: np.ndarray, frameskip: int) -> np.ndarray:
     """(N, A) per-frame actions -> (N, frameskip * A): row r holds actions r .. r + frameskip - 1 (zero-padded
     past the end; rows whose block crosses an episode's end are never used as targets)."""
@@ -103,3 +112,22 @@ class HindsightSampler:
         z = self.data.z
         return {"z": z[rows], "z_prev": z[np.where(has_prev, rows - fs, rows)], "has_prev": torch.from_numpy(has_prev),
                 "goal": z[rows + fs * k], "plan": self.data.blocks[block_rows], "mask": torch.from_numpy(mask)}
+
+
+class SubgoalSampler(HindsightSampler):
+    """Random batches of (z, goal, subgoal) for ``world_model.subgoal``: a goal ``k`` blocks ahead (1 <= k <=
+    ``max_goal_blocks``, within the episode) and, as target, the frame ``min(k, subgoal_blocks)`` blocks ahead:
+    where the data were on their way to that goal (the goal itself when it is nearer)."""
+
+    def __init__(self, data: EncodedEpisodes, subgoal_blocks: int, max_goal_blocks: int = 24, seed: int = 0):
+        super().__init__(data, 1, max_goal_blocks, seed)
+        self.subgoal_blocks = subgoal_blocks
+
+    def sample(self, batch: int) -> dict[str, torch.Tensor]:
+        """z, goal, subgoal: (B, D) each."""
+        fs = self.data.frameskip
+        i = self.rng.integers(0, len(self.rows), batch)
+        rows, left = self.rows[i], self.blocks_left[i]
+        k = self.rng.integers(1, np.minimum(left, self.max_goal_blocks) + 1)
+        z = self.data.z
+        return {"z": z[rows], "goal": z[rows + fs * k], "subgoal": z[rows + fs * np.minimum(k, self.subgoal_blocks)]}

@@ -8,10 +8,8 @@ Writes ``proposal.safetensors`` into the checkpoint folder (or ``--out``); the a
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,8 @@ import torch
 
 from world_model.cli_errors import UserInputError, run_cli
 from world_model.proposal import ProposalPolicy
-from world_model.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset
-from world_model.trainer import warmup_cosine
+from world_model.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset, split_episodes
+from world_model.fit_mlp import fit_keeping_best
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -67,45 +65,18 @@ def train_proposal(data: EncodedEpisodes, embed_dim: int, horizon: int, steps: i
         The policy (eval mode) and metrics: validation ``explained`` fractions before and after, the step kept,
         steps, seconds.
     """
-    from tqdm import tqdm
-
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(data.ep_len))
-    n_val = max(1, int(round(val_fraction * len(order)))) if len(order) > 1 else 0
-    val_eps, train_eps = order[:n_val], order[n_val:]
-    train = HindsightSampler(data.episodes(train_eps), horizon, max_goal_blocks, seed=seed)
-    val = HindsightSampler(data.episodes(val_eps if n_val else train_eps), horizon, max_goal_blocks, seed=seed + 1)
+    train_data, val_data, n_val = split_episodes(data, val_fraction, seed)
+    train = HindsightSampler(train_data, horizon, max_goal_blocks, seed=seed)
+    val = HindsightSampler(val_data, horizon, max_goal_blocks, seed=seed + 1)
     policy = ProposalPolicy(embed_dim, data.blocks.shape[1], horizon, hidden=hidden, depth=depth, dropout=dropout)
-    before = explained(policy, val)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
     generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    policy.train()
-    best, best_step, best_state = before, 0, copy.deepcopy(policy.state_dict())
-    bar = tqdm(range(1, steps + 1), desc="proposal", unit="step", disable=not progress)
-    for step in bar:
-        policy.train()
-        loss = _batch_loss(policy, train.sample(batch), 0.1, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step % eval_every == 0 or step == steps:
-            # Hindsight targets are noisy (many plans reach a goal): keep the weights that did best on held-out
-            # episodes, not the last ones, which may have fitted the training episodes' noise.
-            score = explained(policy, val, batches=5)
-            if score["explained"] > best["explained"]:
-                best, best_step, best_state = score, step, copy.deepcopy(policy.state_dict())
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val=f"{score['explained']:.3f}")
-    policy.load_state_dict(best_state)
-    after = explained(policy, val)
-    policy.eval()
-    return policy, {"steps": steps, "best_step": best_step, "seconds": time.perf_counter() - start,
+    fit = fit_keeping_best(policy, lambda: _batch_loss(policy, train.sample(batch), 0.1, generator),
+                           lambda batches: explained(policy, val, batches=batches), steps, lr, weight_decay,
+                           eval_every, progress, desc="proposal")
+    return policy, {"steps": steps, "best_step": fit["best_step"], "seconds": fit["seconds"],
                     "train_starts": len(train),
-                    "val_episodes": int(n_val), "val_before": before, "val_after": after,
+                    "val_episodes": int(n_val), "val_before": fit["before"], "val_after": fit["after"],
                     "max_goal_blocks": max_goal_blocks, "parameters": sum(p.numel() for p in policy.parameters())}
 
 

@@ -1,0 +1,54 @@
+"""Saving and loading the small MLPs that ride along in a checkpoint folder (proposal and subgoal policies).
+
+One safetensors file per MLP: its weights (float16 on disk when asked; they load back as float32), its
+constructor arguments (``dims``) and a free-form ``info`` dict (training metrics) in the metadata.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from world_model.cli_errors import UserInputError
+from world_model.io_utils import atomic_write
+
+
+def save_mlp(module: torch.nn.Module, path: Path, dims: dict, info: dict | None = None, half: bool = False) -> Path:
+    """Writes ``module``'s weights to ``path`` atomically, with ``dims`` and ``info`` in the metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half else v).detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    meta = {"dims": json.dumps(dims), "info": json.dumps(info or {})}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+    return path
+
+
+def load_mlp(cls, path, file_name: str, what: str, how_to_train: str, map_location="cpu"):
+    """``cls(**dims)`` with the weights of ``path`` (a file, or the folder holding ``file_name``), in eval mode,
+    with its ``info`` dict attached.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UserInputError: the file is not such an MLP, or its weights are damaged or not finite.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    path = path / file_name if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path} (train one with {how_to_train})")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path), device=str(map_location))
+        module = cls(**json.loads(meta["dims"]))
+        module.load_state_dict(state)
+    except (SafetensorError, KeyError, ValueError, RuntimeError, OSError, TypeError) as exc:
+        raise UserInputError(f"{path} is not a readable {what} ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}); retrain it with {how_to_train}") from exc
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise UserInputError(f"{path} holds non-finite weights; retrain it with {how_to_train}")
+    module.info = json.loads(meta.get("info", "{}"))
+    return module.to(map_location).eval()

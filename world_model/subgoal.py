@@ -1,0 +1,76 @@
+"""A learned high level for far goals: the embedding to aim at next, a few action blocks ahead.
+
+The proposal policy (``world_model.proposal``) and the latent cost reach goals a few blocks away. A goal a whole
+pick, carry and place away (OGBench's cube tasks) is beyond both: its embedding says where the cube must end, not
+that the gripper must first go and close on it. The data know the way there. This MLP is trained on the world
+model's own dataset with hindsight goals up to ``max_goal_blocks`` ahead (``world_model.proposal_data``
+``SubgoalSampler``) to predict the embedding the data reached ``subgoal_blocks`` blocks later on the way (the goal
+itself when it is nearer). The agent hands the low level that embedding instead of the goal at every replan, as
+HIQL's high-level policy does in OGBench. It has the ``subgoals`` method of ``agent.waypoints.WaypointGraph``,
+so an agent takes either in the same place.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from world_model.mlp_file import load_mlp, save_mlp
+
+FILE_NAME = "subgoal.safetensors"
+
+
+class SubgoalPolicy(nn.Module):
+    """MLP ``[z, goal - z] -> z + delta``: the (B, D) embedding ``subgoal_blocks`` blocks ahead towards ``goal``.
+
+    Args:
+        embed_dim: D, the world model's latent size.
+        subgoal_blocks: K, how many action blocks ahead the predicted subgoal lies (recorded; training sets it).
+        hidden, depth: width and number of the hidden layers.
+        dropout: dropout after each hidden layer while training.
+    """
+
+    def __init__(self, embed_dim: int, subgoal_blocks: int, hidden: int = 512, depth: int = 2,
+                 dropout: float = 0.0):
+        super().__init__()
+        if min(embed_dim, subgoal_blocks, hidden, depth) < 1:
+            raise ValueError("embed_dim, subgoal_blocks, hidden and depth must all be >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dims = dict(embed_dim=embed_dim, subgoal_blocks=subgoal_blocks, hidden=hidden, depth=depth,
+                         dropout=dropout)
+        layers, width = [], 2 * embed_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, embed_dim))
+        self.net = nn.Sequential(*layers)
+        self.subgoal_blocks = subgoal_blocks
+
+    def forward(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """z (B, D) current embedding, goal (B, D) -> (B, D) subgoal embedding."""
+        return z + self.net(torch.cat([z, goal - z], dim=-1))
+
+    @torch.inference_mode()
+    def subgoals(self, current: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """The agent's call: (N, D) current embeddings, (N or 1, D) goals -> (N, D) targets, in the goal's device
+        and dtype."""
+        param = next(self.parameters())
+        z = current.to(param.device, param.dtype)
+        target = self(z, goal.to(param.device, param.dtype).expand(z.shape[0], -1))
+        return target.to(device=goal.device, dtype=goal.dtype)
+
+    def save(self, folder, info: dict | None = None, half: bool = False) -> Path:
+        """Writes ``folder/subgoal.safetensors`` (float16 weights when ``half``)."""
+        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half)
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> "SubgoalPolicy":
+        """Loads a file written by :meth:`save` (or the folder holding it), in eval mode.
+
+        Raises:
+            FileNotFoundError: no such file.
+            UserInputError: the file is not a subgoal policy, or its weights are damaged or not finite.
+        """
+        return load_mlp(cls, path, FILE_NAME, "subgoal policy", "lewm-train-subgoal", map_location)
