@@ -83,22 +83,22 @@ def plan_swm(peer, ctx: dict, samples: int, iters: int, horizon: int, action_dim
 
 
 def plan_ours(model: LeWM, ctx: dict, samples: int, iters: int, horizon: int, action_dim: int, seed: int,
-              fast: bool = True, bf16: bool = False, compile: bool = False) -> None:
+              fast: bool = True, bf16: bool = False, compile: bool = False, pack: bool = True) -> None:
     """One plan with our CEM over ``LeWM.rollout``; the terminal-latent cost swm's LeWM uses (``bf16``: the
     rollout in native bf16, as ``precision="auto"`` picks on a CPU where bf16 is faster; ``compile``: through
-    ``torch.compile``, as ``--compile``)."""
+    ``torch.compile``, as ``--compile``; ``pack=False``: without oneDNN-packed weights, the rollout before them)."""
     z_hist, z_goal = ctx["z_hist"], ctx["z_goal"]
 
     def cost(candidates):
         return (model.rollout(z_hist, None, candidates)[:, :, -1] - z_goal[:, None]).square().sum(-1)
 
     planner = CEM(horizon=horizon, action_dim=action_dim, num_samples=samples, n_iters=iters, topk=30, seed=seed)
-    model.use_fast_rollout, model.compile_rollout = fast, compile
+    model.use_fast_rollout, model.compile_rollout, model.pack_rollout_weights = fast, compile, pack
     try:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             planner.plan(cost, batch_size=z_hist.shape[0])
     finally:
-        model.use_fast_rollout, model.compile_rollout = True, False
+        model.use_fast_rollout, model.compile_rollout, model.pack_rollout_weights = True, False, True
 
 
 # ---------------------------------------------------------------------------------------------- parts
@@ -124,6 +124,9 @@ def part_ratio(args) -> list:
         if resolve_precision("auto", "cpu") == "bf16":  # what the agent runs here
             configs["ours_fast_bf16"] = (lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, **common),
                                          lambda: plan_ours(model, ctx, iters=2, bf16=True, **common))
+            configs["ours_fast_bf16_unpacked"] = (
+                lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, pack=False, **common),
+                lambda: plan_ours(model, ctx, iters=2, bf16=True, pack=False, **common))
             if args.compile:
                 configs["ours_fast_bf16_compile"] = (
                     lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, compile=True, **common),
@@ -269,17 +272,20 @@ def write_report(report: dict) -> None:
                   "difference to ours shown). Median of "
                   f"{a['repeats']} interleaved rounds; the ratio is the median of same-round ratios.", "",
                   "| predictor | params | swm CEM | ours, plain rollout | ours, fast rollout | swm / ours fast | "
-                  "ours, fast rollout, bf16 (`precision=auto` here) | swm / ours bf16 | "
+                  "ours, bf16, weights not packed | ours, fast rollout, bf16 (`precision=auto` here) | "
+                  "swm / ours bf16 | "
                   "ours, bf16, compiled (`--compile`) | swm / ours compiled | port max cost diff |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["ratio"]:
+            unpacked = (f"{r['ours_fast_bf16_unpacked_s']:.2f} s ({r['ratio_ours_fast_bf16_unpacked']:.2f}x)"
+                        if "ours_fast_bf16_unpacked_s" in r else "-")
             bf16 = (f"{r['ours_fast_bf16_s']:.2f} s | **{r['ratio_ours_fast_bf16']:.2f}x**" if "ours_fast_bf16_s" in r
                     else "not faster here: fp32 | -")
             comp = (f"{r['ours_fast_bf16_compile_s']:.2f} s | **{r['ratio_ours_fast_bf16_compile']:.2f}x**"
                     if "ours_fast_bf16_compile_s" in r else "not run | -")
             lines.append(f"| {r['preset']} | {r['predictor_params'] / 1e6:.2f} M | {r['swm_s']:.2f} s | "
                          f"{r['ours_plain_s']:.2f} s ({r['ratio_ours_plain']:.2f}x) | {r['ours_fast_s']:.2f} s | "
-                         f"**{r['ratio_ours_fast']:.2f}x** | {bf16} | {comp} | {r['port_max_cost_diff']:.1e} |")
+                         f"**{r['ratio_ours_fast']:.2f}x** | {unpacked} | {bf16} | {comp} | {r['port_max_cost_diff']:.1e} |")
         lines.append("")
     if report.get("batch"):
         lines += ["## 3. Batched planning: N envs in one plan (shipped cpu-preset model, fast rollout)", "",

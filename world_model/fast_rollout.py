@@ -18,51 +18,59 @@ does only what the result needs:
 - **Native bf16** (``dtype=torch.bfloat16``): the folded weights are cast once, and the whole rollout runs in bf16.
   Under autocast every ``F.linear`` would cast its weight again at every call (autocast caches only casts of
   leaf parameters), which cost more than bf16 saved at planning sizes.
+- **Pre-packed bf16 weights** for oneDNN on the CPU, with the GELU after each first MLP product fused into it
+  (``world_model.packed_linear``; off under ``torch.compile``).
 
 Results equal the plain path to float32 rounding (tests/test_fast_rollout.py). ``LeWM.rollout`` uses this path
 whenever it runs without autograd in eval mode; the plain one stays as the reference and for training.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from world_model.cpu_threads import map_spans, row_spans
+from world_model.packed_linear import Linear, can_pack
+
+# Rows a packed weight is laid out for (any number works): a worker's share of a 300-candidate plan.
+PACK_ROWS_HINT = 150
 
 
 @dataclass
 class _Block:
-    """One predictor block's weights, affines folded. Shapes: D model width, I = heads * dim_head, M mlp width."""
+    """One predictor block's layers, affines folded. Shapes: D model width, I = heads * dim_head, M mlp width."""
 
-    qkv_w: torch.Tensor   # (3I, D)
-    qkv_b: torch.Tensor   # (3I,)
-    out_w: torch.Tensor   # (D, I)
-    out_b: torch.Tensor   # (D,)
-    fc1_w: torch.Tensor   # (M, D)
-    fc1_b: torch.Tensor   # (M,)
-    fc2_w: torch.Tensor   # (D, M)
-    fc2_b: torch.Tensor   # (D,)
-    mod_w: torch.Tensor   # (6D, D)  AdaLN modulation Linear (applied to SiLU(c))
-    mod_b: torch.Tensor   # (6D,)
+    qkv: Linear   # (3I, D)
+    out: Linear   # (D, I)
+    fc1: Linear   # (M, D), GELU after it
+    fc2: Linear   # (D, M)
+    mod: Linear   # (6D, D)  AdaLN modulation Linear (applied to SiLU(c))
+
+    def to(self, dtype: torch.dtype) -> "_Block":
+        return _Block(**{name: layer.to(dtype) for name, layer in vars(self).items()})
 
 
 def _fold_layer_norm_into_linear(ln: torch.nn.LayerNorm, linear: torch.nn.Linear):
-    """Linear(LN_affine(u)) == Linear'(LN_plain(u)): returns (W diag(gamma), W beta + b)."""
+    """Linear(LN_affine(u)) == Linear'(LN_plain(u)): returns Linear' = (W diag(gamma), W beta + b)."""
     w = linear.weight * ln.weight[None, :]
     b = linear.weight @ ln.bias
     if linear.bias is not None:
         b = b + linear.bias
-    return w.contiguous(), b.contiguous()
+    return Linear(w, b)
+
+
+def _copy_linear(linear: torch.nn.Linear) -> Linear:
+    return Linear(linear.weight.detach().clone(), linear.bias.detach().clone())
 
 
 def _fold_batch_norm(linear: torch.nn.Linear, bn: torch.nn.BatchNorm1d):
-    """BN_eval(Linear(x)) == Linear'(x): returns the folded (W, b)."""
+    """BN_eval(Linear(x)) == Linear'(x): returns the folded Linear'."""
     inv = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     w = linear.weight * inv[:, None]
     b = (linear.bias - bn.running_mean) * inv + bn.bias
-    return w.contiguous(), b.contiguous()
+    return Linear(w, b)
 
 
 class FastRollout:
@@ -75,9 +83,11 @@ class FastRollout:
         model: a ``world_model.LeWM``.
         dtype: precision of the stored weights and of the whole rollout (float32, or bfloat16 where it is faster:
             see ``world_model.precision``); inputs are cast to it, outputs back to the history's dtype.
+        pack: pre-pack the weights for oneDNN where that is possible (``world_model.packed_linear``; bf16 on a
+            CPU); False: plain ``F.linear`` everywhere (the reference the packed path is tested against).
     """
 
-    def __init__(self, model, dtype: torch.dtype = torch.float32):
+    def __init__(self, model, dtype: torch.dtype = torch.float32, pack: bool = True):
         cfg = model.cfg
         self.history_size = cfg.history_size
         self.heads, self.dim_head = cfg.pred_heads, cfg.pred_dim_head
@@ -87,28 +97,30 @@ class FastRollout:
             self.pos = pred.pos_embedding[0].detach().clone()  # (history_size, D)
             self.blocks = []
             for blk in pred.blocks:
-                qkv_w, qkv_b = _fold_layer_norm_into_linear(blk.attn.norm, blk.attn.to_qkv)
                 ff_ln, fc1, fc2 = blk.mlp.net[0], blk.mlp.net[1], blk.mlp.net[4]
-                fc1_w, fc1_b = _fold_layer_norm_into_linear(ff_ln, fc1)
-                mod = blk.adaLN_modulation[-1]
-                out = blk.attn.to_out[0]
-                self.blocks.append(_Block(qkv_w, qkv_b, out.weight.detach().clone(), out.bias.detach().clone(),
-                                          fc1_w, fc1_b, fc2.weight.detach().clone(), fc2.bias.detach().clone(),
-                                          mod.weight.detach().clone(), mod.bias.detach().clone()))
+                self.blocks.append(_Block(qkv=_fold_layer_norm_into_linear(blk.attn.norm, blk.attn.to_qkv),
+                                          out=_copy_linear(blk.attn.to_out[0]),
+                                          fc1=_fold_layer_norm_into_linear(ff_ln, fc1), fc2=_copy_linear(fc2),
+                                          mod=_copy_linear(blk.adaLN_modulation[-1])))
             self.final_norm = (pred.norm.weight.detach().clone(), pred.norm.bias.detach().clone(), pred.norm.eps)
             proj1, bn, proj2 = model.pred_proj.net[0], model.pred_proj.net[1], model.pred_proj.net[3]
-            self.proj1_w, self.proj1_b = _fold_batch_norm(proj1, bn)
-            self.proj2_w, self.proj2_b = proj2.weight.detach().clone(), proj2.bias.detach().clone()
+            self.proj1, self.proj2 = _fold_batch_norm(proj1, bn), _copy_linear(proj2)
         self.ln_eps_block = 1e-6  # AdaLN norm1/norm2
         self.ln_eps_inner = pred.blocks[0].attn.norm.eps
         self.dtype = dtype
         if dtype != self.pos.dtype:
             self.pos = self.pos.to(dtype)
-            self.blocks = [_Block(**{k: v.to(dtype) for k, v in asdict(blk).items()}) for blk in self.blocks]
+            self.blocks = [blk.to(dtype) for blk in self.blocks]
             w, b, eps = self.final_norm
             self.final_norm = (w.to(dtype), b.to(dtype), eps)
-            for name in ("proj1_w", "proj1_b", "proj2_w", "proj2_b"):
-                setattr(self, name, getattr(self, name).to(dtype))
+            self.proj1, self.proj2 = self.proj1.to(dtype), self.proj2.to(dtype)
+        self.packed = pack and can_pack(self.pos.device, dtype)
+        if self.packed:
+            for layer in self._layers():
+                layer.pack(PACK_ROWS_HINT)
+
+    def _layers(self) -> list[Linear]:
+        return [layer for blk in self.blocks for layer in vars(blk).values()] + [self.proj1, self.proj2]
 
     # ------------------------------------------------------------------ pieces
     def _modulations(self, c: torch.Tensor) -> list[torch.Tensor]:
@@ -117,7 +129,7 @@ class FastRollout:
         silu_c = F.silu(c)
         mods = []
         for blk in self.blocks:
-            m = F.linear(silu_c, blk.mod_w, blk.mod_b)  # (BN, T, 6D)
+            m = blk.mod(silu_c)  # (BN, T, 6D)
             m = m.unflatten(-1, (6, self.dim)).movedim(-2, 0).contiguous()
             m[1] += 1.0
             m[4] += 1.0
@@ -125,8 +137,15 @@ class FastRollout:
         return mods
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
-        """q (BN, Tq, h, dh), k/v (BN, Tk, h, dh) -> (BN, Tq, h*dh). Query i sits at key position Tk - Tq + i."""
+        """q (BN, Tq, h, dh), k/v (BN, Tk, h, dh) -> (BN, Tq, h*dh). Query i sits at key position Tk - Tq + i.
+
+        One key: its value (a softmax over one score is 1), the first step of a rollout from one frame. Otherwise
+        broadcast products: at T <= 3 faster on the CPU than ``scaled_dot_product_attention``, batched matmuls,
+        a product per key, or (bf16) the same in fp32, each measured slower with two workers (realtime.md).
+        """
         tq, tk = q.shape[1], k.shape[1]
+        if tk == 1:
+            return v.flatten(2)
         scores = (q[:, :, None] * k[:, None]).sum(-1) * (self.dim_head ** -0.5)  # (BN, Tq, Tk, h)
         if causal and tq > 1:
             pos_q = torch.arange(tk - tq, tk, device=q.device)[:, None]
@@ -154,7 +173,7 @@ class FastRollout:
         u = F.layer_norm(x, (d,), eps=self.ln_eps_block)
         u = torch.addcmul(m[0], u, m[1])
         u = F.layer_norm(u, (d,), eps=self.ln_eps_inner)
-        qkv = F.linear(u, blk.qkv_w, blk.qkv_b).view(bn, rows, 3, self.heads, self.dim_head)
+        qkv = blk.qkv(u).view(bn, rows, 3, self.heads, self.dim_head)
         q, k, v = qkv.unbind(2)
         if cache is not None:
             if cache[0] is not None:
@@ -162,18 +181,18 @@ class FastRollout:
             cache[0], cache[1] = k, v
         y = self._attend(q[:, -out_rows:], k, v, causal=True)
         m = m[:, :, -out_rows:]
-        h = torch.addcmul(x[:, -out_rows:], m[2], F.linear(y, blk.out_w, blk.out_b))
+        h = torch.addcmul(x[:, -out_rows:], m[2], blk.out(y))
         u = F.layer_norm(h, (d,), eps=self.ln_eps_block)
         u = torch.addcmul(m[3], u, m[4])
         u = F.layer_norm(u, (d,), eps=self.ln_eps_inner)
-        f = F.linear(F.gelu(F.linear(u, blk.fc1_w, blk.fc1_b)), blk.fc2_w, blk.fc2_b)
+        f = blk.fc2(blk.fc1(u, gelu=True))
         return torch.addcmul(h, m[5], f)
 
     def _project(self, h: torch.Tensor) -> torch.Tensor:
         """(BN, D) last hidden state -> (BN, D) predicted embedding (final LayerNorm + prediction projector)."""
         w, b, eps = self.final_norm
         h = F.layer_norm(h, (self.dim,), w, b, eps)
-        return F.linear(F.gelu(F.linear(h, self.proj1_w, self.proj1_b)), self.proj2_w, self.proj2_b)
+        return self.proj2(self.proj1(h, gelu=True))
 
     # ------------------------------------------------------------------ rollout
     def rollout(self, z_hist: torch.Tensor, c_hist: torch.Tensor | None, c_plan: torch.Tensor,

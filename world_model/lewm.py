@@ -48,6 +48,7 @@ class LeWM(nn.Module):
         # Inference (eval mode, no autograd) rolls out through world_model.fast_rollout; False forces the plain path.
         self.use_fast_rollout = True
         self.compile_rollout = False  # True: that path through torch.compile (world_model.compiled_rollout)
+        self.pack_rollout_weights = True  # False: that path without oneDNN-packed weights (world_model.packed_linear)
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
         # candidates stay in cache, which makes large batches (many envs x 300 samples) ~1.4x faster per env.
         self.rollout_chunk = 1024
@@ -176,10 +177,10 @@ class LeWM(nn.Module):
 
         tensors = list(self.predictor.parameters()) + list(self.pred_proj.parameters()) + list(self.pred_proj.buffers())
         # Inference tensors (a model loaded under torch.inference_mode) have no version counter.
-        key = (dtype,) + tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device)
+        key = (dtype, self.pack_rollout_weights) + tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device)
                                for t in tensors)
         if getattr(self, "_fast_key", None) != key:
-            self._fast, self._fast_key = FastRollout(self, dtype), key
+            self._fast, self._fast_key = FastRollout(self, dtype, pack=self.pack_rollout_weights), key
         return self._fast
 
     # ------------------------------------------------------------------ training

@@ -1,0 +1,51 @@
+"""Linear layers with their weights pre-packed for oneDNN on the CPU: the planning rollout's products.
+
+In bf16 on the CPU ``F.linear`` runs through oneDNN, which reorders the weight into its blocked layout at every
+call; a plan calls each of the rollout's few dozen weights hundreds of times. Packing each weight once, and fusing
+the GELU after the first MLP product into the product's epilogue (one pass less over the (rows, mlp width)
+activations), removes that work. The results are the same products in the same precision (the fused GELU within
+bf16 rounding: ``tests/test_fast_rollout.py``). Measured in ``experiments/results/realtime.md``.
+
+Where packing is not available (no oneDNN, another device, fp32, where torch uses MKL's own GEMM) or the code is
+being traced by ``torch.compile`` (inductor cannot lower packed weights; it fuses the element-wise work itself),
+the plain ``F.linear`` runs.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def can_pack(device: torch.device | str, dtype: torch.dtype) -> bool:
+    """True where weights of ``dtype`` on ``device`` can be pre-packed for oneDNN (bf16 on a CPU with oneDNN)."""
+    return (torch.device(device).type == "cpu" and dtype == torch.bfloat16 and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+
+
+class Linear:
+    """``y = x W^T + b`` (optionally ``GELU(y)``), W (N, K), b (N,); x (..., K) -> (..., N).
+
+    Args:
+        weight, bias: the layer's parameters, already in the precision they run in.
+    """
+
+    __slots__ = ("weight", "bias", "packed")
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
+        self.weight, self.bias = weight.contiguous(), bias.contiguous()
+        self.packed: torch.Tensor | None = None
+
+    def to(self, dtype: torch.dtype) -> "Linear":
+        return Linear(self.weight.to(dtype), self.bias.to(dtype))
+
+    def pack(self, rows_hint: int) -> None:
+        """Packs the weight for oneDNN (``can_pack`` must hold); ``rows_hint``: a typical number of input rows
+        (any number works)."""
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, rows_hint)
+
+    def __call__(self, x: torch.Tensor, gelu: bool = False) -> torch.Tensor:
+        if self.packed is not None and not torch.compiler.is_compiling():
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "gelu" if gelu else "none", [],
+                                                      "none" if gelu else "")
+        y = F.linear(x, self.weight, self.bias)
+        return F.gelu(y) if gelu else y
