@@ -95,3 +95,16 @@ def record_policy(env, policy, seed: int, steps: int):
         states.append(np.concatenate([info["qpos"], info["qvel"]]))
         actions.append(action)
     return np.stack(frames), np.stack(states), np.stack(actions)
+
+
+def assert_clean_cli_errors(cmd: list, cases) -> None:
+    """For each (option change, message) of ``cases``, runs ``cmd`` with that option's value replaced and expects
+    exit 2 and one line of stderr holding ``message``."""
+    import subprocess
+
+    for change, message in cases:
+        args = list(cmd)
+        i = args.index(change[0])
+        args[i + 1] = change[1]
+        bad = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
