@@ -13,7 +13,8 @@ Parts (``--parts``, all by default):
 - ``success``: success against planning time per episode, from ``lewm-eval`` result files (see
   ``experiments/results/planning_speed.md`` for the runs); writes ``planning_speed_success.png``.
 
-Writes ``experiments/results/planning_speed.{md,json}``. Run on an otherwise idle machine:
+Writes ``experiments/results/planning_speed.{md,json}`` (``--name`` picks another stem, e.g. to keep a second CPU's
+record beside the first). Run on an otherwise idle machine:
 
     python experiments/bench_planning.py                       # ~12 minutes on the 2-core CPU
     python experiments/bench_planning.py --parts success       # only re-reads the eval results
@@ -250,15 +251,15 @@ def plot_success(rows: list, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(report: dict) -> None:
+def write_report(report: dict, name: str = "planning_speed") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    old = RESULTS / "planning_speed.json"
+    old = RESULTS / f"{name}.json"
     previous = json.loads(old.read_text()) if old.exists() else {}
     commands = previous.get("commands", {})
     commands.update({part: report["command"] for part in PARTS if report.get(part) is not None})
     # parts not run this time keep their last results (and the command that measured them)
     report = {**previous, **{k: v for k, v in report.items() if v is not None}, "commands": commands}
-    (RESULTS / "planning_speed.json").write_text(json.dumps(report, indent=2))
+    old.write_text(json.dumps(report, indent=2))
     m, a = report["machine"], report["args"]
     lines = ["# Planning speed (issue 8)", "",
              f"- Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), Python "
@@ -322,7 +323,7 @@ def write_report(report: dict) -> None:
             r["timed_as"] = f"{r['plans_per_episode']:.2f} plans x {swm_cpu:.2f} s (swm CEM, part 1)"
     if report.get("success"):
         lines += ["## 2. Success against planning time per episode (reacher, LeWM protocol)", "",
-                  "![success vs time](planning_speed_success.png)", "",
+                  f"![success vs time]({name}_success.png)", "",
                   "| run | planner | settings | success | 95% CI | planning s / episode |", "|---|---|---|---|---|---|"]
         for r in report["success"]:
             s = r["settings"]
@@ -332,13 +333,13 @@ def write_report(report: dict) -> None:
                          f"({r['success_rate']:.0%}) | {r['ci95'][0]:.0%}–{r['ci95'][1]:.0%} | "
                          f"{r['plan_seconds_per_episode']:.2f}{' (' + r['timed_as'] + ')' if 'timed_as' in r else ''} |")
         lines.append("")
-    md = RESULTS / "planning_speed.md"
+    md = RESULTS / f"{name}.md"
     reading = md.read_text().split("\n## Reading", 1) if md.exists() else []
     if len(reading) == 2:  # the hand-written reading at the end survives a re-run
         lines += ["## Reading" + reading[1].rstrip("\n"), ""]
     md.write_text("\n".join(lines))
     if report.get("success"):
-        plot_success(report["success"], RESULTS / "planning_speed_success.png")
+        plot_success(report["success"], RESULTS / f"{name}_success.png")
 
 
 def main() -> None:
@@ -355,6 +356,7 @@ def main() -> None:
                    help="part ratio: also time our bf16 CEM through torch.compile (the first plan compiles: minutes)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="planning_speed", help="stem of the report files in experiments/results/")
     p.add_argument("--runs", nargs="+", default=[], metavar="LABEL=FOLDER",
                    help="lewm-eval output folders for part success")
     args = p.parse_args()
@@ -365,8 +367,8 @@ def main() -> None:
     for part in PARTS:
         report[part] = globals()[f"part_{part}"](args) if part in args.parts else None
     report["loadavg_end"] = list(os.getloadavg())
-    write_report(report)
-    print((RESULTS / "planning_speed.md").read_text())
+    write_report(report, args.name)
+    print((RESULTS / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -42,6 +42,24 @@ def test_training_learns_the_toy_and_the_saved_policy_loads_the_same(tmp_path):
     assert targets.shape == (5, 16) and targets.dtype == torch.float64
 
 
+def test_goal_within_reach_is_its_own_target_and_reach_is_saved(tmp_path):
+    torch.manual_seed(0)
+    policy = SubgoalPolicy(8, 2, hidden=16, reach=0.05)
+    z = torch.zeros(3, 8)
+    goal = torch.stack([torch.full((8,), 0.1), torch.full((8,), 0.5), torch.full((8,), 2.0)])  # 0.005, 0.125, 2.0
+    targets = policy.subgoals(z, goal)
+    torch.testing.assert_close(targets[0], goal[0])  # within reach: the goal itself
+    for row in (1, 2):  # beyond: the predicted subgoal, never the goal
+        torch.testing.assert_close(targets[row], policy(z[row:row + 1], goal[row:row + 1])[0])
+        assert not torch.allclose(targets[row], goal[row])
+    policy.save(tmp_path)
+    assert SubgoalPolicy.load(tmp_path).reach == 0.05
+    never = SubgoalPolicy(8, 2, hidden=16)  # no reach: always the subgoal, as files written before it
+    assert never.reach is None and not torch.allclose(never.subgoals(z, goal)[0], goal[0])
+    with pytest.raises(ValueError, match="reach must be positive"):
+        SubgoalPolicy(8, 2, reach=0.0)
+
+
 @pytest.mark.parametrize("content, message", [(b"", "not a readable subgoal policy"),
                                               (b"\x00" * 64, "not a readable subgoal policy")])
 def test_damaged_subgoal_file_is_one_clear_error(tmp_path, content, message):
@@ -82,12 +100,14 @@ def test_lewm_train_subgoal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
 
     cmd = [installed_command("lewm-train-subgoal"), "--checkpoint", str(tiny_checkpoint), "--data",
            str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--subgoal-blocks", "2",
-           "--max-goal-blocks", "4", "--no-progress"]
+           "--max-goal-blocks", "4", "--reach", "0.2", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {tmp_path / 'subgoal.safetensors'}")
-    assert SubgoalPolicy.load(tmp_path).subgoal_blocks == 2
+    loaded = SubgoalPolicy.load(tmp_path)
+    assert loaded.subgoal_blocks == 2 and loaded.reach == 0.2
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),
+                            (["--reach", "-1"], "--reach must be positive"),
                             (["--subgoal-blocks", "9"], "must not exceed --max-goal-blocks"),
                             (["--data", str(tmp_path / "none.h5")], "dataset not found"),
                             (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")))

@@ -8,6 +8,11 @@ model's own dataset with hindsight goals up to ``max_goal_blocks`` ahead (``worl
 itself when it is nearer). The agent hands the low level that embedding instead of the goal at every replan, as
 HIQL's high-level policy does in OGBench. It has the ``subgoals`` method of ``agent.waypoints.WaypointGraph``,
 so an agent takes either in the same place.
+
+Near the goal a subgoal only gets in the way: it is a regression to where the data went next, so it keeps the
+agent moving past a goal that is already within the low level's reach. With ``reach`` set, an env whose goal lies
+within that latent distance of its current embedding is handed the goal itself, as the waypoint graph does.
+Distances are squared Euclidean over ``2 * D`` (1.0: two independent draws of SIGReg's unit Gaussian).
 """
 from __future__ import annotations
 
@@ -29,17 +34,22 @@ class SubgoalPolicy(nn.Module):
         subgoal_blocks: K, how many action blocks ahead the predicted subgoal lies (recorded; training sets it).
         hidden, depth: width and number of the hidden layers.
         dropout: dropout after each hidden layer while training.
+        reach: latent distance (normalised, see the module docstring) under which the goal itself is the target;
+            None: always the predicted subgoal.
     """
 
     def __init__(self, embed_dim: int, subgoal_blocks: int, hidden: int = 512, depth: int = 2,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, reach: float | None = None):
         super().__init__()
         if min(embed_dim, subgoal_blocks, hidden, depth) < 1:
             raise ValueError("embed_dim, subgoal_blocks, hidden and depth must all be >= 1")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if reach is not None and not reach > 0:
+            raise ValueError(f"reach must be positive (or None), got {reach}")
         self.dims = dict(embed_dim=embed_dim, subgoal_blocks=subgoal_blocks, hidden=hidden, depth=depth,
-                         dropout=dropout)
+                         dropout=dropout, reach=reach)
+        self.reach = reach
         layers, width = [], 2 * embed_dim
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout)]
@@ -55,10 +65,14 @@ class SubgoalPolicy(nn.Module):
     @torch.inference_mode()
     def subgoals(self, current: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """The agent's call: (N, D) current embeddings, (N or 1, D) goals -> (N, D) targets, in the goal's device
-        and dtype."""
+        and dtype: the predicted subgoal, or the goal where it is within ``reach``."""
         param = next(self.parameters())
         z = current.to(param.device, param.dtype)
-        target = self(z, goal.to(param.device, param.dtype).expand(z.shape[0], -1))
+        goal_here = goal.to(param.device, param.dtype).expand(z.shape[0], -1)
+        target = self(z, goal_here)
+        if self.reach is not None:
+            near = (goal_here - z).square().sum(-1) / (2 * z.shape[-1]) < self.reach  # (N,)
+            target = torch.where(near[:, None], goal_here, target)
         return target.to(device=goal.device, dtype=goal.dtype)
 
     def save(self, folder, info: dict | None = None, half: bool = False) -> Path:

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for subgoal.safetensors (default: the checkpoint folder)")
     p.add_argument("--subgoal-blocks", type=int, default=4, help="action blocks from here to the predicted subgoal")
     p.add_argument("--max-goal-blocks", type=int, default=24, help="hindsight goals are 1..this many blocks ahead")
+    p.add_argument("--reach", type=float, help="latent distance (squared, over 2 x embed dim) under which the agent "
+                   "aims at the goal itself instead of a subgoal; default: always the subgoal")
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
     p.add_argument("--batch", type=int, default=512, help="samples per step")
     p.add_argument("--seed", type=int, default=0)
@@ -89,6 +91,8 @@ def _main(argv) -> int:
     if args.subgoal_blocks > args.max_goal_blocks:
         raise UserInputError(f"--subgoal-blocks ({args.subgoal_blocks}) must not exceed --max-goal-blocks "
                              f"({args.max_goal_blocks})")
+    if args.reach is not None and not args.reach > 0:
+        raise UserInputError(f"--reach must be positive, got {args.reach}")
     folder = Path(args.checkpoint)
     if not (folder / "config.yaml").is_file():
         raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
@@ -97,6 +101,7 @@ def _main(argv) -> int:
     policy, metrics = train_subgoal(data, model.cfg.embed_dim, args.subgoal_blocks, args.max_goal_blocks,
                                     args.steps, args.batch, seed=args.seed, progress=not args.no_progress)
     metrics["data"] = str(args.data)
+    policy.reach = policy.dims["reach"] = args.reach
     path = policy.save(args.out or folder, info=metrics, half=True)
     after, before = metrics["val_after"], metrics["val_before"]
     print(f"wrote {path}: held-out episodes, subgoal error explained {after['explained']:.2f} against staying put "
