@@ -20,16 +20,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from agent.collect import CollectConfig, collect  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from bench_common import cpu_label  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +46,7 @@ def main() -> None:
                          "frames_per_second": frames / summary["seconds"]})
             print(rows[-1], flush=True)
     command = "python experiments/bench_collect.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    machine = f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
+    machine = f"{cpu_label()}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
               f"MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
     lines = [f"# Collection throughput ({args.env})", "", f"Command: `{command}`  ", f"Machine: {machine}  ",
              f"Date: {time.strftime('%Y-%m-%d')}", "",
