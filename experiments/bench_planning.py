@@ -122,16 +122,17 @@ def part_ratio(args) -> list:
             "ours_fast": (lambda: plan_ours(model, ctx, iters=args.iters, **common),
                           lambda: plan_ours(model, ctx, iters=2, **common)),
         }
-        if resolve_precision("auto", "cpu") == "bf16":  # what the agent runs here
+        bf16 = resolve_precision("auto", "cpu") == "bf16"  # what the agent runs here
+        if bf16:
             configs["ours_fast_bf16"] = (lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, **common),
                                          lambda: plan_ours(model, ctx, iters=2, bf16=True, **common))
             configs["ours_fast_bf16_unpacked"] = (
                 lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, pack=False, **common),
                 lambda: plan_ours(model, ctx, iters=2, bf16=True, pack=False, **common))
-            if args.compile:
-                configs["ours_fast_bf16_compile"] = (
-                    lambda: plan_ours(model, ctx, iters=args.iters, bf16=True, compile=True, **common),
-                    lambda: plan_ours(model, ctx, iters=2, bf16=True, compile=True, **common))
+        if args.compile:  # in the precision the agent runs here
+            configs["ours_fast_bf16_compile" if bf16 else "ours_fast_compile"] = (
+                lambda: plan_ours(model, ctx, iters=args.iters, bf16=bf16, compile=True, **common),
+                lambda: plan_ours(model, ctx, iters=2, bf16=bf16, compile=True, **common))
         times = interleaved(configs, args.repeats)
         swm = times["swm"]
         row = dict(preset=preset, predictor_params=model.num_parameters()["predictor"], port_max_cost_diff=err,
@@ -185,8 +186,14 @@ def part_flops(args) -> dict:
             model.use_fast_rollout = fast
             with torch.inference_mode():
                 counter = FlopCounterMode(display=False)
+                # The same arithmetic, counted where the counter sees it: packed oneDNN ops and the worker
+                # threads a split rollout runs on escape it.
+                threads, model.pack_rollout_weights = torch.get_num_threads(), False
+                torch.set_num_threads(1)
                 with counter:
                     model.rollout(ctx["z_hist"], None, plan)
+                torch.set_num_threads(threads)
+                model.pack_rollout_weights = True
                 flops = counter.get_total_flops()
                 model.rollout(ctx["z_hist"], None, plan)
                 start = time.perf_counter()
@@ -275,15 +282,16 @@ def write_report(report: dict, name: str = "planning_speed") -> None:
                   "| predictor | params | swm CEM | ours, plain rollout | ours, fast rollout | swm / ours fast | "
                   "ours, bf16, weights not packed | ours, fast rollout, bf16 (`precision=auto` here) | "
                   "swm / ours bf16 | "
-                  "ours, bf16, compiled (`--compile`) | swm / ours compiled | port max cost diff |",
+                  "ours, compiled (`--compile`, precision as `auto`) | swm / ours compiled | port max cost diff |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["ratio"]:
             unpacked = (f"{r['ours_fast_bf16_unpacked_s']:.2f} s ({r['ratio_ours_fast_bf16_unpacked']:.2f}x)"
                         if "ours_fast_bf16_unpacked_s" in r else "-")
             bf16 = (f"{r['ours_fast_bf16_s']:.2f} s | **{r['ratio_ours_fast_bf16']:.2f}x**" if "ours_fast_bf16_s" in r
                     else "not faster here: fp32 | -")
-            comp = (f"{r['ours_fast_bf16_compile_s']:.2f} s | **{r['ratio_ours_fast_bf16_compile']:.2f}x**"
-                    if "ours_fast_bf16_compile_s" in r else "not run | -")
+            compiled = next((k for k in ("ours_fast_bf16_compile", "ours_fast_compile") if f"{k}_s" in r), None)
+            comp = (f"{r[f'{compiled}_s']:.2f} s{'' if 'bf16' in compiled else ' (fp32)'} | "
+                    f"**{r[f'ratio_{compiled}']:.2f}x**" if compiled else "not run | -")
             lines.append(f"| {r['preset']} | {r['predictor_params'] / 1e6:.2f} M | {r['swm_s']:.2f} s | "
                          f"{r['ours_plain_s']:.2f} s ({r['ratio_ours_plain']:.2f}x) | {r['ours_fast_s']:.2f} s | "
                          f"**{r['ratio_ours_fast']:.2f}x** | {unpacked} | {bf16} | {comp} | {r['port_max_cost_diff']:.1e} |")
@@ -353,7 +361,8 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--horizon", type=int, default=5)
     p.add_argument("--compile", action="store_true",
-                   help="part ratio: also time our bf16 CEM through torch.compile (the first plan compiles: minutes)")
+                   help="part ratio: also time our CEM through torch.compile, in the precision `auto` picks here "
+                        "(the first plan compiles: minutes)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="planning_speed", help="stem of the report files in experiments/results/")
