@@ -49,7 +49,6 @@ class SubgoalPolicy(nn.Module):
             raise ValueError(f"reach must be positive (or None), got {reach}")
         self.dims = dict(embed_dim=embed_dim, subgoal_blocks=subgoal_blocks, hidden=hidden, depth=depth,
                          dropout=dropout, reach=reach)
-        self.reach = reach
         layers, width = [], 2 * embed_dim
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout)]
@@ -61,6 +60,11 @@ class SubgoalPolicy(nn.Module):
     def forward(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """z (B, D) current embedding, goal (B, D) -> (B, D) subgoal embedding."""
         return z + self.net(torch.cat([z, goal - z], dim=-1))
+
+    @property
+    def reach(self) -> float | None:
+        """The ``reach`` it was built or saved with (kept in ``dims``, which the file stores)."""
+        return self.dims["reach"]
 
     @torch.inference_mode()
     def subgoals(self, current: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -101,7 +101,7 @@ def _main(argv) -> int:
     policy, metrics = train_subgoal(data, model.cfg.embed_dim, args.subgoal_blocks, args.max_goal_blocks,
                                     args.steps, args.batch, seed=args.seed, progress=not args.no_progress)
     metrics["data"] = str(args.data)
-    policy.reach = policy.dims["reach"] = args.reach
+    policy.dims["reach"] = args.reach
     path = policy.save(args.out or folder, info=metrics, half=True)
     after, before = metrics["val_after"], metrics["val_before"]
     print(f"wrote {path}: held-out episodes, subgoal error explained {after['explained']:.2f} against staying put "
