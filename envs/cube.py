@@ -56,7 +56,8 @@ class CubeEnv(_StockCubeEnv):
         image_size: observation side in pixels (default 64, OGBench's visual size).
         render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current frame).
         goal_conditioned: observations as gymnasium-robotics' goal-env dict of images (as ``GoalImageEnv``).
-        shadows: draw shadows (OGBench's look; about 5x slower on a CPU renderer).
+        shadows: draw shadows (OGBench's look; about 5x slower on a CPU renderer with OGBench's map).
+        shadow_size: side of the shadow map in pixels when ``shadows`` (OGBench's: 4096).
 
     Observation: uint8 (image_size, image_size, 3). Action: float32 in [-1, 1]^5.
     ``info``: ``goal`` image, ``success``/``is_success``, ``qpos`` (21,), ``qvel`` (20,), ``goal_qpos``,
@@ -72,7 +73,7 @@ class CubeEnv(_StockCubeEnv):
     action_repeat = 25  # physics steps per env step
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,
-                 shadows: bool = False):
+                 shadows: bool = False, shadow_size: int = 4096):
         if int(image_size) < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         if render_mode not in (None, "rgb_array"):
@@ -85,6 +86,7 @@ class CubeEnv(_StockCubeEnv):
         self.image_size = int(image_size)
         self.goal_conditioned = bool(goal_conditioned)
         self.shadows = bool(shadows)
+        self.shadow_size = int(shadow_size)
         frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
         self._observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
         self._action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
@@ -111,8 +113,8 @@ class CubeEnv(_StockCubeEnv):
     def build_mjcf_model(self):
         model = super().build_mjcf_model()
         model.visual.quality.offsamples = 0  # no multisampling: 64-px frames, and much faster on llvmpipe
-        if not self.shadows:  # the unused 4096-px shadow map holds about 70 MB per env; frames are the same
-            model.visual.quality.shadowsize = 1
+        # without shadows the unused 4096-px shadow map would hold about 70 MB per env; frames are the same
+        model.visual.quality.shadowsize = self.shadow_size if self.shadows else 1
         return model
 
     def post_compilation_objects(self):
@@ -291,3 +293,14 @@ class CubeEnv(_StockCubeEnv):
             self._renderer.close()
             self._renderer = None
         super().close()
+
+
+class ShadowedCubeEnv(CubeEnv):
+    """``lewm/CubeShadows-v0``: the same task in OGBench's own look, shadows on (a 512-px shadow map, no
+    multisampling: about 1.7x the rendering time of ``lewm/Cube-v0``, 1.1/255 mean difference from OGBench's
+    frames; ``experiments/results/cube.md``). The shadow of the arm on the table shows where the gripper is in
+    depth and height, which one front view without shadows leaves ambiguous
+    (``experiments/cube_depth_cue.py``). Data, goals and evaluation of a model must all use the same look."""
+
+    def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False):
+        super().__init__(image_size, render_mode, goal_conditioned, shadows=True, shadow_size=512)

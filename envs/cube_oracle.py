@@ -27,7 +27,7 @@ class CubeOraclePolicy:
     """
 
     name = "oracle"
-    tasks: tuple[str, ...] | None = ("cube",)
+    tasks: tuple[str, ...] | None = ("cube", "cube_shadows")
 
     def __init__(self, env, rng: np.random.Generator, noise: float = 0.1, noise_smoothing: float = 0.5):
         from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle

@@ -35,7 +35,8 @@ class TaskSpec:
 # trip, corner to corner of the other room through the door, about 1.0 m at 0.2 m/s, takes about 130 steps);
 # pusht 300 (30 s at 10 Hz: gym-pusht's own limit; its free suite is the Push-T task itself, gym-pusht's random
 # start to its fixed target pose, success by coverage); cube 200 (10 s at 20 Hz: OGBench's own episode length;
-# its free suite is OGBench's five single-cube evaluation tasks, ``CubeEnv.free_pair``).
+# its free suite is OGBench's five single-cube evaluation tasks, ``CubeEnv.free_pair``; cube_shadows the same in
+# OGBench's look, with shadows).
 # The free-goal evaluation budget is the same number of steps for each task.
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -46,6 +47,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("pusht", "lewm/PushT-v0", "envs.pusht:PushTEnv", 300, free_budget=300,
                  free_env_kwargs=(("success", "coverage"),)),
         TaskSpec("cube", "lewm/Cube-v0", "envs.cube:CubeEnv", 200, free_budget=200),
+        TaskSpec("cube_shadows", "lewm/CubeShadows-v0", "envs.cube:ShadowedCubeEnv", 200, free_budget=200),
     ]
 }
 

@@ -70,6 +70,20 @@ def test_without_shadows_the_shadow_map_is_dropped_and_frames_do_not_change(env)
     full.close()
 
 
+def test_the_shadowed_variant_draws_the_arms_shadow_on_the_same_scene(env):
+    from envs.cube import ShadowedCubeEnv
+
+    shadowed = ShadowedCubeEnv(image_size=SIZE)
+    frames, states, _ = roll(env, seed=4, steps=5)
+    obs, info = shadowed.reset(options={"state": states[5], "goal_state": states[0][:21]})
+    assert shadowed._model.vis.quality.shadowsize == 512 and shadowed._model.light_castshadow.any()
+    assert np.abs(obs.astype(int) - frames[5]).mean() > 1.0  # the shadows darken the table under the arm
+    assert np.allclose(info["qpos"], states[5][:21]) and info["distance"] == pytest.approx(
+        np.linalg.norm(states[5][CUBE_XYZ] - states[0][CUBE_XYZ]))
+    assert envs.task_spec("cube_shadows").env_id == "lewm/CubeShadows-v0"
+    shadowed.close()
+
+
 def test_the_oracle_moves_the_cube_and_is_reproducible(env):
     _, states, actions = roll(env, seed=1, steps=60)
     _, again, actions_again = roll(env, seed=1, steps=60)

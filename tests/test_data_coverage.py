@@ -1,18 +1,14 @@
 """experiments/data_coverage.py counts room changes and floor coverage of a two-room dataset correctly."""
-import importlib.util
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "data_coverage.py"
+from experiment_scripts import load_script as _load
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("data_coverage", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("data_coverage")
 
 
 def write_dataset(path: Path, episodes: list[np.ndarray]) -> None:

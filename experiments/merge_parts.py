@@ -1,0 +1,94 @@
+"""Split a ``lewm-collect`` run, finished or not, into a training file and a held-out file.
+
+The source is either a finished collection (``data/x.h5``) or the ``<out>.parts/`` folder that a collection cut
+short for time leaves. This writes the first ``--episodes`` episodes (in episode order; all of a finished file by
+default) as two HDF5 files, the last ``--heldout`` of them held out, with the collection's settings as attributes
+(``episodes`` set to each file's count). The source is left as it is, so an unfinished collection can still be
+resumed.
+
+    python experiments/merge_parts.py data/cube_shadows.h5.parts --episodes 150 --heldout 20 \\
+        --train data/cube_shadows_150.h5 --heldout-out data/cube_shadows_heldout.h5
+    python experiments/merge_parts.py data/cube_shadows.h5 --heldout 20 \\
+        --train data/cube_shadows_train.h5 --heldout-out data/cube_shadows_heldout.h5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("source", help="a finished collection (.h5) or the <out>.parts folder of an unfinished one")
+    p.add_argument("--episodes", type=int, help="episodes to use (0 .. N-1; needed for a parts folder)")
+    p.add_argument("--heldout", type=int, default=0, help="how many of them (the last) go to the held-out file")
+    p.add_argument("--train", required=True, help="training HDF5 file to write")
+    p.add_argument("--heldout-out", help="held-out HDF5 file to write (with --heldout)")
+    args = p.parse_args(argv)
+
+    from world_model.dataset import write_episodes
+
+    if args.heldout and not args.heldout_out:
+        raise SystemExit("--heldout needs --heldout-out")
+    source = Path(args.source)
+    if source.is_dir():
+        episodes, attrs = _read_parts(source, args.episodes)
+    else:
+        episodes, attrs = _read_finished(source, args.episodes)
+    if not 0 <= args.heldout < len(episodes):
+        raise SystemExit(f"--heldout {args.heldout} leaves no training episodes out of {len(episodes)}")
+    args.episodes = len(episodes)
+    n_train = args.episodes - args.heldout
+    write_episodes(args.train, episodes[:n_train], attrs={**attrs, "episodes": n_train})
+    if args.heldout:
+        write_episodes(args.heldout_out, episodes[n_train:], attrs={**attrs, "episodes": args.heldout,
+                                                                     "first_episode": n_train})
+    print(f"wrote {args.train} ({n_train} episodes)" + (f" and {args.heldout_out} ({args.heldout})"
+                                                       if args.heldout else ""))
+    return 0
+
+
+def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
+    """The first ``count`` finished episodes of an unfinished collection, and its settings as attributes."""
+    from agent.collect import CollectConfig, _env_facts, _part_path
+
+    if count is None:
+        raise SystemExit("a parts folder needs --episodes")
+    manifest = json.loads((parts / "manifest.json").read_text())
+    manifest["angle_qpos"] = tuple(manifest.get("angle_qpos") or ())
+    cfg = CollectConfig(**manifest)
+    missing = [i for i in range(count) if not _part_path(parts, i).is_file()]
+    if missing:
+        raise SystemExit(f"episodes {missing[:5]}... are not finished yet")
+    episodes = []
+    for i in range(count):
+        with np.load(_part_path(parts, i)) as data:
+            episodes.append({k: data[k] for k in data.files})
+    attrs = {**asdict(cfg), "angle_qpos": None, **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return episodes, attrs
+
+
+def _read_finished(path: Path, count: int | None) -> tuple[list[dict], dict]:
+    """The first ``count`` (default all) episodes of a finished collection, and its attributes."""
+    from world_model.dataset import open_dataset
+
+    with open_dataset(path) as f:
+        offsets, lengths = f["ep_offset"][:], f["ep_len"][:]
+        count = len(lengths) if count is None else count
+        if count > len(lengths):
+            raise SystemExit(f"{path} holds {len(lengths)} episodes, not {count}")
+        columns = [k for k in f if k not in ("ep_len", "ep_offset")]
+        episodes = [{k: f[k][offsets[i]: offsets[i] + lengths[i]] for k in columns} for i in range(count)]
+        attrs = dict(f.attrs)
+    return episodes, attrs
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
