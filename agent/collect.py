@@ -204,15 +204,24 @@ def _load_part(cfg: CollectConfig, parts: Path, index: int) -> dict[str, np.ndar
     """One episode's columns from its part; a part whose data turn out damaged is collected again."""
     import zipfile
 
-    part = _part_path(parts, index)
     try:
-        with np.load(part) as data:
-            return {k: data[k] for k in data.files}
+        return read_part(parts, index)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        _drop_damaged(part)
+        _drop_damaged(_part_path(parts, index))
         _collect_part((cfg, str(parts), index))
-        with np.load(part) as data:
-            return {k: data[k] for k in data.files}
+        return read_part(parts, index)
+
+
+def read_part(parts: Path, index: int) -> dict[str, np.ndarray]:
+    """One finished episode's columns (``pixels`` (T+1, H, W, 3) uint8, ``action``, ``qpos``, ...) from its part."""
+    with np.load(_part_path(parts, index)) as data:
+        return {k: data[k] for k in data.files}
+
+
+def dataset_attrs(cfg: CollectConfig) -> dict:
+    """The attributes a collection's HDF5 file records: its settings, the env's facts, the renderer, the date."""
+    return {**asdict(cfg), "angle_qpos": None, **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
@@ -250,9 +259,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
         bar.close()
     seconds = time.perf_counter() - start
     episodes = [_load_part(cfg, parts, i) for i in range(cfg.episodes)]
-    attrs = {**asdict(cfg), "angle_qpos": None, **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    write_episodes(out, episodes, attrs=attrs)
+    write_episodes(out, episodes, attrs=dataset_attrs(cfg))
     shutil.rmtree(parts)
     frames = len(todo) * (cfg.steps + 1)
     return {"episodes": cfg.episodes, "frames": cfg.episodes * (cfg.steps + 1), "seconds": seconds,

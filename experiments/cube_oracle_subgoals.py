@@ -25,18 +25,15 @@ import torch
 def oracle_path(env, max_steps: int) -> list[np.ndarray]:
     """qpos (21,) after every step of OGBench's noiseless oracle from the env's current state until it is done
     (the first entry is the start); the env is restored afterwards."""
-    from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+    from envs.cube_oracle import CubeOraclePolicy
 
     saved = env._data.qpos.copy(), env._data.qvel.copy()
-    oracle = CubePlanOracle(env=env, noise=0.0, noise_smoothing=0.5)
-    info = env.compute_ob_info()
-    oracle.reset(None, info)
+    oracle = CubeOraclePolicy(env, np.random.default_rng(0), noise=0.0)
     path = [env._data.qpos.copy()]
     for _ in range(max_steps):
-        env._move(np.clip(oracle.select_action(None, info), -1, 1))
-        info = env.compute_ob_info()
+        env._move(oracle(None, env.compute_ob_info()))
         path.append(env._data.qpos.copy())
-        if oracle.done:
+        if oracle.oracle.done:
             break
     env.set_state(*saved)
     return path

@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 
 
 def main(argv=None) -> int:
@@ -43,8 +39,7 @@ def main(argv=None) -> int:
         episodes, attrs = _read_finished(source, args.episodes)
     if not 0 <= args.heldout < len(episodes):
         raise SystemExit(f"--heldout {args.heldout} leaves no training episodes out of {len(episodes)}")
-    args.episodes = len(episodes)
-    n_train = args.episodes - args.heldout
+    n_train = len(episodes) - args.heldout
     write_episodes(args.train, episodes[:n_train], attrs={**attrs, "episodes": n_train})
     if args.heldout:
         write_episodes(args.heldout_out, episodes[n_train:], attrs={**attrs, "episodes": args.heldout,
@@ -56,7 +51,7 @@ def main(argv=None) -> int:
 
 def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
     """The first ``count`` finished episodes of an unfinished collection, and its settings as attributes."""
-    from agent.collect import CollectConfig, _env_facts, _part_path
+    from agent.collect import CollectConfig, _part_path, dataset_attrs, read_part
 
     if count is None:
         raise SystemExit("a parts folder needs --episodes")
@@ -66,13 +61,7 @@ def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
     missing = [i for i in range(count) if not _part_path(parts, i).is_file()]
     if missing:
         raise SystemExit(f"episodes {missing[:5]}... are not finished yet")
-    episodes = []
-    for i in range(count):
-        with np.load(_part_path(parts, i)) as data:
-            episodes.append({k: data[k] for k in data.files})
-    attrs = {**asdict(cfg), "angle_qpos": None, **_env_facts(cfg), "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    return episodes, attrs
+    return [read_part(parts, i) for i in range(count)], dataset_attrs(cfg)
 
 
 def _read_finished(path: Path, count: int | None) -> tuple[list[dict], dict]:
