@@ -17,6 +17,13 @@ A graph may instead measure distances in a *space*: an affine map of the embeddi
 (``agent.waypoint_space``), with the same normalisation (``2 * K``). Where one part of the scene takes a small share
 of the latent (the cube beside the arm), latent neighbours can differ in exactly that part, and a path through
 them moves it for free; in state units every part weighs alike. Targets handed to the planner stay embeddings.
+
+A *directed* graph follows its data forward in time only (a link still joins two near nodes both ways, at the
+cost of one block), so a path moves things only as some trajectory of the data moved them: the cube on a table
+is moved by the segments that picked it up, not by a chain of neighbours that each differ in it by a little.
+With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from the node
+nearest its current embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's
+policies), instead of at the reachable node closest to the goal.
 """
 
 from __future__ import annotations
@@ -46,10 +53,13 @@ class WaypointGraph:
             planner is given the goal itself when it is that close, else the best waypoint that close.
         chunk: rows per block of the pairwise-distance computation (memory: chunk x M floats).
         space: optional (w (D, K), b (K,)) arrays: distances are then measured between ``z @ w + b``.
+        directed: data edges run forward in time only; links cost one block each (see the module docstring).
+        lead: hops along the shortest path to aim at (0: the reachable node closest to the goal).
     """
 
     def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
-                 chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None):
+                 chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None, directed: bool = False,
+                 lead: int = 0):
         from scipy.sparse import coo_matrix
 
         if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
@@ -57,6 +67,9 @@ class WaypointGraph:
                              f"{len(episode)} ids")
         if not 0 < link < reach:
             raise ValueError(f"need 0 < link < reach, got link={link}, reach={reach}")
+        if lead < 0 or (lead and not directed):
+            raise ValueError(f"lead must be >= 0 and needs a directed graph, got lead={lead}, directed={directed}")
+        self.directed, self.lead = bool(directed), int(lead)
         self.nodes = nodes.float().cpu()
         self.space = None if space is None else tuple(torch.as_tensor(np.asarray(a), dtype=torch.float32)
                                                       for a in space)
@@ -72,14 +85,16 @@ class WaypointGraph:
         for start in range(0, m, chunk):
             d = normalised_sq_distance(self.keys[start:start + chunk], self.keys).numpy()
             r, c = np.nonzero(d < self.link)
-            keep = c > r + start  # each pair once, no self loops
+            # undirected: each pair once (in (0, 1): a close neighbour is cheaper than a block); directed: both
+            # ways, one block each, so a chain of links costs what the data's own moves cost
+            keep = c != r + start if directed else c > r + start
             rows.append(r[keep] + start)
             cols.append(c[keep])
-            weights.append(d[r[keep], c[keep]] / self.link)  # in (0, 1): a close neighbour is cheaper than a block
+            weights.append(np.ones(int(keep.sum())) if directed else d[r[keep], c[keep]] / self.link)
         rows, cols, weights = (np.concatenate(x) for x in (rows, cols, weights))
         self.graph = coo_matrix((np.maximum(weights, 1e-6), (rows, cols)), shape=(m, m)).tocsr()
         self.edges = len(rows)
-        self._to_goal: dict[str, np.ndarray] = {}
+        self._to_goal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- files
     @classmethod
@@ -94,6 +109,8 @@ class WaypointGraph:
         try:
             with np.load(path) as f:
                 settings = dict(link=float(f["link"]), reach=float(f["reach"]))
+                if "directed" in f:
+                    settings.update(directed=bool(f["directed"]), lead=int(f["lead"]))
                 nodes, episode = f["nodes"].astype(np.float32), f["episode"]
                 if "space_w" in f:
                     settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
@@ -114,7 +131,7 @@ class WaypointGraph:
         space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
         atomic_write(path, lambda tmp: np.savez_compressed(
             tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
-            reach=self.reach, **space))
+            reach=self.reach, directed=self.directed, lead=self.lead, **space))
 
     def _key(self, z: torch.Tensor) -> torch.Tensor:
         """(N, D) embeddings -> where their distances are measured: themselves, or (N, K) in the space."""
@@ -127,6 +144,11 @@ class WaypointGraph:
 
         The goal enters at the nodes within ``link`` of it (at the nearest node if none is). Cached per goal.
         """
+        return self._search(goal)[0]
+
+    def _search(self, goal: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(D,) goal -> ((M,) graph distances to it, (M,) each node's next node on its way there, -9999 at the
+        goal's entry nodes and where none connects). Cached per goal."""
         from scipy.sparse.csgraph import dijkstra
 
         goal = goal.float().cpu()
@@ -135,16 +157,33 @@ class WaypointGraph:
             d = normalised_sq_distance(self._key(goal[None]), self.keys)[0].numpy()
             entry = np.flatnonzero(d < self.link)
             entry = entry if len(entry) else np.array([int(d.argmin())])
-            hops = dijkstra(self.graph, directed=False, indices=entry, min_only=True)
-            self._to_goal[key] = hops + np.min(d[entry] / self.link)  # entering costs like a link
+            # searched backwards from the goal: a node's predecessor in that search is its next step forwards
+            graph = self.graph.T.tocsr() if self.directed else self.graph
+            hops, nxt, _ = dijkstra(graph, directed=self.directed, indices=entry, min_only=True,
+                                    return_predecessors=True)
+            self._to_goal[key] = hops + np.min(d[entry] / self.link), nxt  # entering costs like a link
         return self._to_goal[key]
+
+    def _along_path(self, near: np.ndarray, goal: torch.Tensor) -> int | None:
+        """(M,) distances of the current embedding to the nodes, (D,) goal -> the node ``lead`` hops along the
+        shortest path from the nearest node; None at the path's end or where no path leads to the goal."""
+        hops, nxt = self._search(goal)
+        node = int(near.argmin())
+        if not np.isfinite(hops[node]):
+            return None
+        for _ in range(self.lead):
+            if nxt[node] < 0:
+                return None
+            node = int(nxt[node])
+        return node
 
     def subgoals(self, current: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Where to aim now: (N, D) current embeddings, (N or 1, D) goals -> (N, D) planning targets.
 
-        For each env: the goal when it is within ``reach``; else, among the nodes within ``reach`` of the
-        current embedding, the one closest to the goal along the graph; the goal itself when no node is within
-        reach or none of those connects to it.
+        For each env: the goal when it is within ``reach``; else, with ``lead`` > 0, the node ``lead`` hops along
+        the shortest path from the node nearest the current embedding; else, among the nodes within ``reach`` of
+        the current embedding, the one closest to the goal along the graph; the goal itself when no node is
+        within reach, none of those connects to it, or the path ends sooner.
         """
         device, dtype = goal.device, goal.dtype
         current = current.float().cpu()  # the graph lives on the CPU; N x M distances are cheap
@@ -155,6 +194,11 @@ class WaypointGraph:
         targets = goal.clone()
         for i in range(current.shape[0]):
             if to_goal_direct[i] < self.reach:
+                continue
+            if self.lead:
+                node = self._along_path(near[i], goal[i])
+                if node is not None:
+                    targets[i] = self.nodes[node]
                 continue
             candidates = np.flatnonzero(near[i] < self.reach)
             if len(candidates) == 0:
@@ -167,12 +211,13 @@ class WaypointGraph:
 
 def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
                     reach: float = 0.5, batch: int = 256, progress: bool = True,
-                    space: str = "latent") -> WaypointGraph:
+                    space: str = "latent", directed: bool = False, lead: int = 0) -> WaypointGraph:
     """Encodes every ``stride``-th frame (default: the model's frameskip) of an HDF5 dataset as waypoint nodes.
 
     Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
     ``space``: "latent" (distances between embeddings) or "state" (between state estimates read off them,
-    ``agent.waypoint_space.state_space``; needs the data's ``qpos``).
+    ``agent.waypoint_space.state_space``; needs the data's ``qpos``). ``directed`` and ``lead``: see
+    ``WaypointGraph``.
     """
     if space not in ("latent", "state"):
         raise ValueError(f"space must be 'latent' or 'state', got {space!r}")
@@ -197,8 +242,9 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         rows, episode = np.concatenate(rows), np.concatenate(episode)
         nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
         qpos = f["qpos"][rows] if space == "state" else None
+    settings = dict(link=link, reach=reach, directed=directed, lead=lead)
     if qpos is None:
-        return WaypointGraph(nodes, episode, link=link, reach=reach)
+        return WaypointGraph(nodes, episode, **settings)
     from agent.waypoint_space import state_space
 
-    return WaypointGraph(nodes, episode, link=link, reach=reach, space=state_space(model, nodes, qpos, episode)[:2])
+    return WaypointGraph(nodes, episode, space=state_space(model, nodes, qpos, episode)[:2], **settings)

@@ -29,10 +29,16 @@ def main() -> None:
     p.add_argument("--space", choices=["latent", "state"], default="latent",
                    help="measure distances between embeddings, or between state estimates read off them "
                         "(agent/waypoint_space.py; needs the data's qpos)")
+    p.add_argument("--directed", action="store_true",
+                   help="follow the data forward in time only; links cost one block (agent/waypoints.py)")
+    p.add_argument("--lead", type=int, default=0,
+                   help="aim this many hops along the shortest path (needs --directed; 0: the reachable node "
+                        "closest to the goal)")
     args = p.parse_args()
     started = time.perf_counter()
     graph = build_waypoints(LeWM.load(args.checkpoint), args.data, max_nodes=args.max_nodes, link=args.link,
-                            reach=args.reach, space=args.space)
+                            reach=args.reach, space=args.space, directed=args.directed,
+                            lead=args.lead)
     graph.save(args.checkpoint / FILE_NAME)
     size = (args.checkpoint / FILE_NAME).stat().st_size / 1e6
     print(f"{len(graph.episode)} nodes from {len(set(graph.episode.tolist()))} episodes, {graph.edges} edges; "

@@ -97,6 +97,24 @@ def test_the_oracle_moves_the_cube_and_is_reproducible(env):
     assert np.array_equal(np.random.get_state()[1], outside)  # numpy's global generator is left alone
 
 
+def test_reach_and_lift_are_tracked_since_the_reset(env):
+    """closest_reach / highest_lift (lewm-eval's cube measures) are the running min / max since the reset."""
+    obs, info = env.reset(seed=1)
+    policy = make_policy("oracle", "cube", 5, np.random.default_rng(1), env=env)
+    reaches, lifts = [], []
+    for _ in range(60):
+        reaches.append(np.linalg.norm(info["proprio/effector_pos"] - info["privileged/block_0_pos"]))
+        lifts.append(info["privileged/block_0_pos"][2] - 0.02)
+        assert info["closest_reach"] == pytest.approx(min(reaches))
+        assert info["highest_lift"] == pytest.approx(max(0.0, max(lifts)))
+        obs, _, _, _, info = env.step(policy(obs, info))
+    assert min(reaches) < 0.03, "the oracle's gripper never reached the cube"
+    _, info = env.reset(seed=1)
+    assert info["closest_reach"] == pytest.approx(reaches[0]) and info["highest_lift"] == pytest.approx(0.0,
+                                                                                                         abs=1e-3)
+    assert set(CubeEnv.report_metrics) <= set(info)
+
+
 def test_success_is_ogbench_distance_to_the_goal_cube(env):
     _, info = env.reset(seed=0)
     goal = info["qpos"].copy()

@@ -88,6 +88,46 @@ def test_save_load_round_trip(tmp_path):
     torch.testing.assert_close(loaded.nodes, graph.nodes)
 
 
+# Two one-way trajectories one unit between nodes (d = 0.125 > LINK: no link inside them): up x = 0, then, starting
+# 0.2 from its end (linked), right along y = 5. A directed graph may follow them forwards only.
+UP = [(0.0, float(y)) for y in range(6)]
+ACROSS = [(0.2 + x, 5.0) for x in range(6)]
+
+
+def one_way_graph(lead=2) -> WaypointGraph:
+    points = torch.tensor(UP + ACROSS, dtype=torch.float32)
+    episode = np.repeat([0, 1], [len(UP), len(ACROSS)])
+    return WaypointGraph(points, episode, link=LINK, reach=0.2, directed=True, lead=lead)
+
+
+def test_directed_path_aims_lead_hops_ahead_and_crosses_the_link():
+    graph = one_way_graph(lead=2)
+    goal = torch.tensor([[5.2, 5.0]])
+    assert torch.equal(graph.subgoals(torch.tensor([[0.1, 0.0]]), goal)[0], torch.tensor([0.0, 2.0]))
+    # from the corner the path goes through the link onto the second trajectory: one hop to (0.2, 5), one more
+    assert torch.equal(graph.subgoals(torch.tensor([[0.0, 5.0]]), goal)[0], torch.tensor([1.2, 5.0]))
+    # near the end the path runs out: the goal itself
+    assert torch.equal(graph.subgoals(torch.tensor([[4.2, 5.0]]), goal), goal)
+
+
+def test_directed_graph_never_runs_the_data_backwards():
+    back = torch.tensor([[0.0, 0.0]])  # the start of the first trajectory, reached by no data move
+    directed = one_way_graph(lead=1)
+    assert torch.equal(directed.subgoals(torch.tensor([[5.2, 5.0]]), back), back)  # no path: the goal itself
+    assert not np.isfinite(directed.distance_to_goal(back[0])[-1])
+    undirected = WaypointGraph(directed.nodes, directed.episode, link=LINK, reach=0.2)
+    assert np.isfinite(undirected.distance_to_goal(back[0])[-1])
+
+
+def test_lead_needs_a_directed_graph_and_survives_the_file(tmp_path):
+    with pytest.raises(ValueError, match="directed"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(3), lead=2)
+    graph = one_way_graph(lead=3)
+    graph.save(tmp_path / FILE_NAME)
+    loaded = WaypointGraph.load(tmp_path)
+    assert (loaded.directed, loaded.lead, loaded.edges) == (True, 3, graph.edges)
+
+
 def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny_checkpoint, tmp_path):
     """End to end on real collected frames: build, ship beside the checkpoint, load with waypoints=True, act."""
     import shutil
