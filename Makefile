@@ -195,6 +195,9 @@ cube-shadows-model: setup
 	$(PY) experiments/ship_checkpoint.py --run runs/cube_shadows --heldout data/cube_shadows_heldout.h5 --name cube_shadows
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube_shadows \
 		--data data/cube_shadows_train.h5
+	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/cube_shadows \
+		--data data/cube_shadows_train.h5 --link 0.02 --reach 0.05 --directed --lead 2 \
+		--out world_model/checkpoints/cube_shadows/waypoints_directed.npz
 	$(PY) experiments/cube_oracle_subgoals.py --checkpoint world_model/checkpoints/cube_shadows \
 		--episodes 10 --lead 2 --out experiments/results/cube_eval/oracle_subgoals/shadows_proposal_lead2.json
 	$(VENV)/bin/lewm-eval --env cube_shadows --checkpoint world_model/checkpoints/cube_shadows --suite free \

@@ -143,8 +143,11 @@ class Agent(GoalHandling):
 
     # ----------------------------------------------------------------- episode state
     def reset(self) -> None:
-        """Starts a new episode for every env: clears the history, plans and warm starts (keeps the goal)."""
+        """Starts a new episode for every env: clears the history, plans and warm starts (keeps the goal), and
+        whatever the high level (``waypoints``) remembers of the last episodes."""
         self._state: EpisodeState | None = None  # created for the batch size of the next act
+        if hasattr(self.waypoints, "reset"):
+            self.waypoints.reset()
 
     def restart(self, indices) -> None:
         """Starts a new episode for the envs ``indices`` of the current batch only: their history, warm start and

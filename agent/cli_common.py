@@ -68,6 +68,30 @@ def add_speed_options(p) -> None:
                         "frameskip, once per action block); smaller reacts sooner and plans more often")
 
 
+def add_waypoint_options(p) -> None:
+    """``--waypoints / --no-waypoints`` and ``--waypoint-file`` (lewm-plan and lewm-eval)."""
+    import argparse
+
+    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
+                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
+                        "the checkpoint has one (every shipped model does)")
+    p.add_argument("--waypoint-file", type=Path, metavar="FILE",
+                   help="a waypoint graph to use instead of the checkpoint's waypoints.npz (e.g. the directed graph "
+                        "for OGBench's long tasks, waypoints_directed.npz beside the cube_shadows model)")
+
+
+def waypoint_choice(args):
+    """``make_agent``'s ``waypoints`` argument from :func:`add_waypoint_options`' options."""
+    if args.waypoint_file is None:
+        return "auto" if args.waypoints is None else args.waypoints
+    if args.waypoints is False:
+        raise UserInputError("--waypoint-file names a graph and --no-waypoints turns graphs off: choose one")
+    if not args.waypoint_file.is_file():
+        raise UserInputError(f"--waypoint-file {args.waypoint_file}: no such file; build one with "
+                             f"experiments/build_waypoints.py")
+    return str(args.waypoint_file)
+
+
 def speed_settings(args) -> dict:
     """``make_agent`` keyword arguments from :func:`add_speed_options`' options."""
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,

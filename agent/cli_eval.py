@@ -10,8 +10,8 @@ import shlex
 import sys
 import time
 
-from agent.cli_common import (UserInputError, check_at_least, check_output_folder, check_planner_options,
-                              run_cli, add_speed_options, speed_settings)
+from agent.cli_common import (UserInputError, add_speed_options, add_waypoint_options, check_at_least,
+                              check_output_folder, check_planner_options, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
                         "predicted step); default: the checkpoint's planning.json, else all")
     add_speed_options(p)
-    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
-                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
-                        "the checkpoint has one (every shipped model does)")
+    add_waypoint_options(p)
     p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
@@ -114,7 +112,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
                                seed=args.seed,
-                               waypoints="auto" if args.waypoints is None else args.waypoints)
+                               waypoints=waypoint_choice(args))
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
             prepared.append((task, folder, eval_data, planner, agent))
     return prepared

@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 
-from agent.cli_common import (UserInputError, check_at_least, check_output_file, check_planner_options,
-                              check_video_path, run_cli, add_speed_options, speed_settings)
+from agent.cli_common import (UserInputError, add_speed_options, add_waypoint_options, check_at_least,
+                              check_output_file, check_planner_options, check_video_path, run_cli, speed_settings,
+                              waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner", default="auto", choices=["auto", "cem", "mppi", "icem", "proposal"],
                    help="trajectory optimiser; proposal: follow the checkpoint's proposal policy, no search; auto: the "
                         "checkpoint's measured choice (planning.json), else mppi")
-    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
-                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
-                        "the checkpoint has one (every shipped model does)")
+    add_waypoint_options(p)
     p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
                    "free-goal budget: reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
@@ -142,7 +141,7 @@ def _main(argv: list[str] | None) -> int:
         args.steps = int(spec.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
                        task=spec.name, **speed_settings(args), seed=args.seed,
-                       waypoints="auto" if args.waypoints is None else args.waypoints)
+                       waypoints=waypoint_choice(args))
     check_plan_memory(agent)
     env = make_task_env(agent, spec.name, args.tolerance)
     start = _floats(args.start_state, "--start-state") if args.start_state else None

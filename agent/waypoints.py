@@ -23,7 +23,10 @@ cost of one block), so a path moves things only as some trajectory of the data m
 is moved by the segments that picked it up, not by a chain of neighbours that each differ in it by a little.
 With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from the node
 nearest its current embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's
-policies), instead of at the reachable node closest to the goal.
+policies), instead of at the reachable node closest to the goal. With ``track`` it also remembers, per goal, the
+node it matched last, and matches the next frame among that node and the next ``lead + 2`` along its path, unless
+the nearest node anywhere is nearer by more than ``reach`` (the agent left the path): one recording is then
+followed instead of a new one picked at every replan.
 """
 
 from __future__ import annotations
@@ -55,11 +58,12 @@ class WaypointGraph:
         space: optional (w (D, K), b (K,)) arrays: distances are then measured between ``z @ w + b``.
         directed: data edges run forward in time only; links cost one block each (see the module docstring).
         lead: hops along the shortest path to aim at (0: the reachable node closest to the goal).
+        track: with ``lead``, keep to the path matched at the last replan (see the module docstring).
     """
 
     def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
                  chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None, directed: bool = False,
-                 lead: int = 0):
+                 lead: int = 0, track: bool = False):
         from scipy.sparse import coo_matrix
 
         if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
@@ -69,7 +73,10 @@ class WaypointGraph:
             raise ValueError(f"need 0 < link < reach, got link={link}, reach={reach}")
         if lead < 0 or (lead and not directed):
             raise ValueError(f"lead must be >= 0 and needs a directed graph, got lead={lead}, directed={directed}")
-        self.directed, self.lead = bool(directed), int(lead)
+        if track and not lead:
+            raise ValueError("track follows a path: it needs lead > 0")
+        self.directed, self.lead, self.track = bool(directed), int(lead), bool(track)
+        self._last: dict[str, int] = {}  # goal fingerprint -> node matched at the last replan (track)
         self.nodes = nodes.float().cpu()
         self.space = None if space is None else tuple(torch.as_tensor(np.asarray(a), dtype=torch.float32)
                                                       for a in space)
@@ -111,6 +118,8 @@ class WaypointGraph:
                 settings = dict(link=float(f["link"]), reach=float(f["reach"]))
                 if "directed" in f:
                     settings.update(directed=bool(f["directed"]), lead=int(f["lead"]))
+                if "track" in f:
+                    settings.update(track=bool(f["track"]))
                 nodes, episode = f["nodes"].astype(np.float32), f["episode"]
                 if "space_w" in f:
                     settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
@@ -131,7 +140,7 @@ class WaypointGraph:
         space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
         atomic_write(path, lambda tmp: np.savez_compressed(
             tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
-            reach=self.reach, directed=self.directed, lead=self.lead, **space))
+            reach=self.reach, directed=self.directed, lead=self.lead, track=self.track, **space))
 
     def _key(self, z: torch.Tensor) -> torch.Tensor:
         """(N, D) embeddings -> where their distances are measured: themselves, or (N, K) in the space."""
@@ -151,8 +160,7 @@ class WaypointGraph:
         goal's entry nodes and where none connects). Cached per goal."""
         from scipy.sparse.csgraph import dijkstra
 
-        goal = goal.float().cpu()
-        key = hashlib.sha1(goal.numpy().tobytes()).hexdigest()
+        key = self._fingerprint(goal)
         if key not in self._to_goal:
             d = normalised_sq_distance(self._key(goal[None]), self.keys)[0].numpy()
             entry = np.flatnonzero(d < self.link)
@@ -164,13 +172,36 @@ class WaypointGraph:
             self._to_goal[key] = hops + np.min(d[entry] / self.link), nxt  # entering costs like a link
         return self._to_goal[key]
 
+    @staticmethod
+    def _fingerprint(goal: torch.Tensor) -> str:
+        return hashlib.sha1(goal.float().cpu().numpy().tobytes()).hexdigest()
+
+    def reset(self) -> None:
+        """Forgets the paths tracked so far (``track``): the agent calls it when its episodes start again."""
+        self._last.clear()
+
+    def _match(self, near: np.ndarray, nxt: np.ndarray, last: int | None) -> int:
+        """The node the current frame is at: the nearest one, or with ``track`` the nearest among the last match
+        and the ``lead + 2`` nodes after it on its path, while that is within ``reach`` of the nearest."""
+        best = int(near.argmin())
+        if last is None:
+            return best
+        window = [last]
+        while len(window) < self.lead + 3 and nxt[window[-1]] >= 0:
+            window.append(int(nxt[window[-1]]))
+        on_path = window[int(np.argmin(near[window]))]
+        return on_path if near[on_path] <= near[best] + self.reach else best
+
     def _along_path(self, near: np.ndarray, goal: torch.Tensor) -> int | None:
         """(M,) distances of the current embedding to the nodes, (D,) goal -> the node ``lead`` hops along the
-        shortest path from the nearest node; None at the path's end or where no path leads to the goal."""
+        shortest path from the node it is matched to; None at the path's end or where no path leads to the goal."""
         hops, nxt = self._search(goal)
-        node = int(near.argmin())
+        key = self._fingerprint(goal)
+        node = self._match(near, nxt, self._last.get(key) if self.track else None)
         if not np.isfinite(hops[node]):
             return None
+        if self.track:
+            self._last[key] = node
         for _ in range(self.lead):
             if nxt[node] < 0:
                 return None
@@ -211,13 +242,14 @@ class WaypointGraph:
 
 def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
                     reach: float = 0.5, batch: int = 256, progress: bool = True,
-                    space: str = "latent", directed: bool = False, lead: int = 0) -> WaypointGraph:
+                    space: str = "latent", directed: bool = False, lead: int = 0,
+                    track: bool = False) -> WaypointGraph:
     """Encodes every ``stride``-th frame (default: the model's frameskip) of an HDF5 dataset as waypoint nodes.
 
     Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
     ``space``: "latent" (distances between embeddings) or "state" (between state estimates read off them,
-    ``agent.waypoint_space.state_space``; needs the data's ``qpos``). ``directed`` and ``lead``: see
-    ``WaypointGraph``.
+    ``agent.waypoint_space.state_space``; needs the data's ``qpos``). ``directed``, ``lead`` and ``track``:
+    see ``WaypointGraph``.
     """
     if space not in ("latent", "state"):
         raise ValueError(f"space must be 'latent' or 'state', got {space!r}")
@@ -242,7 +274,7 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         rows, episode = np.concatenate(rows), np.concatenate(episode)
         nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
         qpos = f["qpos"][rows] if space == "state" else None
-    settings = dict(link=link, reach=reach, directed=directed, lead=lead)
+    settings = dict(link=link, reach=reach, directed=directed, lead=lead, track=track)
     if qpos is None:
         return WaypointGraph(nodes, episode, **settings)
     from agent.waypoint_space import state_space

@@ -4,7 +4,9 @@
 
 Encodes every frameskip-th frame of the data with the checkpoint's encoder (whole episodes, up to
 ``--max-nodes``) and writes ``waypoints.npz`` (float16 embeddings, episode ids, the link and reach radii) into
-the checkpoint folder, where ``make_agent(..., waypoints=True)`` and ``--waypoints`` find it.
+the checkpoint folder, where ``make_agent(..., waypoints=True)`` and ``--waypoints`` find it; or, with ``--out``, a
+graph under another name for ``--waypoint-file`` (the cube's directed graph for OGBench's long tasks:
+``--directed --lead 2 --link 0.02 --reach 0.05 --out DIR/waypoints_directed.npz``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from agent.waypoints import FILE_NAME, build_waypoints  # noqa: E402
 from world_model import LeWM  # noqa: E402
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on")
@@ -31,18 +33,22 @@ def main() -> None:
                         "(agent/waypoint_space.py; needs the data's qpos)")
     p.add_argument("--directed", action="store_true",
                    help="follow the data forward in time only; links cost one block (agent/waypoints.py)")
+    p.add_argument("--out", type=Path, help="graph file to write (default: CHECKPOINT/waypoints.npz, which the "
+                   "agent uses by default; any other name is used with --waypoint-file)")
     p.add_argument("--lead", type=int, default=0,
                    help="aim this many hops along the shortest path (needs --directed; 0: the reachable node "
                         "closest to the goal)")
-    args = p.parse_args()
+    p.add_argument("--track", action="store_true",
+                   help="with --lead, keep to the path matched at the last replan (agent/waypoints.py)")
+    args = p.parse_args(argv)
     started = time.perf_counter()
     graph = build_waypoints(LeWM.load(args.checkpoint), args.data, max_nodes=args.max_nodes, link=args.link,
                             reach=args.reach, space=args.space, directed=args.directed,
-                            lead=args.lead)
-    graph.save(args.checkpoint / FILE_NAME)
-    size = (args.checkpoint / FILE_NAME).stat().st_size / 1e6
+                            lead=args.lead, track=args.track)
+    out = args.out or args.checkpoint / FILE_NAME
+    graph.save(out)
     print(f"{len(graph.episode)} nodes from {len(set(graph.episode.tolist()))} episodes, {graph.edges} edges; "
-          f"{args.checkpoint / FILE_NAME} ({size:.1f} MB) in {time.perf_counter() - started:.0f} s")
+          f"{out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

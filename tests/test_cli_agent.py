@@ -91,16 +91,21 @@ def test_eval_lewm_suite_without_data_is_a_clear_error(tiny_checkpoint, tmp_path
     assert result.returncode == 2 and "needs held-out trajectories" in result.stderr
 
 
-def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+@pytest.mark.parametrize("where", ["checkpoint", "file"])
+def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, tmp_path, where):
+    """The checkpoint's own waypoints.npz with --waypoints, or a graph elsewhere with --waypoint-file."""
     from agent.waypoints import FILE_NAME, build_waypoints
     from world_model import LeWM
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
-    build_waypoints(LeWM.load(folder), tiny_reacher_h5, link=0.01, reach=0.02, progress=False).save(folder / FILE_NAME)
+    graph = build_waypoints(LeWM.load(folder), tiny_reacher_h5, link=0.01, reach=0.02, progress=False)
+    graph_file = folder / FILE_NAME if where == "checkpoint" else tmp_path / "directed.npz"
+    graph.save(graph_file)
+    option = ["--waypoints"] if where == "checkpoint" else ["--waypoint-file", graph_file]
     out = tmp_path / "eval"
     result = run("lewm-eval", "--suite", "free", "--episodes", 2, "--budget", 4, "--checkpoint", folder,
-                 "--waypoints", "--out", out, *FAST)
+                 *option, "--out", out, *FAST)
     assert result.returncode == 0, result.stderr
     (row,) = json.loads((out / "results.json").read_text())
     assert row["planner"] == "mppi+waypoints" and row["settings"]["waypoints"] is True

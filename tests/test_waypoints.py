@@ -119,13 +119,40 @@ def test_directed_graph_never_runs_the_data_backwards():
     assert np.isfinite(undirected.distance_to_goal(back[0])[-1])
 
 
+# A second one-way trajectory that starts beside the first one's second node (nearer to a frame there than the
+# first's own nodes) and goes round to the goal: tracking keeps to the first, matching anew jumps to it.
+DETOUR = [(1.5, 0.3), (1.5, 3.0), (5.0, 3.0), (5.0, 0.1)]
+LINE = [(float(x), 0.0) for x in range(6)]
+
+
+def crossing_graph(track: bool) -> WaypointGraph:
+    points = torch.tensor(LINE + DETOUR, dtype=torch.float32)
+    episode = np.repeat([0, 1], [len(LINE), len(DETOUR)])
+    return WaypointGraph(points, episode, link=LINK, reach=0.2, directed=True, lead=1, track=track)
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_tracking_keeps_to_the_path_it_matched(track):
+    graph, goal = crossing_graph(track), torch.tensor([[5.0, 0.0]])
+    assert torch.equal(graph.subgoals(torch.tensor([[0.0, 0.0]]), goal)[0], torch.tensor([1.0, 0.0]))
+    beside = torch.tensor([[1.45, 0.3]])  # nearest node: the detour's first; on the line: (1, 0), 0.07 further
+    expected = torch.tensor([2.0, 0.0]) if track else torch.tensor([1.5, 3.0])
+    assert torch.equal(graph.subgoals(beside, goal)[0], expected)
+    graph.reset()  # a new episode: matched anew
+    assert torch.equal(graph.subgoals(beside, goal)[0], torch.tensor([1.5, 3.0]))
+    # far from the tracked path (beyond reach): matched anew
+    assert torch.equal(graph.subgoals(torch.tensor([[5.0, 3.0]]), goal)[0], torch.tensor([5.0, 0.1]))
+
+
 def test_lead_needs_a_directed_graph_and_survives_the_file(tmp_path):
     with pytest.raises(ValueError, match="directed"):
         WaypointGraph(torch.zeros(3, 2), np.zeros(3), lead=2)
-    graph = one_way_graph(lead=3)
+    with pytest.raises(ValueError, match="lead > 0"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(3), directed=True, track=True)
+    graph = crossing_graph(track=True)
     graph.save(tmp_path / FILE_NAME)
     loaded = WaypointGraph.load(tmp_path)
-    assert (loaded.directed, loaded.lead, loaded.edges) == (True, 3, graph.edges)
+    assert (loaded.directed, loaded.lead, loaded.track, loaded.edges) == (True, 1, True, graph.edges)
 
 
 def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny_checkpoint, tmp_path):
@@ -150,5 +177,34 @@ def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny
     action = agent.act(first)
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
     assert agent._target is not None and agent._target.shape == (1, tiny_config().embed_dim)
+    agent.waypoints._last["a goal"] = 3  # what a tracking graph remembers of an episode
+    agent.reset()
+    assert not agent.waypoints._last
     with pytest.raises(ValueError, match="no waypoint file"):
         make_agent(str(tiny_checkpoint), waypoints=True)
+
+
+def test_build_script_writes_a_directed_graph_under_its_own_name(tiny_reacher_h5, tiny_checkpoint, tmp_path):
+    """experiments/build_waypoints.py --directed --lead --out: the graph file named, the checkpoint left alone."""
+    import shutil
+
+    from experiment_scripts import load_script
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    out = tmp_path / "waypoints_directed.npz"
+    load_script("build_waypoints").main(["--checkpoint", str(folder), "--data", str(tiny_reacher_h5), "--link",
+                                         "0.01", "--reach", "0.02", "--directed", "--lead", "2", "--out", str(out)])
+    graph = WaypointGraph.load(out)
+    assert (graph.directed, graph.lead, graph.link) == (True, 2, 0.01)
+    assert not (folder / FILE_NAME).exists()
+
+
+def test_the_shipped_directed_cube_graph_loads_for_its_model():
+    from agent.pretrained import shipped_checkpoints
+
+    folder = shipped_checkpoints()["cube_shadows"]
+    graph = WaypointGraph.load(folder / "waypoints_directed.npz")
+    assert graph.directed and graph.lead == 2 and len(set(graph.episode.tolist())) == 180
+    assert graph.nodes.shape[1] == LeWM.load(folder).cfg.embed_dim
+    assert not (folder / FILE_NAME).exists()  # not loaded by default: it costs on near goals (cube.md)
