@@ -74,7 +74,7 @@ def add_waypoint_options(p) -> None:
 
     p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
                    help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
-                        "the checkpoint has one (every shipped model does)")
+                        "the checkpoint has one (the shipped reacher, pointmass and tworoom models do)")
     p.add_argument("--waypoint-file", type=Path, metavar="FILE",
                    help="a waypoint graph to use instead of the checkpoint's waypoints.npz (e.g. the directed graph "
                         "for OGBench's long tasks, waypoints_directed.npz beside the cube_shadows model)")

@@ -196,8 +196,8 @@ class WaypointGraph:
         """(M,) distances of the current embedding to the nodes, (D,) goal -> the node ``lead`` hops along the
         shortest path from the node it is matched to; None at the path's end or where no path leads to the goal."""
         hops, nxt = self._search(goal)
-        key = self._fingerprint(goal)
-        node = self._match(near, nxt, self._last.get(key) if self.track else None)
+        key = self._fingerprint(goal) if self.track else None  # _search's cache key; only tracking needs it
+        node = self._match(near, nxt, self._last.get(key))
         if not np.isfinite(hops[node]):
             return None
         if self.track:
