@@ -18,8 +18,8 @@ A graph may instead measure distances in a *space*: an affine map of the embeddi
 of the latent (the cube beside the arm), latent neighbours can differ in exactly that part, and a path through
 them moves it for free; in state units every part weighs alike. Targets handed to the planner stay embeddings.
 
-A *directed* graph follows its data forward in time only (a link still joins two near nodes both ways, at the
-cost of one block), so a path moves things only as some trajectory of the data moved them: the cube on a table
+A *directed* graph follows its data forward in time only (a link still joins two near nodes both ways, at a
+cost of ``link_cost`` blocks, 1 by default), so a path moves things only as some trajectory of the data moved them: the cube on a table
 is moved by the segments that picked it up, not by a chain of neighbours that each differ in it by a little.
 With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from the node
 nearest its current embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's
@@ -59,11 +59,13 @@ class WaypointGraph:
         directed: data edges run forward in time only; links cost one block each (see the module docstring).
         lead: hops along the shortest path to aim at (0: the reachable node closest to the goal).
         track: with ``lead``, keep to the path matched at the last replan (see the module docstring).
+        link_cost: directed graphs: what a link between two near nodes costs, in blocks (a data step costs 1);
+            above 1 a path keeps to one recording unless switching saves that much.
     """
 
     def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
                  chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None, directed: bool = False,
-                 lead: int = 0, track: bool = False):
+                 lead: int = 0, track: bool = False, link_cost: float = 1.0):
         from scipy.sparse import coo_matrix
 
         if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
@@ -75,6 +77,9 @@ class WaypointGraph:
             raise ValueError(f"lead must be >= 0 and needs a directed graph, got lead={lead}, directed={directed}")
         if track and not lead:
             raise ValueError("track follows a path: it needs lead > 0")
+        if not link_cost > 0 or (link_cost != 1 and not directed):
+            raise ValueError(f"link_cost must be > 0, and other than 1 only in a directed graph; got {link_cost}")
+        self.link_cost = float(link_cost)
         self.directed, self.lead, self.track = bool(directed), int(lead), bool(track)
         self._last: dict[str, int] = {}  # goal fingerprint -> node matched at the last replan (track)
         self.nodes = nodes.float().cpu()
@@ -93,14 +98,16 @@ class WaypointGraph:
             d = normalised_sq_distance(self.keys[start:start + chunk], self.keys).numpy()
             r, c = np.nonzero(d < self.link)
             # undirected: each pair once (in (0, 1): a close neighbour is cheaper than a block); directed: both
-            # ways, one block each, so a chain of links costs what the data's own moves cost
+            # ways, link_cost blocks each (1: a chain of links costs what the data's own moves cost)
             keep = c != r + start if directed else c > r + start
             rows.append(r[keep] + start)
             cols.append(c[keep])
-            weights.append(np.ones(int(keep.sum())) if directed else d[r[keep], c[keep]] / self.link)
+            weights.append(np.full(int(keep.sum()), self.link_cost) if directed
+                           else d[r[keep], c[keep]] / self.link)
         rows, cols, weights = (np.concatenate(x) for x in (rows, cols, weights))
         self.graph = coo_matrix((np.maximum(weights, 1e-6), (rows, cols)), shape=(m, m)).tocsr()
         self.edges = len(rows)
+        self._backward = self.graph.T.tocsr() if directed else self.graph  # what the goal's search runs on
         self._to_goal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- files
@@ -120,6 +127,8 @@ class WaypointGraph:
                     settings.update(directed=bool(f["directed"]), lead=int(f["lead"]))
                 if "track" in f:
                     settings.update(track=bool(f["track"]))
+                if "link_cost" in f:
+                    settings.update(link_cost=float(f["link_cost"]))
                 nodes, episode = f["nodes"].astype(np.float32), f["episode"]
                 if "space_w" in f:
                     settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
@@ -140,7 +149,8 @@ class WaypointGraph:
         space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
         atomic_write(path, lambda tmp: np.savez_compressed(
             tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
-            reach=self.reach, directed=self.directed, lead=self.lead, track=self.track, **space))
+            reach=self.reach, directed=self.directed, lead=self.lead, track=self.track, link_cost=self.link_cost,
+            **space))
 
     def _key(self, z: torch.Tensor) -> torch.Tensor:
         """(N, D) embeddings -> where their distances are measured: themselves, or (N, K) in the space."""
@@ -151,25 +161,30 @@ class WaypointGraph:
     def distance_to_goal(self, goal: torch.Tensor) -> np.ndarray:
         """(D,) goal embedding -> (M,) graph distance of every node to the goal (inf where none connects).
 
-        The goal enters at the nodes within ``link`` of it (at the nearest node if none is). Cached per goal.
+        The goal enters at every node within ``link`` of the nearest node's distance to it (the nodes within
+        ``link`` of it when some are), entering at node i costing ``d_i / link`` blocks. Cached per goal.
         """
         return self._search(goal)[0]
 
     def _search(self, goal: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(D,) goal -> ((M,) graph distances to it, (M,) each node's next node on its way there, -9999 at the
         goal's entry nodes and where none connects). Cached per goal."""
+        from scipy.sparse import block_diag, coo_matrix
         from scipy.sparse.csgraph import dijkstra
 
         key = self._fingerprint(goal)
         if key not in self._to_goal:
             d = normalised_sq_distance(self._key(goal[None]), self.keys)[0].numpy()
-            entry = np.flatnonzero(d < self.link)
-            entry = entry if len(entry) else np.array([int(d.argmin())])
-            # searched backwards from the goal: a node's predecessor in that search is its next step forwards
-            graph = self.graph.T.tocsr() if self.directed else self.graph
-            hops, nxt, _ = dijkstra(graph, directed=self.directed, indices=entry, min_only=True,
-                                    return_predecessors=True)
-            self._to_goal[key] = hops + np.min(d[entry] / self.link), nxt  # entering costs like a link
+            # several entries, not only the nearest: in a directed graph the nearest may be a recording's first
+            # frame, which nothing leads to
+            entry = np.flatnonzero(d < d.min() + self.link)
+            m = len(d)
+            # searched backwards from the goal, added as node m: a node's predecessor is its next step forwards
+            enter = coo_matrix((np.maximum(d[entry] / self.link, 1e-6), (np.full(len(entry), m), entry)),
+                               shape=(m + 1, m + 1))
+            graph = (block_diag((self._backward, coo_matrix((1, 1)))) + enter).tocsr()
+            hops, nxt = dijkstra(graph, directed=self.directed, indices=m, return_predecessors=True)
+            self._to_goal[key] = hops[:m], np.where(nxt[:m] == m, -9999, nxt[:m])
         return self._to_goal[key]
 
     @staticmethod
@@ -194,12 +209,14 @@ class WaypointGraph:
 
     def _along_path(self, near: np.ndarray, goal: torch.Tensor) -> int | None:
         """(M,) distances of the current embedding to the nodes, (D,) goal -> the node ``lead`` hops along the
-        shortest path from the node it is matched to; None at the path's end or where no path leads to the goal."""
+        shortest path from the node it is matched to (the nearest of those with a path to the goal; a recording's
+        last frame has none); None at the path's end or where no path leads to the goal."""
         hops, nxt = self._search(goal)
         key = self._fingerprint(goal) if self.track else None  # _search's cache key; only tracking needs it
-        node = self._match(near, nxt, self._last.get(key))
-        if not np.isfinite(hops[node]):
+        near = np.where(np.isfinite(hops), near, np.inf)  # matched among the nodes with a way to the goal
+        if not np.isfinite(near).any():
             return None
+        node = self._match(near, nxt, self._last.get(key))
         if self.track:
             self._last[key] = node
         for _ in range(self.lead):
@@ -243,13 +260,13 @@ class WaypointGraph:
 def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: int = 12000, link: float = 0.1,
                     reach: float = 0.5, batch: int = 256, progress: bool = True,
                     space: str = "latent", directed: bool = False, lead: int = 0,
-                    track: bool = False) -> WaypointGraph:
+                    track: bool = False, link_cost: float = 1.0) -> WaypointGraph:
     """Encodes every ``stride``-th frame (default: the model's frameskip) of an HDF5 dataset as waypoint nodes.
 
     Episodes are taken whole, in file order, until ``max_nodes`` nodes; frames must match the model's image size.
     ``space``: "latent" (distances between embeddings) or "state" (between state estimates read off them,
-    ``agent.waypoint_space.state_space``; needs the data's ``qpos``). ``directed``, ``lead`` and ``track``:
-    see ``WaypointGraph``.
+    ``agent.waypoint_space.state_space``; needs the data's ``qpos``). ``directed``, ``lead``, ``track`` and
+    ``link_cost``: see ``WaypointGraph``.
     """
     if space not in ("latent", "state"):
         raise ValueError(f"space must be 'latent' or 'state', got {space!r}")
@@ -274,7 +291,7 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         rows, episode = np.concatenate(rows), np.concatenate(episode)
         nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
         qpos = f["qpos"][rows] if space == "state" else None
-    settings = dict(link=link, reach=reach, directed=directed, lead=lead, track=track)
+    settings = dict(link=link, reach=reach, directed=directed, lead=lead, track=track, link_cost=link_cost)
     if qpos is None:
         return WaypointGraph(nodes, episode, **settings)
     from agent.waypoint_space import state_space

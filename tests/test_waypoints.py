@@ -119,6 +119,57 @@ def test_directed_graph_never_runs_the_data_backwards():
     assert np.isfinite(undirected.distance_to_goal(back[0])[-1])
 
 
+
+# One-way recordings for the goal's entry: A runs along y = 0.3 to (5, 0.3); B *starts* nearest the goal (5, 1)
+# and runs away from it, so nothing leads to its first frame; C is a dead end beside A. No node lies within LINK
+# of the goal; A's last node is within LINK of the nearest node's distance.
+A = [(float(x), 0.3) for x in range(6)]
+B = [(5.0, 1.6), (5.0, 2.6), (5.0, 3.6)]
+C = [(2.0, 1.0), (2.0, 2.0)]
+ENTRY_GOAL = torch.tensor([[5.0, 1.0]])
+
+
+def entry_graph() -> WaypointGraph:
+    points = torch.tensor(A + B + C, dtype=torch.float32)
+    episode = np.repeat([0, 1, 2], [len(A), len(B), len(C)])
+    return WaypointGraph(points, episode, link=LINK, reach=0.2, directed=True, lead=1)
+
+
+def test_the_goal_enters_at_every_node_about_as_near_as_the_nearest():
+    graph = entry_graph()
+    assert graph.distance_to_goal(ENTRY_GOAL[0])[0] < np.inf  # through A's last node, not only B's first
+    assert torch.equal(graph.subgoals(torch.tensor([[0.0, 0.3]]), ENTRY_GOAL)[0], torch.tensor([1.0, 0.3]))
+
+
+def test_a_frame_nearest_a_dead_end_is_matched_to_the_nearest_node_with_a_way_to_the_goal():
+    graph = entry_graph()
+    assert not np.isfinite(graph.distance_to_goal(ENTRY_GOAL[0])[len(A) + len(B) + 1])  # C's last node
+    assert torch.equal(graph.subgoals(torch.tensor([[2.0, 2.1]]), ENTRY_GOAL)[0], torch.tensor([3.0, 0.3]))
+
+
+# Two recordings from (0, 0) to x = 6: P in six blocks, Q (beginning beside P's second node) in two.
+P = [(float(x), 0.0) for x in range(7)]
+Q = [(1.0, 0.2), (3.5, 0.3), (6.0, 0.2)]
+
+
+@pytest.mark.parametrize("link_cost, expected", [(1.0, (1.0, 0.2)), (4.0, (2.0, 0.0))])
+def test_link_cost_decides_between_switching_recordings_and_keeping_to_one(link_cost, expected):
+    points = torch.tensor(P + Q, dtype=torch.float32)
+    graph = WaypointGraph(points, np.repeat([0, 1], [len(P), len(Q)]), link=LINK, reach=0.2, directed=True,
+                          lead=2, link_cost=link_cost)
+    target = graph.subgoals(torch.tensor([[0.0, 0.0]]), torch.tensor([[6.0, 0.1]]))[0]
+    assert torch.equal(target, torch.tensor(expected))
+
+
+def test_link_cost_survives_the_file_and_needs_a_directed_graph(tmp_path):
+    with pytest.raises(ValueError, match="link_cost"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(3), link_cost=2.0)
+    with pytest.raises(ValueError, match="link_cost"):
+        WaypointGraph(torch.zeros(3, 2), np.zeros(3), directed=True, link_cost=0.0)
+    entry_graph().save(tmp_path / FILE_NAME)
+    assert WaypointGraph.load(tmp_path).link_cost == 1.0
+    assert WaypointGraph.load(tmp_path, link_cost=3.0).link_cost == 3.0
+
 # A second one-way trajectory that starts beside the first one's second node (nearer to a frame there than the
 # first's own nodes) and goes round to the goal: tracking keeps to the first, matching anew jumps to it.
 DETOUR = [(1.5, 0.3), (1.5, 3.0), (5.0, 3.0), (5.0, 0.1)]
@@ -198,6 +249,17 @@ def test_build_script_writes_a_directed_graph_under_its_own_name(tiny_reacher_h5
     graph = WaypointGraph.load(out)
     assert (graph.directed, graph.lead, graph.link) == (True, 2, 0.01)
     assert not (folder / FILE_NAME).exists()
+    # --from-graph: the same nodes under another setting, the rest kept, no data read
+    rebuilt = tmp_path / "rebuilt.npz"
+    load_script("build_waypoints").main(["--from-graph", str(out), "--link-cost", "2", "--out", str(rebuilt)])
+    again = WaypointGraph.load(rebuilt)
+    assert (again.directed, again.lead, again.link, again.link_cost) == (True, 2, 0.01, 2.0)
+    torch.testing.assert_close(again.nodes, graph.nodes)
+    for bad in (["--from-graph", str(out)], ["--from-graph", str(out), "--out", str(rebuilt), "--space", "state"],
+                ["--checkpoint", str(folder)]):
+        with pytest.raises(SystemExit) as exit_info:
+            load_script("build_waypoints").main(bad)
+        assert exit_info.value.code == 2
 
 
 def test_the_shipped_directed_cube_graph_loads_for_its_model():
