@@ -21,11 +21,9 @@ them moves it for free; in state units every part weighs alike. Targets handed t
 A *directed* graph follows its data forward in time only (a link still joins two near nodes both ways, at a
 cost of ``link_cost`` blocks, 1 by default), so a path moves things only as some trajectory of the data moved them: the cube on a table
 is moved by the segments that picked it up, not by a chain of neighbours that each differ in it by a little.
-With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from its current
-embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's policies), instead of at
-the reachable node closest to the goal. The current frame enters the graph as the goal does: at node i for
-``d_i / link`` blocks, so the path starts where entering plus the way on costs least, not always at the nearest
-node (which may belong to a recording that went elsewhere first). With ``track`` it also remembers, per goal, the
+With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from the node
+nearest its current embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's
+policies), instead of at the reachable node closest to the goal. With ``track`` it also remembers, per goal, the
 node it matched last, and matches the next frame among that node and the next ``lead + 2`` along its path, unless
 the nearest node anywhere is nearer by more than ``reach`` (the agent left the path): one recording is then
 followed instead of a new one picked at every replan.
@@ -197,30 +195,28 @@ class WaypointGraph:
         """Forgets the paths tracked so far (``track``): the agent calls it when its episodes start again."""
         self._last.clear()
 
-    def _match(self, cost: np.ndarray, nxt: np.ndarray, last: int | None) -> int:
-        """The node the current frame enters the graph at: the one where entering plus the way on to the goal
-        costs least, or with ``track`` the cheapest among the last match and the ``lead + 2`` nodes after it on its
-        path, while that costs at most ``reach / link`` blocks more."""
-        best = int(cost.argmin())
+    def _match(self, near: np.ndarray, nxt: np.ndarray, last: int | None) -> int:
+        """The node the current frame is at: the nearest one, or with ``track`` the nearest among the last match
+        and the ``lead + 2`` nodes after it on its path, while that is within ``reach`` of the nearest."""
+        best = int(near.argmin())
         if last is None:
             return best
         window = [last]
         while len(window) < self.lead + 3 and nxt[window[-1]] >= 0:
             window.append(int(nxt[window[-1]]))
-        on_path = window[int(np.argmin(cost[window]))]
-        return on_path if cost[on_path] <= cost[best] + self.reach / self.link else best
+        on_path = window[int(np.argmin(near[window]))]
+        return on_path if near[on_path] <= near[best] + self.reach else best
 
     def _along_path(self, near: np.ndarray, goal: torch.Tensor) -> int | None:
         """(M,) distances of the current embedding to the nodes, (D,) goal -> the node ``lead`` hops along the
-        shortest path from the current frame: it enters the graph as the goal does, at node i for ``near_i / link``
-        blocks, so a node a little farther but further along its way is preferred to the nearest one (frames of
-        a recording that went elsewhere first); None at the path's end or where no path leads to the goal."""
+        shortest path from the node it is matched to (the nearest of those with a path to the goal; a recording's
+        last frame has none); None at the path's end or where no path leads to the goal."""
         hops, nxt = self._search(goal)
         key = self._fingerprint(goal) if self.track else None  # _search's cache key; only tracking needs it
-        cost = near / self.link + hops  # inf at nodes with no way to the goal (a recording's last frame)
-        if not np.isfinite(cost).any():
+        near = np.where(np.isfinite(hops), near, np.inf)  # matched among the nodes with a way to the goal
+        if not np.isfinite(near).any():
             return None
-        node = self._match(cost, nxt, self._last.get(key))
+        node = self._match(near, nxt, self._last.get(key))
         if self.track:
             self._last[key] = node
         for _ in range(self.lead):
@@ -233,7 +229,7 @@ class WaypointGraph:
         """Where to aim now: (N, D) current embeddings, (N or 1, D) goals -> (N, D) planning targets.
 
         For each env: the goal when it is within ``reach``; else, with ``lead`` > 0, the node ``lead`` hops along
-        the shortest path from the current embedding (see ``_along_path``); else, among the nodes within ``reach`` of
+        the shortest path from the node nearest the current embedding; else, among the nodes within ``reach`` of
         the current embedding, the one closest to the goal along the graph; the goal itself when no node is
         within reach, none of those connects to it, or the path ends sooner.
         """

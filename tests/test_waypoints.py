@@ -104,9 +104,8 @@ def test_directed_path_aims_lead_hops_ahead_and_crosses_the_link():
     graph = one_way_graph(lead=2)
     goal = torch.tensor([[5.2, 5.0]])
     assert torch.equal(graph.subgoals(torch.tensor([[0.1, 0.0]]), goal)[0], torch.tensor([0.0, 2.0]))
-    # from the corner the frame enters the second trajectory at (0.2, 5), within a link and so cheaper than the
-    # link's one block: two hops on from there
-    assert torch.equal(graph.subgoals(torch.tensor([[0.0, 5.0]]), goal)[0], torch.tensor([2.2, 5.0]))
+    # from the corner the path goes through the link onto the second trajectory: one hop to (0.2, 5), one more
+    assert torch.equal(graph.subgoals(torch.tensor([[0.0, 5.0]]), goal)[0], torch.tensor([1.2, 5.0]))
     # near the end the path runs out: the goal itself
     assert torch.equal(graph.subgoals(torch.tensor([[4.2, 5.0]]), goal), goal)
 
@@ -148,16 +147,16 @@ def test_a_frame_nearest_a_dead_end_is_matched_to_the_nearest_node_with_a_way_to
     assert torch.equal(graph.subgoals(torch.tensor([[2.0, 2.1]]), ENTRY_GOAL)[0], torch.tensor([3.0, 0.3]))
 
 
-# Two recordings to x = 6: P from (0, 0) in six blocks, Q (beginning beside P's third node) in two.
+# Two recordings from (0, 0) to x = 6: P in six blocks, Q (beginning beside P's second node) in two.
 P = [(float(x), 0.0) for x in range(7)]
-Q = [(2.0, 0.2), (4.0, 0.8), (6.0, 0.2)]
+Q = [(1.0, 0.2), (3.5, 0.3), (6.0, 0.2)]
 
 
-@pytest.mark.parametrize("link_cost, expected", [(1.0, (2.0, 0.2)), (4.0, (3.0, 0.0))])
+@pytest.mark.parametrize("link_cost, expected", [(1.0, (1.0, 0.2)), (4.0, (2.0, 0.0))])
 def test_link_cost_decides_between_switching_recordings_and_keeping_to_one(link_cost, expected):
     points = torch.tensor(P + Q, dtype=torch.float32)
     graph = WaypointGraph(points, np.repeat([0, 1], [len(P), len(Q)]), link=LINK, reach=0.2, directed=True,
-                          lead=3, link_cost=link_cost)
+                          lead=2, link_cost=link_cost)
     target = graph.subgoals(torch.tensor([[0.0, 0.0]]), torch.tensor([[6.0, 0.1]]))[0]
     assert torch.equal(target, torch.tensor(expected))
 
@@ -187,10 +186,8 @@ def crossing_graph(track: bool) -> WaypointGraph:
 def test_tracking_keeps_to_the_path_it_matched(track):
     graph, goal = crossing_graph(track), torch.tensor([[5.0, 0.0]])
     assert torch.equal(graph.subgoals(torch.tensor([[0.0, 0.0]]), goal)[0], torch.tensor([1.0, 0.0]))
-    # nearest node: the detour's first, the cheapest way; on the tracked line it enters at (2, 0) (entering costs
-    # 1.4 blocks there, 1.04 at (1, 0) and one more block on), within reach / link blocks of the detour's cost
-    beside = torch.tensor([[1.45, 0.3]])
-    expected = torch.tensor([3.0, 0.0]) if track else torch.tensor([1.5, 3.0])
+    beside = torch.tensor([[1.45, 0.3]])  # nearest node: the detour's first; on the line: (1, 0), 0.07 further
+    expected = torch.tensor([2.0, 0.0]) if track else torch.tensor([1.5, 3.0])
     assert torch.equal(graph.subgoals(beside, goal)[0], expected)
     graph.reset()  # a new episode: matched anew
     assert torch.equal(graph.subgoals(beside, goal)[0], torch.tensor([1.5, 3.0]))
