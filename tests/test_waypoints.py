@@ -141,6 +141,18 @@ def test_the_goal_enters_at_every_node_about_as_near_as_the_nearest():
     assert torch.equal(graph.subgoals(torch.tensor([[0.0, 0.3]]), ENTRY_GOAL)[0], torch.tensor([1.0, 0.3]))
 
 
+def test_an_undirected_graph_keeps_the_goal_entering_within_link_at_the_nearest_cost():
+    # P and R lie within LINK of the goal at the origin; Q lies beyond LINK but within LINK of P's distance, and
+    # is linked to neither. Every node of an undirected graph is reached from its neighbours: only P and R enter,
+    # both at P's cost (measured: the directed rule cost reacher 4/50).
+    points = torch.tensor([(0.2, 0.0), (0.3, 0.1), (0.0, 0.55)])
+    graph = WaypointGraph(points, np.array([0, 0, 1]), link=LINK, reach=REACH)
+    hops = graph.distance_to_goal(torch.zeros(2))
+    nearest = 0.2**2 / 4 / LINK
+    np.testing.assert_allclose(hops[:2], [nearest, nearest], rtol=1e-5)
+    assert hops[2] == np.inf
+
+
 def test_a_frame_nearest_a_dead_end_is_matched_to_the_nearest_node_with_a_way_to_the_goal():
     graph = entry_graph()
     assert not np.isfinite(graph.distance_to_goal(ENTRY_GOAL[0])[len(A) + len(B) + 1])  # C's last node
