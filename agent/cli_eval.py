@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", help="task, or the gymnasium id a --checkpoint was trained on "
                    "(repeatable); default: reacher")
     p.add_argument("--import", dest="env_import", metavar="MODULE",
-                   help="module that registers your gymnasium id (the checkpoint's own is imported for you)")
+                   help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")
     p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
                    "of the goal's (angles wrapped; default 0.05)")
     p.add_argument("--suite", action="append", choices=["lewm", "free"],

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--env", default="reacher", help="task name, or the gymnasium id a --checkpoint was trained on")
     p.add_argument("--import", dest="env_import", metavar="MODULE",
-                   help="module that registers your gymnasium id (the checkpoint's own is imported for you)")
+                   help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")
     p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
                    "of the goal's (angles wrapped; default 0.05)")
     goal = p.add_mutually_exclusive_group(required=True)

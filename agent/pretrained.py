@@ -74,14 +74,33 @@ def checkpoint_for(task: str, checkpoint: str | None) -> str:
 
 
 def import_for(checkpoint: str | None, module: str | None = None) -> None:
-    """Imports what registers a user's gymnasium id: ``--import MODULE`` and the module a checkpoint records
-    (``env_import`` in its config.yaml), so ``--env ID`` resolves."""
+    """Imports the module the user named (``--import MODULE``), which registers a user's gymnasium id. A module a
+    checkpoint records (``env_import`` in its config.yaml) is never imported: a file must not choose code to run.
+    When the checkpoint names one that is not loaded, one line on stderr tells the user to pass it themselves."""
+    import re
+    import sys
+
     import envs
-    from world_model import LeWMConfig
+    from world_model.cli_checks import MODULE_NAME
 
     envs.import_env_module(module)
-    if checkpoint and (Path(checkpoint) / "config.yaml").is_file():
-        envs.import_env_module(LeWMConfig.from_yaml(Path(checkpoint) / "config.yaml").env_import)
+    recorded = _recorded_module(checkpoint)
+    if recorded and recorded != module and recorded not in sys.modules:
+        shown = recorded if len(recorded) <= 200 and re.fullmatch(MODULE_NAME, recorded) else None
+        hint = (f"pass --import {shown} yourself if you trust it" if shown
+                else "its value is not a module name, so it is ignored")
+        prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("lewm-") else "lewm"
+        print(f"{prog}: note: the checkpoint's env was registered by a module it names (env_import); a checkpoint "
+              f"never imports code: {hint}", file=sys.stderr)
+
+
+def _recorded_module(checkpoint: str | None) -> str:
+    """The ``env_import`` text of a checkpoint folder's config.yaml ('' when none); read, never imported."""
+    from world_model import LeWMConfig
+
+    if not checkpoint or not (Path(checkpoint) / "config.yaml").is_file():
+        return ""
+    return str(LeWMConfig.from_yaml(Path(checkpoint) / "config.yaml").env_import or "")
 
 
 def make_task_env(agent, task: str, tolerance: float | None = None, task_kwargs=None):

@@ -34,7 +34,8 @@ def tiny_dot(tmp_path_factory):
        "--action-scale", 0.75, "--episodes", 6, "--steps", 40, "--image-size", 16, "--workers", 1, "--no-progress",
        "--out", data)
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
-    ok("lewm-train", "--config", root / "tiny.yaml", "--data", data, "--out", root / "run", "--no-progress")
+    ok("lewm-train", "--import", "tiny_gym_env", "--config", root / "tiny.yaml", "--data", data, "--out",
+       root / "run", "--no-progress")
     return {"data": data, "model": root / "run" / "model", "root": root}
 
 
@@ -55,16 +56,17 @@ def test_checkpoint_records_what_rebuilds_the_env(tiny_dot):
 
 
 def test_plan_to_a_goal_image_of_the_env(tiny_dot, tmp_path):
-    goal = tmp_path / "goal.png"  # no --import: the checkpoint names its module
-    ok("lewm-plan", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"], "--make-goal", goal,
-       "--goal-state", "0.5,0.5")
-    result = ok("lewm-plan", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"], "--goal", goal,
-                "--steps", 5, "--start-state", "0.45,0.5", *FAST)
+    goal = tmp_path / "goal.png"  # the checkpoint names its module, but only --import imports it
+    ok("lewm-plan", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"],
+       "--make-goal", goal, "--goal-state", "0.5,0.5")
+    result = ok("lewm-plan", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"],
+                "--goal", goal, "--steps", 5, "--start-state", "0.45,0.5", *FAST)
     assert "final qpos error" in result.stdout and "success below 0.05" in result.stdout
 
 
 def test_lewm_protocol_eval_by_state_match(tiny_dot, tmp_path):
-    ok("lewm-eval", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"], "--eval-data", tiny_dot["data"],
+    ok("lewm-eval", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"],
+       "--eval-data", tiny_dot["data"],
        "--suite", "lewm", "--episodes", 2, "--budget", 5, "--tolerance", 0.3, "--out", tmp_path / "eval", *FAST)
     (row,) = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert (row["task"], row["episodes"], row["error_unit"]) == ("TinyDot-v0", 2, "qpos")

@@ -46,3 +46,23 @@ def check_output_file(path, option: str) -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise UserInputError(f"{option} {path} exists and is not writable")
     return path
+
+
+MODULE_NAME = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+
+
+def checked_module_name(name: str, option: str = "--import") -> str:
+    """``name`` spelled as a Python module (``pkg.mod``, at most 200 characters) and findable on the path; found
+    without running it (only a dotted name's parent packages are imported, as Python must)."""
+    import importlib.util
+    import re
+
+    if len(name) > 200 or not re.fullmatch(MODULE_NAME, name):
+        raise UserInputError(f"{option} {name[:60]!r}: not a Python module name (e.g. my_envs or my_pkg.envs)")
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise UserInputError(f"{option} {name}: no such module; is it installed or on PYTHONPATH?")
+    return name

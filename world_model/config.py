@@ -41,8 +41,9 @@ class LeWMConfig:
     # the dataset's ``angle_qpos`` attribute (the env declares them: reacher [0, 1], pointmass/tworoom []).
     # None (a dataset that does not say) = every qpos entry is an angle, the reacher default of old checkpoints.
     angle_qpos: Optional[list] = None
-    # A user's gymnasium env (a task that is not one of ours): its gym.make kwargs, the module that registers its
-    # id, and its action box in the env's units (None: our tasks' [-1, 1]). Written by lewm-train from the dataset.
+    # A user's gymnasium env (a task that is not one of ours): its gym.make kwargs and its action box in the env's
+    # units (None: our tasks' [-1, 1]), written by lewm-train from the dataset; ``env_import`` is the module the user
+    # named with ``lewm-train --import``, a hint only: loading a checkpoint never imports it.
     env_kwargs: Optional[dict] = None
     env_import: str = ""
     action_low: Optional[list] = None  # (A,)

@@ -55,15 +55,14 @@ def _state_facts(cfg: LeWMConfig, train_ds, data_path) -> dict:
 
 
 def env_facts(attrs: dict) -> dict:
-    """What a dataset records about a user's gymnasium env (gym.make kwargs, registering module, action box),
-    as config fields; empty for our own tasks' data (no ``env_kwargs`` attribute)."""
+    """What a dataset records about a user's gymnasium env (gym.make kwargs, action box), as config fields; empty
+    for our own tasks' data (no ``env_kwargs`` attribute). A dataset's ``env_import`` attribute is never copied: a
+    module to import is named by the user (``lewm-train --import MODULE``), never by a file."""
     import json
 
     facts = {}
     if str(attrs.get("env_kwargs", "")):
         facts["env_kwargs"] = json.loads(str(attrs["env_kwargs"]))
-    if str(attrs.get("env_import", "")):
-        facts["env_import"] = str(attrs["env_import"])
     for key in ("action_low", "action_high"):
         if key in attrs:
             facts[key] = [float(v) for v in np.asarray(attrs[key]).reshape(-1)]

@@ -27,7 +27,7 @@ from world_model.io_utils import atomic_write_text
 from world_model.run_data import check_resume_data, keep_normalisation
 from world_model.run_data import load_data as _data  # noqa: F401 (tests import it from here)
 from world_model.run_log import RunLog, setup_logging
-from world_model.cli_checks import check_output_folder
+from world_model.cli_checks import check_output_folder, checked_module_name
 from world_model.train_checks import check_args, check_resume_steps
 
 log = logging.getLogger("world_model.train")
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (YAML values)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's choice)")
+    p.add_argument("--import", dest="env_import", default=None, metavar="MODULE",
+                   help="the module that registers your gymnasium env's id; recorded in the checkpoint as a hint "
+                        "(loading a checkpoint never imports it: pass --import to lewm-plan/lewm-eval too)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -70,6 +73,8 @@ def _config(args) -> LeWMConfig:
         over["steps"] = args.steps
     if args.seed is not None:
         over["seed"] = args.seed
+    if args.env_import is not None:
+        over["env_import"] = checked_module_name(args.env_import)
     try:
         return LeWMConfig.from_dict({**cfg.to_dict(), **over}) if over else cfg
     except ConfigError as e:
