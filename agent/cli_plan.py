@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from agent.cli_common import (UserInputError, add_speed_options, add_waypoint_options, check_at_least,
-                              check_output_file, check_planner_options, check_video_path, run_cli, speed_settings,
-                              waypoint_choice)
+from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
+                              check_at_least, check_output_file, check_planner_options, check_video_path,
+                              integrity_settings, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     add_speed_options(p)
+    add_integrity_options(p)
     p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
     p.add_argument("--image-size", type=int, help="with --make-goal: image side (default: the model's)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -130,6 +131,7 @@ def _main(argv: list[str] | None) -> int:
         return _make_goal(args, spec)
     from tqdm import tqdm
 
+    from agent.episode_end import step_end
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, make_task_env
@@ -140,7 +142,7 @@ def _main(argv: list[str] | None) -> int:
     if args.steps is None:
         args.steps = int(spec.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
-                       task=spec.name, **speed_settings(args), seed=args.seed,
+                       task=spec.name, **speed_settings(args), **integrity_settings(args), seed=args.seed,
                        waypoints=waypoint_choice(args))
     check_plan_memory(agent)
     env = make_task_env(agent, spec.name, args.tolerance)
@@ -149,10 +151,10 @@ def _main(argv: list[str] | None) -> int:
     agent.set_goal(goal_image)
     goal_shown = to_rgb_frames(goal_image, agent.image_size)
     frames = [obs]
-    success, steps = False, 0
+    success, ended, steps = False, False, 0
     bar = tqdm(range(args.steps), desc=f"lewm-plan {spec.name}", unit="step", disable=args.no_progress)
     for steps in range(1, args.steps + 1):
-        obs, _, terminated, _, info = env.step(agent.act(obs))
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
         frames.append(obs)
         bar.update()
         if goal_state is not None:
@@ -160,8 +162,8 @@ def _main(argv: list[str] | None) -> int:
                 bar.set_postfix(distance=f"{info['distance']:.3f}")
             else:
                 bar.set_postfix(error=f"{np.max(info['error']):.3f}")
-        if terminated:
-            success = True
+        ended, success = step_end(terminated, truncated, info)
+        if ended:  # success only from the task's success test: a gymnasium env may terminate on failure
             break
     bar.close()
     if args.video:
@@ -183,6 +185,8 @@ def _main(argv: list[str] | None) -> int:
     else:
         outcome = (f"success: unknown (the goal image carries no pose) | steps: {steps} | final latent distance: "
                    f"{agent.latent_distance(obs):.3f}")
+    if ended and not success:
+        outcome += " | the env ended the episode without success"
     outcome += "".join(f" | {k}: {float(info[k]):.3f}" for k in getattr(env, "report_metrics", ()) if k in info)
     env.close()
     print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from agent.episode_end import step_end
+
 # The free suite's budget is per task (``TaskSpec.free_budget``); 200 is the default of a task that sets none.
 SUITES = {"lewm": dict(budget=50, goal_offset=25), "free": dict(budget=200)}
 
@@ -131,7 +133,7 @@ def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
 @dataclass
 class EpisodeResult:
     success: bool
-    steps: int  # env steps taken (to success, or the budget)
+    steps: int  # env steps taken (to success, to the env's own end of the episode, or the budget)
     final_error: float  # goal_error at the end, task units (reacher: max joint error, rad; position tasks: m)
     trivial_start: bool = False  # the start was already within the success tolerance of the goal
     cross_room: bool | None = None  # goal in another room than the start (tasks with rooms); None otherwise
@@ -199,7 +201,8 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         make_env: builds one (unwrapped) env of the task.
         agent: an :class:`agent.Agent`; it is reset here.
         pairs: start/goal pairs, one per episode.
-        budget: env steps per episode; an episode ends early on success.
+        budget: env steps per episode; an episode ends early on success, or as a failure when the env ends it
+            without success (a gymnasium env that terminates when the robot falls).
 
     Returns:
         Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
@@ -230,11 +233,12 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             batch_sizes.append(len(active))
         still = []
         for row, i in enumerate(active):
-            o, _, terminated, _, info = envs_[i].step(actions[row])
+            o, _, terminated, truncated, info = envs_[i].step(actions[row])
             obs[i], last_error[i] = o, goal_error(info)
             metrics[i] = {k: float(info[k]) for k in getattr(envs_[i], "report_metrics", ())}
-            if terminated:
-                results[i] = EpisodeResult(True, step, last_error[i], trivial[i], cross_room[i], metrics[i])
+            ended, success = step_end(terminated, truncated, info)  # a termination alone is not a success
+            if ended:
+                results[i] = EpisodeResult(success, step, last_error[i], trivial[i], cross_room[i], metrics[i])
             else:
                 still.append(row)
         if len(still) < len(active):

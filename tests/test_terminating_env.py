@@ -1,0 +1,72 @@
+"""Gymnasium's InvertedPendulum-v5 terminates when its pole falls (a failure, not the goal) through the installed
+lewm-collect, lewm-train, lewm-plan and lewm-eval: success comes only from the success test, never from the
+termination; early-ending episodes are counted as they were recorded."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from cli_faults import run_command
+
+ENV = "InvertedPendulum-v5"
+TINY_MODEL = dict(preset="cpu", image_size=16, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
+                  pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=32, batch_size=4, steps=3,
+                  eval_every=3, eval_batches=1, log_every=1, checkpoint_every=3, precision="fp32")
+FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--no-progress"]
+TOLERANCE = 0.05  # GymTaskEnv's default state match, qpos units (m for the cart, rad for the pole)
+
+
+def ok(exe, *args, cwd=None):
+    result = run_command(exe, *args, cwd=cwd)
+    assert result.returncode == 0, f"{exe} failed:\n{result.stderr[-2000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def pendulum(tmp_path_factory):
+    """12 episodes of at most 40 steps (the pole falls sooner under small random pushes), trained 3 steps."""
+    root = tmp_path_factory.mktemp("pendulum")
+    data = root / "pendulum.h5"
+    collected = ok("lewm-collect", "--env", ENV, "--action-scale", 0.05, "--episodes", 12, "--steps", 40,
+                   "--image-size", 16, "--workers", 1, "--no-progress", "--out", data)
+    (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
+    ok("lewm-train", "--config", root / "tiny.yaml", "--data", data, "--out", root / "run", "--no-progress")
+    return {"data": data, "model": root / "run" / "model", "root": root, "collect_stdout": collected.stdout}
+
+
+def test_a_fallen_pole_is_not_a_success_in_lewm_plan(pendulum, tmp_path):
+    goal = tmp_path / "goal.png"
+    ok("lewm-plan", "--env", ENV, "--checkpoint", pendulum["model"], "--make-goal", goal, "--goal-state", "0.5,0")
+    # The pole starts 0.19 rad off upright and falling at 3 rad/s: the env terminates (|angle| > 0.2) at once.
+    result = ok("lewm-plan", "--env", ENV, "--checkpoint", pendulum["model"], "--goal", goal, "--steps", 10,
+                "--start-state", "0,0.19,0,3", *FAST)
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("success: no | steps: 1 |"), line
+    assert "the env ended the episode without success" in line
+    error = float(line.split("final qpos error: ")[1].split()[0])
+    assert error > TOLERANCE
+
+
+def test_a_termination_within_the_tolerance_is_a_success(pendulum, tmp_path):
+    goal = tmp_path / "goal.png"
+    ok("lewm-plan", "--env", ENV, "--checkpoint", pendulum["model"], "--make-goal", goal, "--goal-state", "0,0.2")
+    result = ok("lewm-plan", "--env", ENV, "--checkpoint", pendulum["model"], "--goal", goal, "--steps", 10,
+                "--start-state", "0,0.19,0,3", "--tolerance", 0.3, *FAST)
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("success: yes | steps: 1 |") and "without success" not in line, line
+
+
+def test_lewm_eval_counts_only_episodes_within_the_tolerance(pendulum, tmp_path):
+    budget = 30
+    ok("lewm-eval", "--env", ENV, "--checkpoint", pendulum["model"], "--eval-data", pendulum["data"],
+       "--suite", "lewm", "--episodes", 8, "--budget", budget, "--out", tmp_path / "eval", *FAST)
+    (row,) = json.loads((tmp_path / "eval" / "results.json").read_text())
+    episodes = row["per_episode"]
+    assert len(episodes) == 8
+    fell = [e for e in episodes if e["steps"] < budget and e["final_error"] > TOLERANCE]
+    assert fell, f"the pole should fall within the budget under a 3-step model: {episodes}"
+    for e in episodes:  # success is the state match, whatever ended the episode
+        assert e["success"] == (e["final_error"] <= TOLERANCE), e
+    assert row["successes"] == sum(e["success"] for e in episodes)
