@@ -10,6 +10,7 @@ from world_model.cli_checks import check_at_least, check_output_file, check_outp
 from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
 
 __all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "add_speed_options",
+           "add_integrity_options", "integrity_settings",
            "speed_settings",
            "check_output_file", "check_output_folder", "check_video_path", "parse_indices", "VIDEO_SUFFIXES"]
 
@@ -78,6 +79,20 @@ def add_waypoint_options(p) -> None:
     p.add_argument("--waypoint-file", type=Path, metavar="FILE",
                    help="a waypoint graph to use instead of the checkpoint's waypoints.npz (e.g. the directed graph "
                         "for OGBench's long tasks, waypoints_directed.npz beside the cube_shadows model)")
+
+
+def add_integrity_options(p) -> None:
+    """``--trust-unverified`` (lewm-plan and lewm-eval): use a checkpoint whose checksums are missing or do not
+    match (files edited by hand), with a warning, instead of refusing it."""
+    p.add_argument("--trust-unverified", action="store_true",
+                   help="use a checkpoint whose config.yaml records no (or another) weights_sha256, or whose "
+                        "companion files (proposal, waypoints, planning.json) were built for another model: only "
+                        "for files you edited yourself; each check that fails is a warning instead of an error")
+
+
+def integrity_settings(args) -> dict:
+    """``make_agent`` keyword arguments from :func:`add_integrity_options`' option."""
+    return {"trust_unverified": bool(getattr(args, "trust_unverified", False))}
 
 
 def waypoint_choice(args):

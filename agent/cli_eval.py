@@ -10,8 +10,9 @@ import shlex
 import sys
 import time
 
-from agent.cli_common import (UserInputError, add_speed_options, add_waypoint_options, check_at_least,
-                              check_output_folder, check_planner_options, run_cli, speed_settings, waypoint_choice)
+from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
+                              check_at_least, check_output_folder, check_planner_options, integrity_settings, run_cli,
+                              speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
                         "predicted step); default: the checkpoint's planning.json, else all")
     add_speed_options(p)
+    add_integrity_options(p)
     add_waypoint_options(p)
     p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -111,7 +113,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
         for planner in planners:
             agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
                                receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
-                               seed=args.seed,
+                               **integrity_settings(args), seed=args.seed,
                                waypoints=waypoint_choice(args))
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
             prepared.append((task, folder, eval_data, planner, agent))

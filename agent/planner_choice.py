@@ -6,6 +6,9 @@ proposal policy (90/100 against 71/100 with MPPI), the Push-T model searches (58
 proposal alone). ``--planner auto`` (the default of ``lewm-plan`` and ``lewm-eval``) reads it; without it an agent
 plans with MPPI.
 
+It records ``"model_sha256"``, the weights digest of the model it was measured on: an agent refuses the file with
+another model's weights (``world_model.model_identity``).
+
 It may also hold ``"settings"``: settings measured better for this checkpoint than the agent's defaults
 (``{"substep_correlation": 0.0, "cost": "min"}`` on Push-T, where independent per-step noise solved 200/250 pairs
 against 183/250, and scoring a plan by its nearest predicted step 229/250 against 200/250). Planner settings apply
@@ -86,11 +89,27 @@ def checkpoint_settings(folder) -> dict:
     return dict(settings)
 
 
+def checkpoint_choice_model(folder) -> str | None:
+    """The ``model_sha256`` that ``folder/planning.json`` records (the weights digest of the model it was measured
+    on; see ``world_model.model_identity``); None when the file or the key is absent."""
+    from world_model.model_identity import MODEL_KEY
+
+    record = _read_choice(folder)
+    return None if record is None else record.get(MODEL_KEY)
+
+
 def write_planner_choice(folder, planner: str, evidence: str, settings: dict | None = None) -> Path:
     """Records ``planner`` as ``folder``'s default, with the measurement that chose it, and optionally the planner
-    ``settings`` measured better for it (see ``SETTINGS``)."""
+    ``settings`` measured better for it (see ``SETTINGS``), tied to the checkpoint's weights (``model_sha256``: the
+    digest its config.yaml records)."""
+    from world_model import LeWMConfig
+    from world_model.model_identity import MODEL_KEY
+
     path = Path(folder) / FILE_NAME
-    record = {"planner": planner, "evidence": evidence, **({"settings": settings} if settings else {})}
+    config = Path(folder) / "config.yaml"
+    sha = LeWMConfig.from_yaml(config).weights_sha256 if config.is_file() else None
+    record = {"planner": planner, "evidence": evidence, **({"settings": settings} if settings else {}),
+              **({MODEL_KEY: sha} if sha else {})}
     path.write_text(json.dumps(record, indent=1) + "\n")
     checkpoint_settings(folder)  # refuse to leave a file behind that the agent would refuse
     return path

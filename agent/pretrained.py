@@ -156,7 +156,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
-               replan_steps: int | None = None, subgoals="auto", **planner_settings):
+               replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
+               **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
@@ -174,26 +175,35 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
     else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
     the rollout through ``torch.compile``; ``replan_steps``: replan within a block (all three ``Agent``).
+
+    Integrity: the checkpoint must name its task and record its weights' SHA-256, and every companion file
+    (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
+    ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
     """
     from agent.agent import Agent
     from world_model import LeWM
 
-    from agent.planner_choice import AGENT_SETTINGS, checkpoint_planner, checkpoint_settings
+    from agent.planner_choice import AGENT_SETTINGS, checkpoint_choice_model, checkpoint_planner, checkpoint_settings
+    from agent.planner_choice import FILE_NAME as CHOICE_FILE
+    from world_model.model_identity import check_built_for
 
     folder = resolve_checkpoint(name_or_dir)
+    dev = resolve_device(device)
+    model = LeWM.load(folder, map_location=dev, trust_unverified=trust_unverified)
+    _check_task(model, folder, task)
+    identity = dict(model_sha256=model.checkpoint_sha256, trust_unverified=trust_unverified)
     if planner == "auto":
         planner = checkpoint_planner(folder, PLANNERS)
     measured = checkpoint_settings(folder)  # the checkpoint's measured settings, unless the caller gave their own
+    if (folder / CHOICE_FILE).is_file():
+        check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",
+                        how_to_rebuild="experiments/choose_planner.py", **identity)
     cost = cost or measured.get("cost", "all")
     if isinstance(planner, str):
         for key, value in measured.items():
             if key not in AGENT_SETTINGS and planner_settings.get(key) is None:
                 planner_settings[key] = value
-    dev = resolve_device(device)
-    model = LeWM.load(folder, map_location=dev)
-    if task is not None and model.cfg.task and model.cfg.task != task:
-        raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
-    policy = load_proposal(proposal, folder, dev)
+    policy = load_proposal(proposal, folder, dev, **identity)
     horizon = planner.horizon if not isinstance(planner, str) else planner_settings.get("horizon") or \
         PLANNER_DEFAULTS["horizon"]
     if policy is not None and policy.horizon < horizon:  # a longer one gives its first `horizon` blocks
@@ -218,7 +228,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                                **planner_settings)
     agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                   warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
-                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev), precision=precision,
+                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev, **identity),
+                  precision=precision,
                   proposal=policy,
                   refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
                   replan_steps=replan_steps)
@@ -226,54 +237,81 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     return agent
 
 
-def load_proposal(proposal, folder: Path, device):
-    """The ``ProposalPolicy`` that ``make_agent``'s ``proposal`` argument names (None for False/None)."""
+def _check_task(model, folder: Path, task: str | None) -> None:
+    """A checkpoint names the task it was trained for (else it would plan in any env), and ``task`` (if given) is
+    that one."""
+    from world_model.cli_errors import UserInputError
+
+    if not str(model.cfg.task or "").strip():
+        raise UserInputError(f"checkpoint {folder}: its config.yaml names no task (task is empty), so it cannot say "
+                             f"which env it plans in; set task: to the env it was trained on (e.g. task: reacher)")
+    if task is not None and model.cfg.task != task:
+        raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
+
+
+def load_proposal(proposal, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``ProposalPolicy`` that ``make_agent``'s ``proposal`` argument names (None for False/None); a file must
+    have been trained for the model whose weights digest is ``model_sha256`` (None: not checked)."""
     from world_model.proposal import FILE_NAME, ProposalPolicy
 
     return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
                           lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
-                          "lewm-train-proposal")
+                          "lewm-train-proposal", model_sha256, trust_unverified)
 
 
-def load_subgoals(subgoals, folder: Path, device):
-    """The ``SubgoalPolicy`` that ``make_agent``'s ``subgoals`` argument names (None for False/None)."""
+def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``SubgoalPolicy`` that ``make_agent``'s ``subgoals`` argument names (None for False/None); checked
+    against ``model_sha256`` as :func:`load_proposal`."""
     from world_model.subgoal import FILE_NAME, SubgoalPolicy
 
     return _optional_file(subgoals, folder, FILE_NAME, SubgoalPolicy,
                           lambda path: SubgoalPolicy.load(path, map_location=device), "subgoal file",
-                          "lewm-train-subgoal")
+                          "lewm-train-subgoal", model_sha256, trust_unverified)
 
 
-def _subgoals_or_waypoints(subgoals, waypoints, folder: Path, device):
+def _subgoals_or_waypoints(subgoals, waypoints, folder: Path, device, model_sha256: str | None = None,
+                           trust_unverified: bool = False):
     """What the agent aims each replan at on the way to a far goal: the subgoal policy when one is chosen,
     else the waypoint graph, else None (straight at the goal). Both asked for explicitly is an error."""
     explicit = lambda choice: choice not in ("auto", None, False)  # noqa: E731
     if explicit(subgoals) and explicit(waypoints):
         raise ValueError("choose a subgoal policy or a waypoint graph, not both (pass waypoints=False or "
                          "subgoals=False; --no-waypoints / --no-subgoals)")
-    high_level = load_subgoals(subgoals, folder, device)
-    return high_level if high_level is not None else load_waypoints(waypoints, folder)
+    identity = dict(model_sha256=model_sha256, trust_unverified=trust_unverified)
+    high_level = load_subgoals(subgoals, folder, device, **identity)
+    return high_level if high_level is not None else load_waypoints(waypoints, folder, **identity)
 
 
-def load_waypoints(waypoints, folder: Path):
-    """The ``WaypointGraph`` that ``make_agent``'s ``waypoints`` argument names (None for False/None)."""
+def load_waypoints(waypoints, folder: Path, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``WaypointGraph`` that ``make_agent``'s ``waypoints`` argument names (None for False/None); checked
+    against ``model_sha256`` as :func:`load_proposal`."""
     from agent.waypoints import FILE_NAME, WaypointGraph
 
     return _optional_file(waypoints, folder, FILE_NAME, WaypointGraph, WaypointGraph.load, "waypoint file",
-                          "experiments/build_waypoints.py")
+                          "experiments/build_waypoints.py", model_sha256, trust_unverified)
 
 
-def _optional_file(choice, folder: Path, file_name: str, kind: type, load, what: str, how_to_build: str):
+def _optional_file(choice, folder: Path, file_name: str, kind: type, load, what: str, how_to_build: str,
+                   model_sha256: str | None = None, trust_unverified: bool = False):
     """A checkpoint's optional companion file by ``choice``: False/None -> None; an instance of ``kind`` as is;
-    ``"auto"`` -> ``folder/file_name`` when it exists; True -> that file, required; else a path to one."""
+    ``"auto"`` -> ``folder/file_name`` when it exists; True -> that file, required; else a path to one.
+
+    A file read from disk must record ``model_sha256`` (the weights digest of the model it was built for;
+    ``world_model.model_identity``); an object passed in is the caller's own and is not checked."""
+    from world_model.model_identity import check_built_for
+
     if choice is None or choice is False:
         return None
     if isinstance(choice, kind):
         return choice
     if choice == "auto":
         path = Path(folder) / file_name
-        return load(path) if path.exists() else None
-    path = Path(folder) / file_name if choice is True else Path(choice)
-    if not path.exists():
-        raise ValueError(f"no {what} {path}; build one with {how_to_build}")
-    return load(path)
+        if not path.exists():
+            return None
+    else:
+        path = Path(folder) / file_name if choice is True else Path(choice)
+        if not path.exists():
+            raise ValueError(f"no {what} {path}; build one with {how_to_build}")
+    loaded = load(path)
+    check_built_for(path, getattr(loaded, "model_sha256", None), model_sha256, what, how_to_build, trust_unverified)
+    return loaded

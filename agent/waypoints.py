@@ -65,8 +65,10 @@ class WaypointGraph:
 
     def __init__(self, nodes: torch.Tensor, episode: np.ndarray, link: float = 0.1, reach: float = 0.5,
                  chunk: int = 2048, space: tuple[np.ndarray, np.ndarray] | None = None, directed: bool = False,
-                 lead: int = 0, track: bool = False, link_cost: float = 1.0):
+                 lead: int = 0, track: bool = False, link_cost: float = 1.0, model_sha256: str | None = None):
         from scipy.sparse import coo_matrix
+
+        self.model_sha256 = model_sha256  # the weights digest of the model whose embeddings the nodes are
 
         if nodes.ndim != 2 or len(episode) != nodes.shape[0]:
             raise ValueError(f"nodes must be (M, D) with one episode id per node; got {tuple(nodes.shape)} and "
@@ -113,10 +115,12 @@ class WaypointGraph:
     # ----------------------------------------------------------------- files
     @classmethod
     def load(cls, path, **overrides) -> "WaypointGraph":
-        """Reads a ``waypoints.npz`` (a file, or the checkpoint folder holding one)."""
+        """Reads a ``waypoints.npz`` (a file, or the checkpoint folder holding one); ``model_sha256`` is the digest
+        of the model it was built for (None in files from before it was recorded)."""
         import zipfile
 
         from world_model.cli_errors import UserInputError
+        from world_model.model_identity import MODEL_KEY
 
         path = Path(path)
         path = path / FILE_NAME if path.is_dir() else path
@@ -129,6 +133,8 @@ class WaypointGraph:
                     settings.update(track=bool(f["track"]))
                 if "link_cost" in f:
                     settings.update(link_cost=float(f["link_cost"]))
+                if MODEL_KEY in f:
+                    settings.update(model_sha256=str(f[MODEL_KEY]))
                 nodes, episode = f["nodes"].astype(np.float32), f["episode"]
                 if "space_w" in f:
                     settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
@@ -146,7 +152,11 @@ class WaypointGraph:
         atomically."""
         from world_model.io_utils import atomic_write
 
+        from world_model.model_identity import MODEL_KEY
+
         space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
+        if self.model_sha256:
+            space[MODEL_KEY] = np.asarray(self.model_sha256)
         atomic_write(path, lambda tmp: np.savez_compressed(
             tmp, nodes=self.nodes.numpy().astype(np.float16), episode=self.episode, link=self.link,
             reach=self.reach, directed=self.directed, lead=self.lead, track=self.track, link_cost=self.link_cost,
@@ -299,7 +309,8 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         rows, episode = np.concatenate(rows), np.concatenate(episode)
         nodes = encode_frames(model, pixels, rows, batch=batch, progress=progress, desc="waypoints")
         qpos = f["qpos"][rows] if space == "state" else None
-    settings = dict(link=link, reach=reach, directed=directed, lead=lead, track=track, link_cost=link_cost)
+    settings = dict(link=link, reach=reach, directed=directed, lead=lead, track=track, link_cost=link_cost,
+                    model_sha256=getattr(model, "checkpoint_sha256", None))
     if qpos is None:
         return WaypointGraph(nodes, episode, **settings)
     from agent.waypoint_space import state_space

@@ -10,6 +10,10 @@ training, which ``lewm-eval``'s LeWM protocol draws its start/goal pairs from.
 ``LeWM.load`` checks it). To add or refresh it in shipped checkpoints without touching their weights:
 
     python experiments/ship_checkpoint.py --stamp world_model/checkpoints/reacher [...]
+
+``--stamp`` also records that digest (``model_sha256``) in the folder's companion files (``proposal.safetensors``,
+``subgoal.safetensors``, ``waypoints*.npz``, ``planning.json``), which the agent refuses without it
+(``world_model.model_identity``). Their tensors and arrays stay bit for bit as they were.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from world_model import LeWM, LeWMConfig
 from world_model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from world_model.io_utils import atomic_write_text, file_sha256
+from world_model.model_identity import stamp_file
 
 STATE_COLUMNS = ("qpos", "qvel", "action", "ep_len", "ep_offset")
 
@@ -38,7 +43,16 @@ def stamp_checksum(folder: Path) -> str:
     kept = [ln for ln in lines if not ln.startswith("weights_sha256:")]
     atomic_write_text(folder / CONFIG_NAME, "\n".join(kept + [f"weights_sha256: {digest}"]) + "\n")
     LeWM.load(folder)  # checks the checksum, the architecture and that every weight is finite
+    for aux in companion_files(folder):
+        stamp_file(aux, digest)
     return digest
+
+
+def companion_files(folder: Path) -> list[Path]:
+    """The files in a checkpoint folder built for its model: every ``.safetensors`` but the weights, every
+    ``.npz`` (waypoint graphs), ``planning.json``."""
+    return sorted([p for p in folder.glob("*.safetensors") if p.name != WEIGHTS_NAME] + list(folder.glob("*.npz"))
+                  + [p for p in (folder / "planning.json",) if p.is_file()])
 
 
 def main() -> None:
@@ -48,11 +62,14 @@ def main() -> None:
     p.add_argument("--name", help="shipped name, e.g. reacher")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--stamp", nargs="+", type=Path, metavar="FOLDER",
-                   help="only add/refresh weights_sha256 in these checkpoint folders' config.yaml")
+                   help="only add/refresh weights_sha256 in these checkpoint folders' config.yaml, and model_sha256 "
+                        "in their companion files")
     args = p.parse_args()
     if args.stamp:
         for folder in args.stamp:
-            print(f"{folder}: weights_sha256 {stamp_checksum(folder)}")
+            digest = stamp_checksum(folder)
+            print(f"{folder}: weights_sha256 {digest}; model_sha256 in "
+                  f"{', '.join(p.name for p in companion_files(folder)) or 'no companion files'}")
         return
     if not (args.run and args.heldout and args.name):
         p.error("--run, --heldout and --name are required (or use --stamp FOLDER ...)")

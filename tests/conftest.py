@@ -69,6 +69,16 @@ def tiny_tworoom_checkpoint(tmp_path_factory):
     return folder
 
 
+def model_sha(folder) -> str:
+    """The weights digest a checkpoint folder's config.yaml records: what a companion file built for it records as
+    ``model_sha256`` (``ProposalPolicy(...).save(folder, model_sha256=model_sha(folder))``)."""
+    from pathlib import Path
+
+    from world_model import LeWMConfig
+
+    return LeWMConfig.from_yaml(Path(folder) / "config.yaml").weights_sha256
+
+
 def installed_command(name: str) -> str:
     """Path of an installed console script: the one beside this interpreter first (``make test`` runs
     ``.venv/bin/pytest`` without activating the venv), then PATH. Missing is a failure, not a skip."""

@@ -237,7 +237,7 @@ def test_overwritten_header_bytes_are_refused(checkpoint, checksum):
     _overwrite(checkpoint / "model.safetensors", 8, b"\xff" * 32)  # inside the JSON header
     words = "does not match the checksum" if checksum else "not a readable safetensors file"
     with pytest.raises(UserInputError, match=words):
-        LeWM.load(checkpoint)
+        LeWM.load(checkpoint, trust_unverified=not checksum)
 
 
 def test_4kib_overwritten_in_the_middle_fails_the_checksum(checkpoint):
@@ -255,7 +255,7 @@ def test_empty_or_truncated_weights_are_refused(checkpoint, size):
     keep = weights.stat().st_size // 2 if size == "half" else size
     weights.write_bytes(weights.read_bytes()[:keep])
     with pytest.raises(UserInputError, match="model.safetensors is not a readable safetensors file"):
-        LeWM.load(checkpoint)
+        LeWM.load(checkpoint, trust_unverified=True)
 
 
 def test_non_finite_weights_without_a_checksum_are_refused(checkpoint):
@@ -267,7 +267,7 @@ def test_non_finite_weights_without_a_checksum_are_refused(checkpoint):
     weights[name][...] = float("nan")
     save_file(weights, str(checkpoint / "model.safetensors"))
     with pytest.raises(UserInputError, match=f"weight {name} holds NaN or infinite values"):
-        LeWM.load(checkpoint)
+        LeWM.load(checkpoint, trust_unverified=True)
 
 
 @pytest.mark.parametrize("text", ["task: [reacher\n", "- a\n- b\n", "\x00\xff\xfe binary"])

@@ -13,6 +13,7 @@ from agent.pretrained import PLANNERS, make_agent
 from planners import FollowProposal
 from world_model.cli_errors import UserInputError
 from world_model.proposal import ProposalPolicy
+from conftest import model_sha
 
 
 def test_it_returns_the_proposal_clipped_and_asks_the_cost_at_most_once():
@@ -40,7 +41,7 @@ def checkpoint_with_proposal(tiny_checkpoint, tmp_path):
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
     torch.manual_seed(0)
-    ProposalPolicy(32, 10, 3, hidden=16).save(folder)
+    ProposalPolicy(32, 10, 3, hidden=16).save(folder, model_sha256=model_sha(folder))
     return folder
 
 

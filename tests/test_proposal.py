@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import model_sha
 
 from planners import CEM
 from world_model.cli_errors import UserInputError
@@ -117,7 +118,7 @@ def test_agent_seeds_its_plans_with_the_checkpoints_proposal(tiny_checkpoint, tm
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
     torch.manual_seed(0)
-    ProposalPolicy(32, 10, 3, hidden=16).save(folder)
+    ProposalPolicy(32, 10, 3, hidden=16).save(folder, model_sha256=model_sha(folder))
     agent = make_agent(str(folder), horizon=3, num_samples=12, n_iters=2, topk=3, precision="fp32")
     assert agent.proposal is not None
     calls = []
@@ -147,7 +148,7 @@ def test_a_longer_proposal_gives_its_first_blocks_and_a_shorter_one_is_refused(t
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
-    ProposalPolicy(32, 10, 3, hidden=16).save(folder)  # plans 3 blocks ahead
+    ProposalPolicy(32, 10, 3, hidden=16).save(folder, model_sha256=model_sha(folder))  # plans 3 blocks ahead
     agent = make_agent(str(folder), horizon=2, num_samples=12, n_iters=1, topk=3, precision="fp32")
     assert agent.proposal is not None
     seen = []

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import model_sha
 
 from test_proposal import toy_episodes
 from world_model.cli_errors import UserInputError
@@ -78,7 +79,7 @@ def test_agent_aims_at_the_checkpoints_subgoal(tiny_checkpoint, tmp_path):
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
     torch.manual_seed(0)
-    SubgoalPolicy(32, 2, hidden=16).save(folder)
+    SubgoalPolicy(32, 2, hidden=16).save(folder, model_sha256=model_sha(folder))
     agent = make_agent(str(folder), horizon=3, num_samples=12, n_iters=2, topk=3, precision="fp32")
     assert isinstance(agent.waypoints, SubgoalPolicy)
     rng = np.random.default_rng(0)

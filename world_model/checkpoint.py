@@ -1,7 +1,8 @@
 """Released checkpoints: a folder with ``config.yaml`` and ``model.safetensors`` (weights only, no pickle).
 
-``config.yaml`` records the SHA-256 of ``model.safetensors`` (``weights_sha256``); loading checks it when present,
-refuses weights safetensors cannot read, and refuses non-finite weights, so a damaged checkpoint is never used.
+``config.yaml`` records the SHA-256 of ``model.safetensors`` (``weights_sha256``); loading requires and checks it
+(``trust_unverified`` turns a missing or wrong one into a warning), refuses an empty config, weights safetensors
+cannot read, and non-finite weights, so a damaged checkpoint is never used.
 """
 from __future__ import annotations
 
@@ -58,12 +59,33 @@ def _describe_mismatch(expected: dict, got: dict) -> str:
     return "; ".join(parts)
 
 
-def _check_sha256(path: Path, expected) -> None:
-    """Raises UserInputError when ``path/model.safetensors`` does not hash to ``expected`` (None: not recorded)."""
-    if expected is not None and file_sha256(path / WEIGHTS_NAME).lower() != expected.lower():
-        raise UserInputError(
-            f"checkpoint {path}: {WEIGHTS_NAME} does not match the checksum in {CONFIG_NAME} (the file is damaged "
-            f"or was replaced); restore the file (git checkout, for a shipped model) or re-train it")
+def _check_sha256(path: Path, expected, digest: str, trust_unverified: bool = False) -> None:
+    """Raises UserInputError unless ``digest`` (of ``path/model.safetensors``) equals ``expected`` (the
+    ``weights_sha256`` of config.yaml); a checkpoint that records no checksum is refused too. With
+    ``trust_unverified`` (a user who edited the files by hand) either is a warning instead."""
+    from world_model.model_identity import warn_unverified
+
+    if expected is None:
+        problem = (f"checkpoint {path}: {CONFIG_NAME} records no weights_sha256, so {WEIGHTS_NAME} cannot be "
+                   f"verified")
+        fix = "restore the file (git checkout, for a shipped model), re-save it with LeWM.save"
+    elif digest.lower() != expected.lower():
+        problem = (f"checkpoint {path}: {WEIGHTS_NAME} does not match the checksum in {CONFIG_NAME} (the file is "
+                   f"damaged or was replaced)")
+        fix = "restore the file (git checkout, for a shipped model) or re-train it"
+    else:
+        return
+    if trust_unverified:
+        warn_unverified(problem)
+        return
+    raise UserInputError(f"{problem}; {fix}, or pass --trust-unverified if you edited the files yourself")
+
+
+def _check_config_text(path: Path) -> None:
+    """Refuses an empty (or whitespace-only) ``config.yaml``: it would silently build the default architecture."""
+    if not (path / CONFIG_NAME).read_bytes().strip():
+        raise UserInputError(f"checkpoint {path}: {CONFIG_NAME} is empty; restore it (git checkout, for a shipped "
+                             f"model) or re-train")
 
 
 def _read_weights(path: Path) -> dict:
@@ -86,15 +108,18 @@ def _check_finite(path: Path, weights: dict) -> None:
                 f"damaged); use an earlier checkpoint or re-train")
 
 
-def load_checkpoint(cls, path, map_location="cpu"):
+def load_checkpoint(cls, path, map_location="cpu", trust_unverified: bool = False):
     """Builds ``cls(config)`` from ``path/config.yaml`` and loads ``path/model.safetensors`` as float32.
 
-    The returned model's ``cfg.weights_sha256`` is None (the checksum belongs to the file, not the model).
+    The returned model's ``cfg.weights_sha256`` is None (the checksum belongs to the file, not the model); the
+    weights file's digest is ``model.checkpoint_sha256``: the identity auxiliary files are checked against
+    (``world_model.model_identity``). ``trust_unverified``: a missing or wrong checksum is a warning, not an error.
 
     Raises:
         FileNotFoundError: folder, config or weights missing.
         ConfigError: config.yaml is not YAML, not a mapping, or holds a bad value (the message names the file).
-        UserInputError: weights damaged (checksum mismatch, unreadable, non-finite values).
+        UserInputError: config.yaml empty or without weights_sha256; weights damaged (checksum mismatch,
+            unreadable, non-finite values).
         CheckpointMismatchError: keys or shapes differ between the weights and the config's architecture.
     """
     path = Path(path)
@@ -103,8 +128,10 @@ def load_checkpoint(cls, path, map_location="cpu"):
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (path / name).is_file():
             raise FileNotFoundError(f"checkpoint {path} has no {name}")
+    _check_config_text(path)
     cfg = LeWMConfig.from_yaml(path / CONFIG_NAME)
-    _check_sha256(path, cfg.weights_sha256)
+    digest = file_sha256(path / WEIGHTS_NAME)
+    _check_sha256(path, cfg.weights_sha256, digest, trust_unverified)
     cfg = cfg.replace(weights_sha256=None)
     got = _read_weights(path)
     _check_finite(path, got)
@@ -115,6 +142,7 @@ def load_checkpoint(cls, path, map_location="cpu"):
         raise CheckpointMismatchError(f"checkpoint {path} does not match its config: {problem}")
     got = {k: v.to(expected[k].dtype) for k, v in got.items()}
     model.load_state_dict(got, strict=True)
+    model.checkpoint_sha256 = digest
     return model.to(map_location).eval()
 
 

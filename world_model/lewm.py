@@ -33,6 +33,7 @@ class LeWM(nn.Module):
     def __init__(self, cfg: LeWMConfig):
         super().__init__()
         self.cfg = cfg.validate()
+        self.checkpoint_sha256 = None  # the weights file's SHA-256 once loaded from a checkpoint (LeWM.load)
         d = cfg.embed_dim
         self.encoder = build_encoder(cfg)
         self.projector = Projector(self.encoder.out_dim, cfg.proj_hidden, d)
@@ -299,8 +300,11 @@ class LeWM(nn.Module):
         save_checkpoint(self, path, half=half)
 
     @classmethod
-    def load(cls, path, map_location="cpu") -> "LeWM":
+    def load(cls, path, map_location="cpu", trust_unverified: bool = False) -> "LeWM":
         """Loads a checkpoint folder written by ``save``; weights come back as float32, in eval mode.
+
+        ``config.yaml`` must record the weights' SHA-256 and match it; ``trust_unverified`` (for files edited by
+        hand) makes a missing or wrong checksum a warning. ``model.checkpoint_sha256`` is the weights' digest.
 
         Raises:
             FileNotFoundError: the folder or one of its files is missing.
@@ -308,4 +312,4 @@ class LeWM(nn.Module):
         """
         from world_model.checkpoint import load_checkpoint
 
-        return load_checkpoint(cls, path, map_location=map_location)
+        return load_checkpoint(cls, path, map_location=map_location, trust_unverified=trust_unverified)

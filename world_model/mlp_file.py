@@ -14,13 +14,18 @@ from safetensors.torch import load_file, save_file
 
 from world_model.cli_errors import UserInputError
 from world_model.io_utils import atomic_write
+from world_model.model_identity import MODEL_KEY
 
 
-def save_mlp(module: torch.nn.Module, path: Path, dims: dict, info: dict | None = None, half: bool = False) -> Path:
-    """Writes ``module``'s weights to ``path`` atomically, with ``dims`` and ``info`` in the metadata."""
+def save_mlp(module: torch.nn.Module, path: Path, dims: dict, info: dict | None = None, half: bool = False,
+             model_sha256: str | None = None) -> Path:
+    """Writes ``module``'s weights to ``path`` atomically, with ``dims``, ``info`` and ``model_sha256`` (the
+    weights digest of the world model it was trained for; see ``world_model.model_identity``) in the metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half else v).detach().cpu().contiguous() for k, v in module.state_dict().items()}
     meta = {"dims": json.dumps(dims), "info": json.dumps(info or {})}
+    if model_sha256:
+        meta[MODEL_KEY] = str(model_sha256)
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
     return path
 
@@ -51,4 +56,5 @@ def load_mlp(cls, path, file_name: str, what: str, how_to_train: str, map_locati
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise UserInputError(f"{path} holds non-finite weights; retrain it with {how_to_train}")
     module.info = json.loads(meta.get("info", "{}"))
+    module.model_sha256 = meta.get(MODEL_KEY)  # None in files from before it was recorded
     return module.to(map_location).eval()

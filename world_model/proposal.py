@@ -66,10 +66,10 @@ class ProposalPolicy(nn.Module):
         goal = goal.to(param.device, param.dtype).expand(z_hist.shape[0], -1)
         return self(z_hist[:, -1], z_prev, goal).float()
 
-    def save(self, folder, info: dict | None = None, half: bool = False) -> Path:
+    def save(self, folder, info: dict | None = None, half: bool = False, model_sha256: str | None = None) -> Path:
         """Writes ``folder/proposal.safetensors`` (weights, float16 when ``half``; dimensions and ``info`` in its
         metadata). Weights load back as float32."""
-        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half)
+        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half, model_sha256)
 
     @classmethod
     def load(cls, path, map_location="cpu") -> "ProposalPolicy":

@@ -79,9 +79,9 @@ class SubgoalPolicy(nn.Module):
             target = torch.where(near[:, None], goal_here, target)
         return target.to(device=goal.device, dtype=goal.dtype)
 
-    def save(self, folder, info: dict | None = None, half: bool = False) -> Path:
+    def save(self, folder, info: dict | None = None, half: bool = False, model_sha256: str | None = None) -> Path:
         """Writes ``folder/subgoal.safetensors`` (float16 weights when ``half``)."""
-        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half)
+        return save_mlp(self, Path(folder) / FILE_NAME, self.dims, info, half, model_sha256)
 
     @classmethod
     def load(cls, path, map_location="cpu") -> "SubgoalPolicy":

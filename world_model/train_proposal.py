@@ -111,7 +111,8 @@ def _main(argv) -> int:
                                      max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                      progress=not args.no_progress)
     metrics["data"] = str(args.data)
-    path = policy.save(args.out or folder, info=metrics, half=True)  # float16 on disk, as the checkpoints
+    # float16 on disk, as the checkpoints; the model's weights digest ties the file to the model it was trained for
+    path = policy.save(args.out or folder, info=metrics, half=True, model_sha256=model.checkpoint_sha256)
     after, before = metrics["val_after"], metrics["val_before"]
     print(f"wrote {path}: held-out episodes, action variance explained {after['explained']:.2f} "
           f"(first block {after['explained_first_block']:.2f}; untrained {before['explained']:.2f}), "

@@ -102,7 +102,7 @@ def _main(argv) -> int:
                                     args.steps, args.batch, seed=args.seed, progress=not args.no_progress)
     metrics["data"] = str(args.data)
     policy.dims["reach"] = args.reach
-    path = policy.save(args.out or folder, info=metrics, half=True)
+    path = policy.save(args.out or folder, info=metrics, half=True, model_sha256=model.checkpoint_sha256)
     after, before = metrics["val_after"], metrics["val_before"]
     print(f"wrote {path}: held-out episodes, subgoal error explained {after['explained']:.2f} against staying put "
           f"(untrained {before['explained']:.2f}), {metrics['seconds']:.0f} s")

@@ -1,0 +1,199 @@
+"""Integrity required, not offered; values checked at every entry (issue 42, items 3 and 4).
+
+A checkpoint must record and match its weights' checksum and name its task; every companion file must record the
+checksum of the model it was built for. Each row runs an installed command on one such input and expects one
+line, exit status 2, no traceback, nothing written. ``--trust-unverified`` lets a hand-edited checkpoint through
+with a warning. The rows use the harness of ``test_cli_faults.py`` (``{name}`` is a prepared input, ``{work}`` the
+case's own empty folder).
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from cli_faults import assert_unchanged, assert_user_error, run_command, snapshot
+from conftest import model_sha
+
+from world_model import LeWM, LeWMConfig
+from world_model.cli_errors import UserInputError
+
+FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--no-progress"]
+
+CASES = [
+    # ---- checkpoints: checksum required, config and task present
+    ("no-checksum", "lewm-plan", ["--checkpoint", "{no_checksum}"], ["records no weights_sha256", "--trust-unverified"]),
+    ("empty-config", "lewm-plan", ["--checkpoint", "{empty_config}"], ["config.yaml is empty"]),
+    ("empty-task", "lewm-plan", ["--checkpoint", "{empty_task}"], ["names no task"]),
+    ("eval-no-checksum", "lewm-eval", ["--checkpoint", "{no_checksum}"], ["records no weights_sha256"]),
+    # ---- companion files: built for this model
+    ("proposal-of-another-model", "lewm-plan", ["--checkpoint", "{other_proposal}"],
+     ["proposal.safetensors was built for another model", "lewm-train-proposal"]),
+    ("proposal-without-model", "lewm-plan", ["--checkpoint", "{bare_proposal}"],
+     ["proposal.safetensors does not record which model"]),
+    ("waypoints-of-another-model", "lewm-plan", ["--checkpoint", "{checkpoint}", "--waypoint-file", "{other_graph}"],
+     ["was built for another model", "build_waypoints.py"]),
+    ("planning-json-of-another-model", "lewm-plan", ["--checkpoint", "{other_choice}"],
+     ["planning.json was built for another model"]),
+    ("eval-proposal-of-another-model", "lewm-eval", ["--checkpoint", "{other_proposal}"],
+     ["was built for another model"]),
+]
+
+
+def _copy(src, dest):
+    shutil.copytree(src, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, tiny_checkpoint, tiny_tworoom_checkpoint, tiny_reacher_h5):
+    """Checkpoints damaged in one way each, beside a good one."""
+    from agent.goal_files import save_goal_png
+    from agent.planner_choice import FILE_NAME as CHOICE
+    from agent.waypoints import WaypointGraph
+    from world_model.proposal import ProposalPolicy
+
+    root = tmp_path_factory.mktemp("integrity")
+    paths = {"inputs": root, "checkpoint": tiny_checkpoint, "reacher_h5": tiny_reacher_h5}
+    picture = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    paths["goal"] = root / "goal.png"
+    save_goal_png(paths["goal"], picture, "reacher", np.array([0.5, -0.5]))
+
+    no_checksum = _copy(tiny_checkpoint, root / "no_checksum")
+    text = (no_checksum / "config.yaml").read_text()
+    (no_checksum / "config.yaml").write_text("".join(ln for ln in text.splitlines(True)
+                                                     if not ln.startswith("weights_sha256:")))
+    paths["no_checksum"] = no_checksum
+    paths["empty_config"] = _copy(tiny_checkpoint, root / "empty_config")
+    (paths["empty_config"] / "config.yaml").write_text("\n")
+    paths["empty_task"] = _copy(tiny_checkpoint, root / "empty_task")
+    cfg = yaml.safe_load((paths["empty_task"] / "config.yaml").read_text())
+    (paths["empty_task"] / "config.yaml").write_text(yaml.safe_dump({**cfg, "task": ""}, sort_keys=False))
+
+    other = model_sha(tiny_tworoom_checkpoint)
+    torch.manual_seed(0)
+    paths["other_proposal"] = _copy(tiny_checkpoint, root / "other_proposal")
+    ProposalPolicy(32, 10, 2, hidden=16).save(paths["other_proposal"], model_sha256=other)
+    paths["bare_proposal"] = _copy(tiny_checkpoint, root / "bare_proposal")
+    ProposalPolicy(32, 10, 2, hidden=16).save(paths["bare_proposal"])
+    paths["other_graph"] = root / "other_graph.npz"
+    WaypointGraph(torch.randn(6, 32), np.zeros(6, int), 0.01, 0.5, model_sha256=other).save(paths["other_graph"])
+    paths["other_choice"] = _copy(tiny_checkpoint, root / "other_choice")
+    (paths["other_choice"] / CHOICE).write_text(f'{{"planner": "mppi", "model_sha256": "{other}"}}\n')
+    return paths
+
+
+def _argv(exe, args, names):
+    defaults = ["--goal", "{goal}"] if exe == "lewm-plan" else [
+        "--suite", "lewm", "--episodes", "2", "--eval-data", "{reacher_h5}", "--out", "{work}/eval"]
+    return [a.format(**names) for a in [*args, *defaults, *FAST]]
+
+
+@pytest.mark.parametrize("exe,args,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_integrity_fault_is_one_line_and_leaves_nothing(exe, args, words, inputs, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    names = {**{k: str(v) for k, v in inputs.items()}, "work": str(work)}
+    before = snapshot(inputs["inputs"], inputs["checkpoint"])
+    result = run_command(exe, *_argv(exe, args, names), cwd=work)
+    assert_user_error(result, exe, *words)
+    assert_unchanged(before, snapshot(inputs["inputs"], inputs["checkpoint"]))
+    assert not any(work.iterdir()), f"left behind: {sorted(p.name for p in work.iterdir())}"
+
+
+def test_trust_unverified_runs_a_hand_edited_checkpoint_with_a_warning(inputs, tmp_path):
+    result = run_command("lewm-plan", "--checkpoint", inputs["other_proposal"], "--goal", inputs["goal"], "--steps",
+                         "1", "--trust-unverified", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "built for another model" in result.stderr
+
+
+def test_case_ids_are_unique():
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+# ----- the same through the API -------------------------------------------------------------------------------------
+def test_checkpoint_without_checksum_is_refused_unless_trusted(inputs, caplog):
+    with pytest.raises(UserInputError, match="records no weights_sha256"):
+        LeWM.load(inputs["no_checksum"])
+    with caplog.at_level("WARNING", logger="world_model"):
+        model = LeWM.load(inputs["no_checksum"], trust_unverified=True)
+    assert "cannot be verified" in caplog.text and model.checkpoint_sha256 == model_sha(inputs["checkpoint"])
+
+
+def test_empty_config_is_refused_even_when_trusted(inputs):
+    with pytest.raises(UserInputError, match="config.yaml is empty"):
+        LeWM.load(inputs["empty_config"], trust_unverified=True)
+
+
+@pytest.mark.parametrize("folder,words", [
+    ("empty_task", "names no task"),
+    ("other_proposal", "proposal.safetensors was built for another model"),
+    ("bare_proposal", "does not record which model"),
+    ("other_choice", "planning.json was built for another model"),
+])
+def test_agent_from_pretrained_refuses(inputs, folder, words):
+    from agent import Agent
+
+    with pytest.raises(UserInputError, match=words):
+        Agent.from_pretrained(str(inputs[folder]), device="cpu", waypoints=False)
+
+
+def test_agent_from_pretrained_trusts_hand_edited_companions(inputs, caplog):
+    from agent import Agent
+
+    with caplog.at_level("WARNING", logger="world_model"):
+        agent = Agent.from_pretrained(str(inputs["other_proposal"]), device="cpu", trust_unverified=True)
+    assert agent.proposal is not None and "built for another model" in caplog.text
+
+
+def test_files_built_from_a_loaded_checkpoint_record_its_checksum(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+    from agent.planner_choice import checkpoint_choice_model, write_planner_choice
+    from agent.waypoints import build_waypoints
+
+    folder = _copy(tiny_checkpoint, tmp_path / "ck")
+    model = LeWM.load(folder)
+    assert model.checkpoint_sha256 == LeWMConfig.from_yaml(folder / "config.yaml").weights_sha256
+    graph = build_waypoints(model, tiny_reacher_h5, link=0.01, reach=0.02, progress=False)
+    graph.save(tmp_path / "g.npz")
+    from agent.waypoints import WaypointGraph
+
+    assert WaypointGraph.load(tmp_path / "g.npz").model_sha256 == model.checkpoint_sha256
+    write_planner_choice(folder, "cem", "test")
+    assert checkpoint_choice_model(folder) == model.checkpoint_sha256
+
+
+def test_stamping_keeps_the_tensors_and_adds_the_checksum(tiny_checkpoint, tmp_path):
+    from safetensors.torch import load_file
+
+    from world_model.model_identity import stamp_file
+    from world_model.proposal import ProposalPolicy
+
+    folder = _copy(tiny_checkpoint, tmp_path / "ck")
+    torch.manual_seed(0)
+    ProposalPolicy(32, 10, 2, hidden=16).save(folder, half=True)
+    before = load_file(str(folder / "proposal.safetensors"))
+    stamp_file(folder / "proposal.safetensors", model_sha(folder))
+    after = load_file(str(folder / "proposal.safetensors"))
+    assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
+    assert ProposalPolicy.load(folder).model_sha256 == model_sha(folder)
+
+
+@pytest.mark.parametrize("name", ["reacher", "pointmass", "tworoom", "cube", "cube_shadows", "pusht"])
+def test_shipped_companion_files_record_their_model(name):
+    """Every shipped model's companion files record its checksum (experiments/ship_checkpoint.py --stamp)."""
+    import json
+
+    from agent.pretrained import shipped_checkpoints
+    from agent.waypoints import WaypointGraph
+    from world_model.mlp_file import load_mlp  # noqa: F401 (the loader reads model_sha256 from the metadata)
+    from world_model.proposal import ProposalPolicy
+
+    folder = shipped_checkpoints()[name]
+    sha = model_sha(folder)
+    assert ProposalPolicy.load(folder).model_sha256 == sha
+    for graph in folder.glob("*.npz"):
+        assert WaypointGraph.load(graph).model_sha256 == sha
+    if (folder / "planning.json").is_file():
+        assert json.loads((folder / "planning.json").read_text())["model_sha256"] == sha
