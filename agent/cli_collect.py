@@ -70,6 +70,10 @@ def _main(argv: list[str] | None) -> int:
     summary = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"wrote {args.out}: {summary['episodes']} episodes, {summary['frames']} frames "
           f"({summary['frames_per_second']:.0f} frames/s with {args.workers} worker(s))")
+    if summary["ended_early"]:
+        print(f"lewm-collect: the env ended {summary['ended_early']} of {summary['episodes']} episodes before "
+              f"{args.steps} steps (episodes of {summary['shortest_episode']} to {summary['longest_episode']} "
+              f"frames); a training window spans num_steps x frameskip frames (20 by default)")
     return 0
 
 

@@ -227,7 +227,8 @@ def dataset_attrs(cfg: CollectConfig) -> dict:
 def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
     """Collects ``cfg.episodes`` episodes into ``out`` (HDF5), resuming an interrupted run.
 
-    Returns a summary: episodes, frames, seconds spent collecting in this call, frames per second.
+    Returns a summary: episodes, frames (as recorded), seconds spent collecting in this call, frames per second,
+    the shortest and longest episode (frames) and how many episodes the env ended before ``cfg.steps``.
     """
     import envs
     from envs.policies import check_policy
@@ -259,8 +260,15 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
         bar.close()
     seconds = time.perf_counter() - start
     episodes = [_load_part(cfg, parts, i) for i in range(cfg.episodes)]
-    write_episodes(out, episodes, attrs=dataset_attrs(cfg))
+    try:
+        write_episodes(out, episodes, attrs=dataset_attrs(cfg))
+    except DiskFullError as exc:
+        raise DiskFullError(exc.errno, f"{exc.strerror}; the {cfg.episodes} collected episodes are kept in {parts}: "
+                                       f"rerun the same command to merge them") from None
     shutil.rmtree(parts)
-    frames = len(todo) * (cfg.steps + 1)
-    return {"episodes": cfg.episodes, "frames": cfg.episodes * (cfg.steps + 1), "seconds": seconds,
+    lengths = [len(ep["pixels"]) for ep in episodes]  # as recorded: an episode the env ended early is shorter
+    frames = sum(lengths[i] for i in todo)
+    return {"episodes": cfg.episodes, "frames": sum(lengths), "seconds": seconds,
+            "shortest_episode": min(lengths), "longest_episode": max(lengths),
+            "ended_early": sum(n < cfg.steps + 1 for n in lengths),
             "frames_per_second": frames / seconds if seconds > 0 and frames else float("nan")}

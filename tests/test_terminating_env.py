@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from cli_faults import run_command
+from cli_faults import assert_user_error, run_command
 
 ENV = "InvertedPendulum-v5"
 TINY_MODEL = dict(preset="cpu", image_size=16, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
@@ -70,3 +70,21 @@ def test_lewm_eval_counts_only_episodes_within_the_tolerance(pendulum, tmp_path)
     for e in episodes:  # success is the state match, whatever ended the episode
         assert e["success"] == (e["final_error"] <= TOLERANCE), e
     assert row["successes"] == sum(e["success"] for e in episodes)
+
+
+def test_collect_counts_the_frames_it_recorded(pendulum):
+    with h5py.File(pendulum["data"]) as f:
+        frames, ep_len = len(f["pixels"]), f["ep_len"][:]
+    assert ep_len.min() < 41, "the pole should fall before 40 steps in some episode"
+    assert f"12 episodes, {frames} frames" in pendulum["collect_stdout"]
+    assert f"the env ended {int(np.sum(ep_len < 41))} of 12 episodes before 40 steps" in pendulum["collect_stdout"]
+
+
+def test_train_says_the_episodes_are_shorter_than_a_window(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
+    data = tmp_path / "falls.h5"  # full random pushes: the pole falls within 15 steps, a window spans 20 frames
+    ok("lewm-collect", "--env", ENV, "--episodes", 4, "--steps", 40, "--image-size", 16, "--workers", 1,
+       "--no-progress", "--out", data)
+    result = run_command("lewm-train", "--config", tmp_path / "tiny.yaml", "--data", data, "--out",
+                         tmp_path / "run", "--no-progress")
+    assert_user_error(result, "lewm-train", "shorter than one training window", "20 frames", "--action-scale")

@@ -28,8 +28,7 @@ def load_data(cfg: LeWMConfig, data_path: str):
                          f"set image_size: {ds.image_size} or use data of the right size")
     train_ds, val_ds = ds.split(val_fraction=cfg.val_fraction, seed=cfg.split_seed)
     if len(train_ds) < cfg.batch_size:
-        raise ValueError(f"{data_path} has {len(train_ds)} training windows, fewer than batch_size {cfg.batch_size}; "
-                         f"lower batch_size or collect more episodes")
+        raise ValueError(_too_few_windows(cfg, data_path, len(train_ds), ds.ep_len))
     data_task = str(ds.attrs.get("env", ""))
     if cfg.task and data_task and task_key(cfg.task) != task_key(data_task):
         raise ValueError(f"the config is for task {cfg.task!r} but {data_path} was collected on {data_task!r}")
@@ -41,6 +40,20 @@ def load_data(cfg: LeWMConfig, data_path: str):
     if cfg.state_lambda > 0:
         cfg = cfg.replace(**_state_facts(cfg, train_ds, data_path))
     return cfg, train_ds, val_ds
+
+
+def _too_few_windows(cfg: LeWMConfig, data_path, windows: int, ep_len: np.ndarray) -> str:
+    """Why there are fewer training windows than a batch, and what to change: episodes shorter than one window
+    (``num_steps * frameskip`` frames: an env that ends its episodes early) or too few episodes."""
+    span = cfg.num_steps * cfg.frameskip
+    short = int(np.sum(ep_len < span))
+    text = f"{data_path} has {windows} training windows, fewer than batch_size {cfg.batch_size}"
+    if short:
+        return (f"{text}: {short} of its {len(ep_len)} episodes are shorter than one training window ({span} frames: "
+                f"num_steps {cfg.num_steps} x frameskip {cfg.frameskip}; its longest episode has {int(ep_len.max())} "
+                f"frames); collect longer episodes (an env that ends them early, e.g. when the robot falls, needs a "
+                f"gentler --action-scale), or lower frameskip or history_size in the config")
+    return f"{text}; lower batch_size or collect more episodes"
 
 
 def _state_facts(cfg: LeWMConfig, train_ds, data_path) -> dict:
