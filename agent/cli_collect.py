@@ -51,7 +51,7 @@ def _main(argv: list[str] | None) -> int:
 
     from envs.policies import check_policy
 
-    from envs.gym_task import parse_env_kwargs
+    from envs.gym_task import parse_env_kwargs, resolve_path_kwargs
 
     envs.import_env_module(args.env_import)
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
@@ -61,7 +61,7 @@ def _main(argv: list[str] | None) -> int:
         raise ValueError(f"--action-scale must be in (0, 1], got {args.action_scale}")
     if not 0.0 <= args.door_prob <= 1.0:
         raise ValueError(f"--door-prob must be in [0, 1], got {args.door_prob}")
-    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    env_kwargs = resolve_path_kwargs(parse_env_kwargs(args.env_kwargs))  # recorded: plan from any folder
     cfg = CollectConfig(env=task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
                         seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob,
                         env_kwargs=json.dumps(env_kwargs, sort_keys=True) if env_kwargs else "",

@@ -19,6 +19,8 @@ states, a success test.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -45,6 +47,32 @@ def parse_env_kwargs(text: str | dict | None) -> dict:
     if not isinstance(value, dict):
         raise EnvContractError(f"--env-kwargs must be a JSON object of keyword arguments, got {text!r}")
     return value
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where experiments/configs/ lives in a checkout
+PATH_SUFFIXES = (".xml", ".mjcf", ".urdf", ".stl", ".obj", ".png", ".json", ".yaml")
+
+
+def resolve_path_kwargs(kwargs: dict, bases=(PROJECT_ROOT,)) -> dict:
+    """``gym.make`` kwargs with every relative file path made absolute, so a dataset or checkpoint that records them
+    rebuilds the env from any folder (``{"xml_file": "./experiments/configs/x.xml"}`` -> ``/.../x.xml``).
+
+    A top-level string value counts as a path when it holds a ``/`` or ends in a model/asset suffix and names an
+    existing file or folder relative to the working folder or, failing that, to one of ``bases`` (the project
+    root: checkpoints recorded before paths were resolved). Anything else is left as it is.
+    """
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if not isinstance(value, str) or not value or os.path.isabs(value):
+            continue
+        if "/" not in value and not value.lower().endswith(PATH_SUFFIXES):
+            continue
+        for base in (Path.cwd(), *map(Path, bases)):
+            candidate = base / value
+            if candidate.exists():
+                out[key] = str(candidate.resolve())
+                break
+    return out
 
 
 def _is_image_space(space) -> bool:
@@ -92,7 +120,8 @@ class GymTaskEnv(gym.Env):
             raise EnvContractError(f"image_size must be at least 8 pixels, got {image_size}")
         if not success_tolerance > 0:
             raise EnvContractError(f"the success tolerance must be positive, got {success_tolerance}")
-        self.env_kwargs, self.image_size, self.render_mode = parse_env_kwargs(env_kwargs), int(image_size), render_mode
+        self.env_kwargs = resolve_path_kwargs(parse_env_kwargs(env_kwargs))
+        self.image_size, self.render_mode = int(image_size), render_mode
         if isinstance(env_id, gym.Env):
             self.env = env_id
             env_id = env_id.spec.id if env_id.spec is not None else type(env_id.unwrapped).__name__

@@ -1,8 +1,11 @@
 """Gymnasium's InvertedPendulum-v5 terminates when its pole falls (a failure, not the goal) through the installed
 lewm-collect, lewm-train, lewm-plan and lewm-eval: success comes only from the success test, never from the
-termination; early-ending episodes are counted as they were recorded."""
+termination; early-ending episodes are counted as they were recorded; a relative model path given at collection
+works from any folder."""
 
 import json
+import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -27,10 +30,15 @@ def ok(exe, *args, cwd=None):
 @pytest.fixture(scope="module")
 def pendulum(tmp_path_factory):
     """12 episodes of at most 40 steps (the pole falls sooner under small random pushes), trained 3 steps."""
+    import gymnasium
+
     root = tmp_path_factory.mktemp("pendulum")
+    (root / "models").mkdir()  # the env's model given by a relative path, as the README's Reacher-v5 recipe does
+    shutil.copy(Path(gymnasium.__file__).parent / "envs/mujoco/assets/inverted_pendulum.xml", root / "models")
     data = root / "pendulum.h5"
-    collected = ok("lewm-collect", "--env", ENV, "--action-scale", 0.05, "--episodes", 12, "--steps", 40,
-                   "--image-size", 16, "--workers", 1, "--no-progress", "--out", data)
+    collected = ok("lewm-collect", "--env", ENV, "--env-kwargs", '{"xml_file": "./models/inverted_pendulum.xml"}',
+                   "--action-scale", 0.05, "--episodes", 12, "--steps", 40, "--image-size", 16, "--workers", 1,
+                   "--no-progress", "--out", data, cwd=root)
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_MODEL))
     ok("lewm-train", "--config", root / "tiny.yaml", "--data", data, "--out", root / "run", "--no-progress")
     return {"data": data, "model": root / "run" / "model", "root": root, "collect_stdout": collected.stdout}
@@ -88,3 +96,24 @@ def test_train_says_the_episodes_are_shorter_than_a_window(tmp_path):
     result = run_command("lewm-train", "--config", tmp_path / "tiny.yaml", "--data", data, "--out",
                          tmp_path / "run", "--no-progress")
     assert_user_error(result, "lewm-train", "shorter than one training window", "20 frames", "--action-scale")
+
+
+def test_a_relative_model_path_works_from_any_folder(pendulum, tmp_path):
+    cfg = yaml.safe_load((pendulum["model"] / "config.yaml").read_text())
+    recorded = Path(cfg["env_kwargs"]["xml_file"])
+    assert recorded.is_absolute() and recorded == (pendulum["root"] / "models/inverted_pendulum.xml").resolve()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ok("lewm-plan", "--env", ENV, "--checkpoint", pendulum["model"], "--make-goal", elsewhere / "goal.png",
+       "--goal-state", "0,0", cwd=elsewhere)
+    assert (elsewhere / "goal.png").is_file()
+
+
+def test_a_checkpoints_older_relative_path_is_found_in_the_project(tmp_path, monkeypatch):
+    from envs.gym_task import PROJECT_ROOT, resolve_path_kwargs
+
+    monkeypatch.chdir(tmp_path)  # a relative path recorded before paths were resolved, planned from elsewhere
+    kwargs = {"xml_file": "./experiments/configs/reacher_v5_hidden_target.xml", "frame_skip": 2, "name": "a/b"}
+    resolved = resolve_path_kwargs(kwargs)
+    assert resolved["xml_file"] == str(PROJECT_ROOT / "experiments/configs/reacher_v5_hidden_target.xml")
+    assert (resolved["frame_skip"], resolved["name"]) == (2, "a/b")  # not a file: left as it is
