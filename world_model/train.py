@@ -29,6 +29,7 @@ from world_model.run_data import load_data as _data  # noqa: F401 (tests import 
 from world_model.run_log import RunLog, setup_logging
 from world_model.cli_checks import check_output_folder, checked_module_name
 from world_model.train_checks import check_args, check_resume_steps
+from world_model.train_pace import TrainPace
 
 log = logging.getLogger("world_model.train")
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (YAML values)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="save the model and the resumable state every N steps (default: the config's "
+                        "checkpoint_every)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's choice)")
     p.add_argument("--import", dest="env_import", default=None, metavar="MODULE",
                    help="the module that registers your gymnasium env's id; recorded in the checkpoint as a hint "
@@ -73,6 +77,8 @@ def _config(args) -> LeWMConfig:
         over["steps"] = args.steps
     if args.seed is not None:
         over["seed"] = args.seed
+    if getattr(args, "checkpoint_every", None) is not None:
+        over["checkpoint_every"] = args.checkpoint_every
     if args.env_import is not None:
         over["env_import"] = checked_module_name(args.env_import)
     try:
@@ -150,7 +156,8 @@ def _main(argv) -> int:
         state = load_train_state(state_path)
         check_resume_steps(args.steps, state["step"], state_path)
         saved = LeWMConfig.from_dict(state["extra"]["config"])
-        cfg = saved.replace(steps=args.steps or saved.steps)
+        cfg = saved.replace(steps=args.steps or saved.steps,
+                            checkpoint_every=args.checkpoint_every or saved.checkpoint_every)
     info = D.setup(args.device)
     try:
         if cfg.batch_size % info.world:
@@ -214,6 +221,7 @@ def _main(argv) -> int:
             run.write_meta(cfg, precision, info, n_params, init_from=args.init)
             run_eval(0)
         t_start, step = time.perf_counter(), start
+        pace = TrainPace(start, cfg.steps, cfg.checkpoint_every)
         bar = run.progress(start, cfg.steps, disable=args.no_progress or not info.is_main)
         try:
             if start < cfg.steps:
@@ -221,6 +229,10 @@ def _main(argv) -> int:
                     m = train_step(ddp, batch, optimizer, scheduler, info.device, precision, cfg.grad_clip)
                     done = step + 1
                     run.train(done, m, cfg.batch_size, cfg.log_every)
+                    estimate = pace.step_done(done)
+                    if estimate and info.is_main:
+                        bar.clear()
+                        log.info("lewm-train: %s", estimate)
                     bar.update(1)
                     bar.set_postfix(pred=f"{m['pred']:.4f}", sigreg=f"{m['sigreg']:.3f}", lr=f"{m['lr']:.1e}")
                     if done % cfg.eval_every == 0 or done == cfg.steps:

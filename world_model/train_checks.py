@@ -9,7 +9,7 @@ from world_model.cli_errors import UserInputError
 
 def check_args(args) -> None:
     """Option ranges and combinations (UserInputError naming the option and the fix)."""
-    check_at_least(args, 1, "steps", "threads")
+    check_at_least(args, 1, "steps", "threads", "checkpoint_every")
     if args.allow_other_data and not args.resume:
         raise UserInputError("--allow-other-data only applies with --resume; drop it or add --resume")
     if args.init and args.resume:
