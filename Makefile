@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
+# Tests only: stable-worldmodel's own LeWM code, without its dependencies (setup.cfg's dev extra has the few its
+# model classes need; its base install would pull the Lance stack, ~410 MB).
+SWM ?= stable-worldmodel==0.1.1
 export MUJOCO_GL ?= egl
 
 .PHONY: setup test demo goal clean-venv
@@ -14,6 +17,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps "$(SWM)"
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install the package with its test tools

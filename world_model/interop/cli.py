@@ -1,0 +1,114 @@
+"""``lewm-import``: a le-wm / stable-worldmodel checkpoint -> our checkpoint; ``lewm-export``: the reverse.
+
+    lewm-import ~/hf/lewm-pusht --out checkpoints/lewm_pusht       # weights.pt + config.json
+    lewm-import pusht/lewm_weight.ckpt --out checkpoints/lewm_pusht  # the older Drive archive's state dict
+    lewm-export checkpoints/lewm_pusht --out their/lewm_pusht        # for stable-worldmodel's load_pretrained
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from world_model.cli_checks import check_at_least, check_output_folder
+from world_model.cli_errors import UserInputError, run_cli
+from world_model.interop.lewm_layout import VIT_LAYOUTS
+
+
+def _floats(text: str) -> list:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _check_out(out: Path, force: bool) -> None:
+    check_output_folder(out, "--out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserInputError(f"--out {out} exists and is not empty; pass --force to overwrite its checkpoint files")
+
+
+def build_import_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lewm-import", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Convert a le-wm / stable-worldmodel LeWM checkpoint (weights.pt + config.json, or a "
+                    "*_weight.ckpt state dict) into a checkpoint of ours for lewm-plan, lewm-eval and the agent. "
+                    "Reads tensors only; never unpickles code (*_object.ckpt is refused).")
+    p.add_argument("source", metavar="DIR_OR_FILE", help="folder with weights.pt + config.json, or a weights file")
+    p.add_argument("--out", required=True, help="our checkpoint folder to write (config.yaml + model.safetensors)")
+    p.add_argument("--task", default=None,
+                   help="our task the model was trained on (pusht, cube, tworoom, reacher, ...); default: a task "
+                        "named in the source path, else none")
+    p.add_argument("--frameskip", type=int, default=5,
+                   help="env steps per action block (the action encoder takes frameskip x action_dim values)")
+    p.add_argument("--action-mean", type=_floats, default=None,
+                   help="per-dimension mean of the raw actions the model was trained on (comma-separated); "
+                        "le-wm z-scores actions with its dataset's statistics. Default: 0")
+    p.add_argument("--action-std", type=_floats, default=None,
+                   help="per-dimension std of those actions (comma-separated). Default: 1")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out folder")
+    return p
+
+
+def _import(argv) -> int:
+    args = build_import_parser().parse_args(argv)
+    check_at_least(args, 1, "frameskip")
+    out = Path(args.out)
+    _check_out(out, args.force)
+    from world_model.interop.lewm_files import read_their_checkpoint
+
+    model, notes = read_their_checkpoint(args.source, frameskip=args.frameskip, task=args.task,
+                                         action_mean=args.action_mean, action_std=args.action_std)
+    model.save(out)
+    for note in notes:
+        print(f"lewm-import: {note}", file=sys.stderr)
+    cfg = model.cfg
+    print(f"wrote {out}: ViT {cfg.image_size} px / patch {cfg.patch_size}, latent {cfg.embed_dim}, history "
+          f"{cfg.history_size}, action block {cfg.frameskip} x {cfg.action_dim}, task {cfg.task or '(none)'}, "
+          f"{model.num_parameters()['total'] / 1e6:.1f} M parameters")
+    if cfg.action_mean is None:
+        print("lewm-import: no --action-mean/--action-std given: actions are taken as already z-scored (le-wm "
+              "normalises them with its dataset's statistics)", file=sys.stderr)
+    return 0
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lewm-export", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write a checkpoint of ours (ViT encoder) as le-wm / stable-worldmodel's weights.pt + "
+                    "config.json, loadable by stable_worldmodel.wm.utils.load_pretrained.")
+    p.add_argument("checkpoint", help="our checkpoint folder (config.yaml + model.safetensors)")
+    p.add_argument("--out", required=True, help="folder to write weights.pt and config.json into")
+    p.add_argument("--vit-layout", choices=VIT_LAYOUTS, default="transformers4",
+                   help="Hugging Face ViT key names: transformers4 (transformers 4.x, the published checkpoints) or "
+                        "transformers5 (transformers 5.x)")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out folder")
+    return p
+
+
+def _export(argv) -> int:
+    args = build_export_parser().parse_args(argv)
+    out = Path(args.out)
+    _check_out(out, args.force)
+    from world_model.interop.lewm_files import write_their_checkpoint
+    from world_model.lewm import LeWM
+
+    model = LeWM.load(args.checkpoint)
+    dropped = write_their_checkpoint(model, out, args.vit_layout)
+    if dropped:
+        print(f"lewm-export: left out {len(dropped)} training-only weight(s) their LeWM lacks ({dropped[0]}, ...)",
+              file=sys.stderr)
+    print(f"wrote {out}/weights.pt and {out}/config.json ({args.vit_layout} ViT keys)")
+    return 0
+
+
+def import_main(argv=None) -> int:
+    return run_cli("lewm-import", _import, argv)
+
+
+def export_main(argv=None) -> int:
+    return run_cli("lewm-export", _export, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(import_main())
