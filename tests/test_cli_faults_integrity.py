@@ -47,7 +47,7 @@ def _copy(src, dest):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, tiny_checkpoint, tiny_tworoom_checkpoint, tiny_reacher_h5):
+def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
     """Checkpoints damaged in one way each, beside a good one."""
     from agent.goal_files import save_goal_png
     from agent.planner_choice import FILE_NAME as CHOICE
@@ -71,7 +71,7 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_tworoom_checkpoint, tiny_reac
     cfg = yaml.safe_load((paths["empty_task"] / "config.yaml").read_text())
     (paths["empty_task"] / "config.yaml").write_text(yaml.safe_dump({**cfg, "task": ""}, sort_keys=False))
 
-    other = model_sha(tiny_tworoom_checkpoint)
+    other = "ab" * 32  # another model's weights digest (the tiny two-room model has the reacher's weights)
     torch.manual_seed(0)
     paths["other_proposal"] = _copy(tiny_checkpoint, root / "other_proposal")
     ProposalPolicy(32, 10, 2, hidden=16).save(paths["other_proposal"], model_sha256=other)
@@ -144,7 +144,7 @@ def test_agent_from_pretrained_trusts_hand_edited_companions(inputs, caplog):
     from agent import Agent
 
     with caplog.at_level("WARNING", logger="world_model"):
-        agent = Agent.from_pretrained(str(inputs["other_proposal"]), device="cpu", trust_unverified=True)
+        agent = Agent.from_pretrained(str(inputs["other_proposal"]), device="cpu", horizon=2, trust_unverified=True)
     assert agent.proposal is not None and "built for another model" in caplog.text
 
 
