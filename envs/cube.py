@@ -12,9 +12,13 @@ lacks (``shared/reference/manipulation.md``, A3):
   always follows the goal cube position.
 - **Goals from states.** ``reset(options={"state", "goal_state"})`` as every task here; ``info["goal"]`` is the goal
   state rendered. Success is OGBench's: the cube within 4 cm (3-D) of the goal cube position.
-- **Cheap rendering.** Software rendering (Mesa llvmpipe) spends most of a step drawing the 4096-px shadow map:
-  ``shadows=False`` (default) and no multisampling render a frame in about 33 ms instead of 166 ms
-  (measured: ``experiments/results/cube.md``). Data, goals and evaluation all render the same way.
+- **One look, shadows on, drawn cheaply.** The arm's shadow on the table is the one cue a single front view gives
+  of the gripper's depth and height. The look (``LOOK``): OGBench's scene with a 512-px shadow map, no
+  multisampling, and the arm's 185,000-triangle meshes drawn with their vertices merged on a 1-cm grid
+  (``envs.mesh_detail``; physics untouched). On Mesa's llvmpipe that is about 9 ms a 64-px frame against 142 ms
+  for OGBench's stock settings and 57 ms for the same look with full meshes, 0.8/255 mean pixel difference
+  (``experiments/bench_render.py``, record in ``experiments/results/render``). Data, goals and evaluation all
+  render the same way; checkpoints of another look are refused (``look`` in their config).
 - **OGBench's evaluation tasks.** ``free_pair(rng, index)`` builds OGBench's single-cube task ``index % 5 + 1`` the
   way its task mode does (arm at a random pose, the cube at the task's start, jittered by 1 cm, random yaw; the goal
   state: the cube at the task's goal after two random actions). The free suite of ``lewm-eval`` uses it.
@@ -35,11 +39,18 @@ from ogbench.manipspace import lie
 from ogbench.manipspace.envs.cube_env import CubeEnv as _StockCubeEnv
 
 from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, split_state, step_result
+from envs.mesh_detail import coarsen_drawn_meshes
 
 CUBE_QPOS = slice(14, 21)  # the cube's free joint in qpos: x, y, z (m), quaternion w, x, y, z
 CUBE_XYZ = slice(14, 17)
 SUCCESS_DISTANCE = 0.04  # m, cube to goal cube (OGBench's criterion)
 CUBE_REST_Z = 0.02  # m, the cube's centre when it lies on the table
+# The rendered look: what a checkpoint was trained on must be what the env draws (config ``look``).
+LOOK = "shadowed"
+LOOK_NOTE = ("until 2026-12-07 lewm/Cube-v0 drew the cube without shadows (the 'flat' look, checkpoints that "
+             "record no look) and lewm/CubeShadows-v0 with them")
+SHADOW_MAP = 512  # px: the shadow's edge is sharp at 64 px; larger maps cost time and change no pixel
+MESH_CELL = 0.01  # m: drawn-mesh vertices merged on this grid (one 64-px pixel spans 1-2 cm of the arm)
 OGBENCH_TASKS = (  # OGBench's single-cube evaluation tasks: (name, cube start xyz, cube goal xyz), metres
     ("task1_horizontal", (0.425, 0.1, 0.02), (0.425, -0.1, 0.02)),
     ("task2_vertical1", (0.35, 0.0, 0.02), (0.50, 0.0, 0.02)),
@@ -56,8 +67,9 @@ class CubeEnv(_StockCubeEnv):
         image_size: observation side in pixels (default 64, OGBench's visual size).
         render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns the current frame).
         goal_conditioned: observations as gymnasium-robotics' goal-env dict of images (as ``GoalImageEnv``).
-        shadows: draw shadows (OGBench's look; about 5x slower on a CPU renderer with OGBench's map).
-        shadow_size: side of the shadow map in pixels when ``shadows`` (OGBench's: 4096).
+        shadows: draw shadows (the look, ``LOOK``; False only for studies of the depth cue).
+        shadow_size: side of the shadow map in pixels when ``shadows`` (OGBench's: 4096; ours 512).
+        mesh_cell: grid (m) on which the drawn meshes' vertices are merged; 0 draws OGBench's full meshes.
 
     Observation: uint8 (image_size, image_size, 3). Action: float32 in [-1, 1]^5.
     ``info``: ``goal`` image, ``success``/``is_success``, ``qpos`` (21,), ``qvel`` (20,), ``goal_qpos``,
@@ -78,7 +90,7 @@ class CubeEnv(_StockCubeEnv):
     report_metrics = ("closest_reach", "highest_lift")
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,
-                 shadows: bool = False, shadow_size: int = 4096):
+                 shadows: bool = True, shadow_size: int = SHADOW_MAP, mesh_cell: float = MESH_CELL):
         if int(image_size) < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         if render_mode not in (None, "rgb_array"):
@@ -92,6 +104,12 @@ class CubeEnv(_StockCubeEnv):
         self.goal_conditioned = bool(goal_conditioned)
         self.shadows = bool(shadows)
         self.shadow_size = int(shadow_size)
+        self.mesh_cell = float(mesh_cell)
+        if not (np.isfinite(self.mesh_cell) and self.mesh_cell >= 0):
+            raise ValueError(f"mesh_cell must be a non-negative number of metres, got {mesh_cell}")
+        self.look = LOOK if (self.shadows and self.shadow_size == SHADOW_MAP) else f"custom-{self.shadow_size}"
+        if not self.shadows:
+            self.look = "flat"
         frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
         self._observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
         self._action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
@@ -126,6 +144,11 @@ class CubeEnv(_StockCubeEnv):
         super().post_compilation_objects()
         if not self.shadows:
             self._model.light_castshadow[:] = 0
+        if self.mesh_cell > 0:  # before the renderer is made: it uploads the meshes once
+            if self._renderer is not None:
+                self._renderer.close()
+                self._renderer = None
+            coarsen_drawn_meshes(self._model, self.mesh_cell)
 
     def post_step(self):
         # The stock env renders and reads site positions right after mj_step, one substep behind qpos.

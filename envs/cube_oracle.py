@@ -28,8 +28,13 @@ class CubeOraclePolicy:
 
     name = "oracle"
     tasks: tuple[str, ...] | None = ("cube", "cube_shadows")
+    noise = 0.1  # OGBench's play data
+    noise_smoothing = 0.5
 
-    def __init__(self, env, rng: np.random.Generator, noise: float = 0.1, noise_smoothing: float = 0.5):
+    def __init__(self, env, rng: np.random.Generator, noise: float | None = None,
+                 noise_smoothing: float | None = None):
+        noise = self.noise if noise is None else noise
+        noise_smoothing = self.noise_smoothing if noise_smoothing is None else noise_smoothing
         from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 
         if not hasattr(env, "set_new_target"):
@@ -63,3 +68,12 @@ class CubeOraclePolicy:
                 self._planned = True
             action = self.oracle.select_action(obs, info)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+class WideCubeOraclePolicy(CubeOraclePolicy):
+    """The same pick-and-place oracle with three times the play noise (0.3): grasps that slip, reaches that
+    overshoot and recover. Mixed with ``oracle`` data it covers the states a planner's own mistakes lead to,
+    which the play data visits rarely."""
+
+    name = "oracle_wide"
+    noise = 0.3

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.cube_oracle import CubeOraclePolicy
+from envs.cube_oracle import CubeOraclePolicy, WideCubeOraclePolicy
 from envs.push_policy import PushPolicy
 
 
@@ -135,7 +135,8 @@ class DoorSeekingPolicy:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, CubeOraclePolicy)}
+POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, CubeOraclePolicy,
+                                      WideCubeOraclePolicy)}
 
 
 def check_policy(name: str, task: str) -> None:
@@ -157,7 +158,7 @@ def make_policy(name: str, task: str, action_dim: int, rng: np.random.Generator,
         return DoorSeekingPolicy(action_dim, rng, door_prob=door_prob, max_hold=max_hold)
     if name == PushPolicy.name:
         return PushPolicy(action_dim, rng)
-    if name == CubeOraclePolicy.name:
-        return CubeOraclePolicy(env, rng)
+    if issubclass(POLICIES[name], CubeOraclePolicy):
+        return POLICIES[name](env, rng)
     return HeldRandomPolicy(action_dim, rng, max_hold=max_hold, low=np.asarray(low, np.float64),
                             high=np.asarray(high, np.float64))
