@@ -2,6 +2,7 @@
 
     lewm-collect --env reacher --episodes 400 --steps 100 --out data/reacher.h5
     lewm-collect --env tworoom --policy door_seeking --episodes 400 --out data/tworoom.h5
+    lewm-collect --env Pusher-v5 --preview pusher.png     # check the camera first: a few frames, robot size
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import argparse
 import json
 import sys
 
-from agent.cli_common import check_at_least, parse_indices, run_cli
+from agent.camera_preview import MIN_MOVING_FRACTION
+from agent.cli_common import check_at_least, check_output_file, parse_indices, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,9 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="module to import first: the one that registers your gymnasium id")
     p.add_argument("--angle-qpos", default="", metavar="I,J",
                    help="a gymnasium id's qpos entries that are angles (wrapped in success tests and the probe)")
-    p.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    p.add_argument("--episodes", type=int, help="number of episodes (required unless --preview)")
     p.add_argument("--steps", type=int, default=100, help="env steps per episode")
-    p.add_argument("--out", required=True, help="output HDF5 file (its folder must exist)")
+    p.add_argument("--out", help="output HDF5 file (its folder must exist; required unless --preview)")
+    p.add_argument("--preview", metavar="PNG",
+                   help="check the camera instead of collecting: write a few frames of one episode of the data "
+                        f"policy to PNG and say how much of the image the robot fills (warns under "
+                        f"{100 * MIN_MOVING_FRACTION:.0f} %%)")
     p.add_argument("--image-size", type=int, default=64, help="observation side in pixels")
     p.add_argument("--seed", type=int, default=0, help="collection seed (with the episode index, fixes episodes)")
     p.add_argument("--policy", default="held_random",
@@ -45,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.preview and (args.episodes is None or args.out is None):
+        parser.error("the following arguments are required: "
+                     + ", ".join(o for o, v in (("--episodes", args.episodes), ("--out", args.out)) if v is None))
     import envs
     from agent.collect import CollectConfig, collect
 
@@ -57,6 +67,8 @@ def _main(argv: list[str] | None) -> int:
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
     check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
     check_at_least(args, 1, "episodes", "steps", "image_size", "workers", "max_hold")
+    if args.preview:
+        check_output_file(args.preview, "--preview")
     if not 0.0 < args.action_scale <= 1.0:
         raise ValueError(f"--action-scale must be in (0, 1], got {args.action_scale}")
     if not 0.0 <= args.door_prob <= 1.0:
@@ -67,6 +79,8 @@ def _main(argv: list[str] | None) -> int:
                         env_kwargs=json.dumps(env_kwargs, sort_keys=True) if env_kwargs else "",
                         env_import=args.env_import, angle_qpos=parse_indices(args.angle_qpos, "--angle-qpos"),
                         action_scale=args.action_scale)
+    if args.preview:
+        return _preview(cfg, args.preview)
     summary = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"wrote {args.out}: {summary['episodes']} episodes, {summary['frames']} frames "
           f"({summary['frames_per_second']:.0f} frames/s with {args.workers} worker(s))")
@@ -74,6 +88,18 @@ def _main(argv: list[str] | None) -> int:
         print(f"lewm-collect: the env ended {summary['ended_early']} of {summary['episodes']} episodes before "
               f"{args.steps} steps (episodes of {summary['shortest_episode']} to {summary['longest_episode']} "
               f"frames); a training window spans num_steps x frameskip frames (20 by default)")
+    return 0
+
+
+def _preview(cfg, out) -> int:
+    """``--preview``: the camera check (``agent.camera_preview``); nothing is collected."""
+    from agent.camera_preview import camera_preview
+
+    result = camera_preview(cfg, out)
+    print(f"wrote {out}: {result['frames']} frames of episode 0 at {cfg.image_size} px; the robot (the pixels that "
+          f"change while it moves) fills {100 * result['moving_fraction']:.1f} % of the image")
+    if result["warning"]:
+        print(f"lewm-collect: warning: {result['warning']}", file=sys.stderr)
     return 0
 
 
