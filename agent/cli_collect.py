@@ -74,7 +74,7 @@ def _main(argv: list[str] | None) -> int:
     if not 0.0 <= args.door_prob <= 1.0:
         raise ValueError(f"--door-prob must be in [0, 1], got {args.door_prob}")
     env_kwargs = resolve_path_kwargs(parse_env_kwargs(args.env_kwargs))  # recorded: plan from any folder
-    cfg = CollectConfig(env=task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
+    cfg = CollectConfig(env=task, episodes=args.episodes or 1, steps=args.steps, image_size=args.image_size,
                         seed=args.seed, policy=args.policy, max_hold=args.max_hold, door_prob=args.door_prob,
                         env_kwargs=json.dumps(env_kwargs, sort_keys=True) if env_kwargs else "",
                         env_import=args.env_import, angle_qpos=parse_indices(args.angle_qpos, "--angle-qpos"),
