@@ -33,14 +33,21 @@ def shipped_checkpoints() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.glob("*")) if (p / "config.yaml").is_file()} if root.is_dir() else {}
 
 
-def resolve_checkpoint(name_or_dir: str) -> Path:
-    """A shipped name (``"reacher"``) or a checkpoint folder -> the folder; a clear error otherwise."""
+def resolve_checkpoint(name_or_dir: str, task: str | None = None) -> Path:
+    """A shipped name (``"reacher"``) or a checkpoint folder -> the folder; a clear error otherwise.
+
+    A le-wm / stable-worldmodel checkpoint folder (``weights.pt`` + ``config.json``, or a ``*_weight.ckpt``) is
+    converted on the fly (``world_model.interop``), for ``task`` or the task its path names.
+    """
     shipped = shipped_checkpoints()
     if name_or_dir in shipped:
         return shipped[name_or_dir]
     from world_model.cli_errors import UserInputError
+    from world_model.interop.lewm_files import converted_folder, is_their_folder
 
     path = Path(name_or_dir)
+    if is_their_folder(path):
+        return converted_folder(path, task=task)
     if path.is_dir():
         if not (path / "config.yaml").is_file() and (path / "model" / "config.yaml").is_file():
             raise UserInputError(f"{path} is a training run folder, not a checkpoint; use --checkpoint "
@@ -157,7 +164,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-               **planner_settings):
+               value="auto", **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
@@ -179,6 +186,10 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     Integrity: the checkpoint must name its task and record its weights' SHA-256, and every companion file
     (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
     ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
+
+    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.value``).
+    Loading one changes nothing by itself: cost ``"value"`` (given here, or the checkpoint's measured choice in
+    ``planning.json``) ranks plans by it; ``value=False`` with the measured cost ``"value"`` falls back to ``"all"``.
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -187,7 +198,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     from agent.planner_choice import FILE_NAME as CHOICE_FILE
     from world_model.model_identity import check_built_for
 
-    folder = resolve_checkpoint(name_or_dir)
+    folder = resolve_checkpoint(name_or_dir, task=task)
     dev = resolve_device(device)
     model = LeWM.load(folder, map_location=dev, trust_unverified=trust_unverified)
     _check_task(model, folder, task)
@@ -198,7 +209,13 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     if (folder / CHOICE_FILE).is_file():
         check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",
                         how_to_rebuild="experiments/choose_planner.py", **identity)
+    goal_value = load_value(value, folder, dev, **identity)
     cost = cost or measured.get("cost", "all")
+    if cost == "value" and goal_value is None:
+        if "cost" not in measured or value not in (False, None):
+            raise ValueError(f"cost 'value' needs the checkpoint's goal value, and {folder} has none: train one "
+                             f"with lewm-train-value, or choose another cost")
+        cost = "all"  # the measured choice, switched off by the caller
     if isinstance(planner, str):
         for key, value in measured.items():
             if key not in AGENT_SETTINGS and planner_settings.get(key) is None:
@@ -232,7 +249,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                   precision=precision,
                   proposal=policy,
                   refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
-                  replan_steps=replan_steps)
+                  replan_steps=replan_steps, value=goal_value)
     agent.planner_name = name  # what "auto" resolved to, for reports
     return agent
 
@@ -257,6 +274,15 @@ def load_proposal(proposal, folder: Path, device, model_sha256: str | None = Non
     return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
                           lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
                           "lewm-train-proposal", model_sha256, trust_unverified)
+
+
+def load_value(value, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``GoalValue`` that ``make_agent``'s ``value`` argument names (None for False/None); checked against
+    ``model_sha256`` as :func:`load_proposal`."""
+    from world_model.value import FILE_NAME, GoalValue
+
+    return _optional_file(value, folder, FILE_NAME, GoalValue, lambda path: GoalValue.load(path, map_location=device),
+                          "goal value file", "lewm-train-value", model_sha256, trust_unverified)
 
 
 def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):

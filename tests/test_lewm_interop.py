@@ -126,6 +126,25 @@ def test_export_loads_in_their_loader_bit_exact_and_round_trips(tmp_path):
     assert emb < TOL and pred < TOL, (emb, pred)
 
 
+def test_agent_loads_their_folder_directly(tmp_path):
+    """Agent.from_pretrained on their folder converts it on the fly (task from the path: lewm-pusht) and plans."""
+    import numpy as np
+
+    from agent.agent import Agent
+
+    _, saved = _save_theirs(tmp_path, their_config(small=True))
+    folder = tmp_path / "lewm-pusht"
+    saved.rename(folder)
+    agent = Agent.from_pretrained(str(folder), planner="cem", device="cpu", num_samples=8, n_iters=1, topk=2,
+                                  waypoints=False)
+    imported = _import(folder, tmp_path / "ours")
+    assert agent.world_model.cfg.task == "pusht" and agent.image_size == 28
+    assert all(torch.equal(v, imported.state_dict()[k]) for k, v in agent.world_model.state_dict().items())
+    rng = np.random.default_rng(0)
+    agent.set_goal(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
+    assert agent.act(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).shape == (2,)
+
+
 # ------------------------------------------------------------------------------------- one-line user errors
 def _error_line(capsys, argv) -> str:
     assert import_main(argv) == 2

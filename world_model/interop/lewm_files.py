@@ -8,8 +8,11 @@ without being opened, since unpickling runs whatever code it names.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -183,3 +186,32 @@ def write_their_checkpoint(model, out, vit_layout: str = "transformers4") -> lis
     atomic_write(out / THEIR_WEIGHTS, lambda tmp: torch.save(theirs, tmp))
     atomic_write_text(out / THEIR_CONFIG, json.dumps(config, indent=2) + "\n")
     return dropped
+
+
+_CONVERTED: dict = {}  # (folder, task, weights mtime) -> our converted folder, for this process
+
+
+def is_their_folder(path) -> bool:
+    """Whether ``path`` is a le-wm / stable-worldmodel checkpoint folder (and not one of ours)."""
+    path = Path(path)
+    if not path.is_dir() or (path / "config.yaml").is_file():
+        return False
+    return ((path / THEIR_WEIGHTS).is_file() or any(path.glob("*_weight.ckpt")) or any(path.glob("*_object.ckpt"))
+            or ((path / THEIR_CONFIG).is_file() and any(path.glob("*.pt"))))
+
+
+def converted_folder(path, task: str | None = None) -> Path:
+    """Our checkpoint folder for their checkpoint folder ``path``, converted on first use in this process into a
+    private temporary folder that is removed at exit (``lewm-import`` keeps a conversion, with action statistics).
+
+    ``task``: our task name; None guesses it from the path.
+    """
+    weights, _ = find_source(path)
+    key = (str(Path(path).resolve()), task, weights.stat().st_mtime_ns)
+    if key not in _CONVERTED:
+        model, _ = read_their_checkpoint(path, task=task)
+        out = Path(tempfile.mkdtemp(prefix="lewm-import-"))
+        atexit.register(shutil.rmtree, out, True)
+        model.save(out)
+        _CONVERTED[key] = out
+    return _CONVERTED[key]
