@@ -38,7 +38,9 @@ class Agent(GoalHandling):
             ``receding_horizon`` 1.
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
             ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
-            model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``).
+            model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``);
+            ``"value"`` the action blocks to the goal by the learned goal value ``value``.
+        value: a ``world_model.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
             bf16 where this machine runs it measurably faster (``world_model.precision``), fp32 elsewhere.
         autocast: True is the older spelling of ``precision="bf16"``.
@@ -74,9 +76,13 @@ class Agent(GoalHandling):
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
                  precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1,
-                 compile_rollout: bool = False, replan_steps: int | None = None):
+                 compile_rollout: bool = False, replan_steps: int | None = None, value=None):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+        if cost == "value" and value is None:
+            raise ValueError("cost 'value' needs a goal value (value.safetensors, trained by lewm-train-value)")
+        if cost == "value" and refine_steps:
+            raise ValueError("gradient refinement (refine_steps) works on the latent distance costs, not 'value'")
         if cost == "readout":
             readout_map(world_model)  # refuses a model without a readout now, not at the first plan
         cfg = world_model.cfg
@@ -106,6 +112,7 @@ class Agent(GoalHandling):
         self._box = tuple(b.to(self.device) for b in self.planner_box(world_model))
         self.waypoints = waypoints
         self.proposal = None if proposal is None else proposal.to(self.device).eval()
+        self.value = None if value is None else value.to(self.device).eval()
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
         self.image_size, self.history_size = cfg.image_size, cfg.history_size
         self.task = cfg.task
@@ -305,7 +312,7 @@ class Agent(GoalHandling):
     def _cost(self, z_hist: torch.Tensor, a_hist: torch.Tensor | None,
               target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
-        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast)
+        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast, self.value)
 
     @property
     def autocast(self) -> bool:

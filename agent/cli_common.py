@@ -54,6 +54,10 @@ def add_speed_options(p) -> None:
     p.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
                    help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
                         "when the checkpoint has one")
+    p.add_argument("--value", action=argparse.BooleanOptionalAction, default=None,
+                   help="load the checkpoint's goal value (value.safetensors, lewm-train-value); --no-value plans "
+                        "without it, on the latent distance, where the checkpoint's planning.json chose cost "
+                        "'value'; default: when the checkpoint has one")
     p.add_argument("--subgoals", action=argparse.BooleanOptionalAction, default=None,
                    help="aim each replan at the checkpoint's learned subgoal on the way to the goal "
                         "(subgoal.safetensors, in place of waypoints); default: when the checkpoint has one")
@@ -113,6 +117,7 @@ def speed_settings(args) -> dict:
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
             "subgoals": "auto" if args.subgoals is None else args.subgoals,
+            "value": "auto" if getattr(args, "value", None) is None else args.value,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}
 

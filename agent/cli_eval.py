@@ -44,10 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
-    p.add_argument("--cost", choices=["all", "terminal", "readout", "min"],
+    p.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
-                        "predicted step); default: the checkpoint's planning.json, else all")
+                        "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
+                        "default: the checkpoint's planning.json, else all")
     add_speed_options(p)
     add_integrity_options(p)
     add_waypoint_options(p)

@@ -7,11 +7,11 @@ from typing import Callable
 import torch
 
 
-COSTS = ("all", "terminal", "readout", "min")
+COSTS = ("all", "terminal", "readout", "min", "value")
 
 
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
-                     kind: str, precision_context: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+                     kind: str, precision_context: Callable, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Cost of candidate plans (B, N, H, A_block) -> (B, N) for histories z_hist (B, Th, D), a_hist
     (B, Th-1, A_block) or None, and targets (B or 1, D).
 
@@ -19,11 +19,13 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     the last step only (the LeWM paper's cost); "readout": as "all", with both sides first mapped through the
     model's state readout (``state_lambda``; z-scored state units), so every part of the state the readout names
     weighs alike, whatever share of the latent it takes; "min": the nearest of the H predicted steps (a plan
-    counts by the best moment it passes, as a success does when an episode stops on it). ``precision_context()``
-    wraps the rollout.
+    counts by the best moment it passes, as a success does when an episode stops on it); "value": the action
+    blocks to the goal by the learned goal value ``value`` (``world_model.value.GoalValue``), ``min_h (h + d(z_h,
+    g))``: the blocks the plan takes to its best point plus the value's estimate of the rest.
+    ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
-    distance = goal_distance(world_model, target.expand(z_hist.shape[0], -1), kind)
+    distance = goal_distance(world_model, target.expand(z_hist.shape[0], -1), kind, value)
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
@@ -33,9 +35,11 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     return cost
 
 
-def goal_distance(world_model, target: torch.Tensor, kind: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def goal_distance(world_model, target: torch.Tensor, kind: str, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
     see :func:`latent_goal_cost`)."""
+    if kind == "value":
+        return value_distance(value, target)
     space = readout_map(world_model) if kind == "readout" else None
     goal = target[:, None, None].float()  # (B, 1, 1, D)
     if space is not None:
@@ -58,3 +62,20 @@ def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:
                          "none: use cost 'all'")
     weight, bias = head.affine()
     return lambda z: torch.nn.functional.linear(z, weight, bias)
+
+
+def value_distance(value, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Cost "value": predicted embeddings (B, N, H, D) -> (B, N) blocks, ``min_h (h + 1 + d(z_h, g))`` with the
+    goal value ``value`` (``world_model.value.GoalValue``); targets (B, D)."""
+    if value is None:
+        raise ValueError("cost 'value' needs a goal value (value.safetensors, lewm-train-value); this agent has "
+                         "none: use cost 'all'")
+    goal = target[:, None, None].float()  # (B, 1, 1, D)
+
+    def distance(z: torch.Tensor) -> torch.Tensor:
+        param = next(value.parameters())
+        blocks = value(z.to(param.dtype), goal.to(param.dtype)).float()  # (B, N, H)
+        ahead = torch.arange(1, z.shape[2] + 1, device=z.device, dtype=blocks.dtype)
+        return (blocks + ahead).min(-1).values
+
+    return distance

@@ -164,7 +164,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-               **planner_settings):
+               value="auto", **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
@@ -186,6 +186,10 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     Integrity: the checkpoint must name its task and record its weights' SHA-256, and every companion file
     (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
     ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
+
+    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.value``).
+    Loading one changes nothing by itself: cost ``"value"`` (given here, or the checkpoint's measured choice in
+    ``planning.json``) ranks plans by it; ``value=False`` with the measured cost ``"value"`` falls back to ``"all"``.
     """
     from agent.agent import Agent
     from world_model import LeWM
@@ -205,7 +209,13 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     if (folder / CHOICE_FILE).is_file():
         check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",
                         how_to_rebuild="experiments/choose_planner.py", **identity)
+    goal_value = load_value(value, folder, dev, **identity)
     cost = cost or measured.get("cost", "all")
+    if cost == "value" and goal_value is None:
+        if "cost" not in measured or value not in (False, None):
+            raise ValueError(f"cost 'value' needs the checkpoint's goal value, and {folder} has none: train one "
+                             f"with lewm-train-value, or choose another cost")
+        cost = "all"  # the measured choice, switched off by the caller
     if isinstance(planner, str):
         for key, value in measured.items():
             if key not in AGENT_SETTINGS and planner_settings.get(key) is None:
@@ -239,7 +249,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                   precision=precision,
                   proposal=policy,
                   refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
-                  replan_steps=replan_steps)
+                  replan_steps=replan_steps, value=goal_value)
     agent.planner_name = name  # what "auto" resolved to, for reports
     return agent
 
@@ -264,6 +274,15 @@ def load_proposal(proposal, folder: Path, device, model_sha256: str | None = Non
     return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
                           lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
                           "lewm-train-proposal", model_sha256, trust_unverified)
+
+
+def load_value(value, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``GoalValue`` that ``make_agent``'s ``value`` argument names (None for False/None); checked against
+    ``model_sha256`` as :func:`load_proposal`."""
+    from world_model.value import FILE_NAME, GoalValue
+
+    return _optional_file(value, folder, FILE_NAME, GoalValue, lambda path: GoalValue.load(path, map_location=device),
+                          "goal value file", "lewm-train-value", model_sha256, trust_unverified)
 
 
 def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):

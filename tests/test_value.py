@@ -1,0 +1,160 @@
+"""The goal value: samples, both estimators on a toy chain, exact resume, the file, the command and the cost."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import model_sha
+
+from agent.latent_cost import value_distance
+from world_model.proposal_data import EncodedEpisodes, action_blocks
+from world_model.train_value import rank_diagnostics, train_value
+from world_model.value import GoalValue
+from world_model.value_data import ValueSampler
+
+
+def chain_episodes(episodes=60, steps=40, frameskip=2, dim=8, seed=0):
+    """A point that walks along a line, 0.5 or 1 unit a step (random speed), from a random start; its
+    'embedding' is a fixed random lift of its position. The blocks between two frames grow with their distance."""
+    rng = np.random.default_rng(seed)
+    lift = rng.normal(size=(1, dim)).astype(np.float32) / 10
+    zs, lengths = [], []
+    for _ in range(episodes):
+        pos = rng.uniform(0, 20) + np.concatenate([[0.0], np.cumsum(rng.choice([0.5, 1.0], steps))])
+        zs.append(pos[:, None].astype(np.float32) @ lift)
+        lengths.append(steps + 1)
+    ep_len = np.array(lengths)
+    action = np.zeros((ep_len.sum(), 1), np.float32)
+    return EncodedEpisodes(torch.from_numpy(np.concatenate(zs)), torch.from_numpy(action_blocks(action, frameskip)),
+                           np.cumsum(ep_len) - ep_len, ep_len, frameskip)
+
+
+def test_samples_are_goals_ahead_in_the_episode_or_random():
+    data = chain_episodes(episodes=3, steps=10)
+    sampler = ValueSampler(data, max_goal_blocks=4, random_fraction=0.25, seed=0)
+    b = sampler.sample(2000)
+    same, k = b["same"].numpy(), b["k"].numpy()
+    assert 0.2 < 1 - same.mean() < 0.3 and np.isnan(k[~same]).all()
+    assert set(np.unique(k[same]).astype(int)) == {0, 1, 2, 3, 4}
+    z_at_goal = torch.isclose(b["goal"], b["z"]).all(-1).numpy()
+    assert z_at_goal[same & (k == 0)].all()  # k = 0: the goal is the start frame itself
+    ladder = sampler.ladder(starts=5)
+    assert ladder["k"].min() == 1 and ladder["k"].max() <= 4 and len(np.unique(ladder["start"])) == 5
+
+
+@pytest.mark.parametrize("estimator", ["mc", "td"])
+def test_both_estimators_learn_to_order_goals_by_blocks(estimator):
+    torch.manual_seed(0)
+    data = chain_episodes()
+    value, metrics = train_value(data, 8, estimator, steps=600, batch=256, max_goal_blocks=10, hidden=64, depth=2,
+                                 eval_every=100, progress=False)
+    assert metrics["val_before"]["spearman"] < 0.6
+    assert metrics["val_after"]["spearman"] > 0.9, metrics["val_after"]
+    assert metrics["val_after"]["spearman_per_start"] > 0.9
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    data = chain_episodes(episodes=20, steps=20)
+    settings = dict(estimator="td", steps=30, batch=32, max_goal_blocks=6, hidden=16, depth=1, eval_every=10,
+                    save_every=10, progress=False)
+    whole, _ = train_value(data, 8, state_path=tmp_path / "a.pt", **settings)
+    calls = {"n": 0}
+    original = ValueSampler.sample
+
+    def stop_at_the_15th(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(ValueSampler, "sample", stop_at_the_15th)
+    with pytest.raises(KeyboardInterrupt):
+        train_value(data, 8, state_path=tmp_path / "b.pt", **settings)
+    monkeypatch.setattr(ValueSampler, "sample", original)
+    assert torch.load(tmp_path / "b.pt", weights_only=False)["step"] == 10
+    resumed, _ = train_value(data, 8, state_path=tmp_path / "b.pt", resume=True, **settings)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    from world_model.cli_errors import UserInputError
+
+    with pytest.raises(UserInputError, match="other settings"):
+        train_value(data, 8, state_path=tmp_path / "b.pt", resume=True, **{**settings, "batch": 64})
+
+
+def test_the_value_cost_prefers_the_plan_that_reaches_the_goal_sooner():
+    class Distance(torch.nn.Module):  # a perfect value on a line: |g - z| in blocks
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, z, goal):
+            return (goal - z).abs().sum(-1)
+
+    goal = torch.tensor([[5.0]])
+    slow = torch.tensor([1.0, 2.0, 3.0])[:, None]   # ends 2 blocks short
+    fast = torch.tensor([2.0, 4.0, 5.0])[:, None]   # reaches it at the third block
+    past = torch.tensor([3.0, 5.0, 7.0])[:, None]   # passes it at the second block, then overshoots
+    cost = value_distance(Distance(), goal)(torch.stack([slow, fast, past])[None])
+    assert cost.shape == (1, 3)
+    assert cost[0].tolist() == [5.0, 3.0, 2.0]  # min over h of (h + distance left)
+    with pytest.raises(ValueError, match="needs a goal value"):
+        value_distance(None, goal)
+
+
+def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from agent.pretrained import make_agent
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    torch.manual_seed(0)
+    value = GoalValue(32, hidden=16, depth=1, max_blocks=10)
+    value.save(folder, model_sha256=model_sha(folder))
+    loaded = GoalValue.load(folder)
+    z, g = torch.randn(4, 32), torch.randn(4, 32)
+    torch.testing.assert_close(loaded(z, g), value(z, g))
+    assert ((loaded(z, g) >= 0) & (loaded(z, g) <= 10)).all()
+    agent = make_agent(str(folder), cost="value", horizon=3, num_samples=12, n_iters=2, topk=3, precision="fp32")
+    assert agent.value is not None and agent.cost == "value"
+    rng = np.random.default_rng(0)
+    agent.set_goal(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    assert agent.act(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).shape == (2,)
+    assert make_agent(str(folder), horizon=3).cost == "all"  # loading a value changes nothing by itself
+    with pytest.raises(ValueError, match="needs the checkpoint's goal value"):
+        make_agent(str(tiny_checkpoint), cost="value")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_checkpoint, other)
+    value.save(other, model_sha256="0" * 64)  # built for another model
+    with pytest.raises(Exception, match="another model|other model|built for"):
+        make_agent(str(other), cost="value")
+
+
+def test_lewm_train_value_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+    import subprocess
+
+    from conftest import assert_clean_cli_errors, installed_command
+
+    cmd = [installed_command("lewm-train-value"), "--checkpoint", str(tiny_checkpoint), "--data",
+           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--max-goal-blocks", "5", "--tau", "0.3", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {tmp_path / 'value.safetensors'}: held-out episodes, rank correlation")
+    loaded = GoalValue.load(tmp_path)
+    assert loaded.max_blocks == 5 and loaded.info["estimator"] == "mc" and "val_after" in loaded.info
+    assert loaded.model_sha256 == model_sha(tiny_checkpoint)
+    assert not (tmp_path / "value_train_state.pt").exists()  # progress is removed once the value is written
+    assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),
+                                  (["--tau", "1.5"], "--tau must be in (0, 1)"),
+                                  (["--data", str(tmp_path / "none.h5")], "not found"),
+                                  (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")))
+
+
+def test_rank_diagnostics_of_a_perfect_value_are_one():
+    data = chain_episodes(episodes=10, steps=20)
+
+    class Perfect(GoalValue):
+        def forward(self, z, goal):  # the chain's embedding is a lift of the position: project back
+            return (goal - z).norm(dim=-1)
+
+    result = rank_diagnostics(Perfect(8), ValueSampler(data, max_goal_blocks=6), starts=20)
+    assert result["spearman_per_start"] == pytest.approx(1.0)
