@@ -189,3 +189,14 @@ def test_missing_weight_is_named(tmp_path, capsys):
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     line = _error_line(capsys, [str(tmp_path / "run"), "--out", str(tmp_path / "out")])
     assert "missing keys" in line
+
+
+def test_export_refuses_a_model_their_code_cannot_hold(tmp_path, capsys):
+    """Their LeWM has only the ViT encoder: exporting a CNN model ends in one line, nothing written."""
+    from world_model.config import LeWMConfig
+
+    LeWM(LeWMConfig.preset("cpu").replace(task="reacher")).save(tmp_path / "cnn")
+    assert export_main([str(tmp_path / "cnn"), "--out", str(tmp_path / "theirs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("lewm-export: error:") == 1 and "encoder: vit" in err and "Traceback" not in err
+    assert not (tmp_path / "theirs").exists()

@@ -178,11 +178,11 @@ def write_their_checkpoint(model, out, vit_layout: str = "transformers4") -> lis
 
     Returns the names of our training-only weights left out (decoder, state readout), which their LeWM lacks.
     """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config = config_to_theirs(model.cfg)  # refuses what their code cannot hold before anything is written
+    theirs, dropped = to_theirs(state, vit_layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    theirs, dropped = to_theirs(state, vit_layout)
-    config = config_to_theirs(model.cfg)
     atomic_write(out / THEIR_WEIGHTS, lambda tmp: torch.save(theirs, tmp))
     atomic_write_text(out / THEIR_CONFIG, json.dumps(config, indent=2) + "\n")
     return dropped
