@@ -80,16 +80,14 @@ def _make_goal(args, spec) -> int:
 
 
 def _write_video(path, frames, goal) -> None:
-    """The episode beside the goal image, written to a temporary file and renamed when complete."""
-    import imageio.v2 as imageio
-
-    from world_model.io_utils import atomic_write
+    """The episode beside the goal image, written atomically and read back (``agent.video.write_video``)."""
+    from agent.video import write_video
 
     scale = max(1, 256 // goal.shape[0])
     big = lambda img: np.kron(img, np.ones((scale, scale, 1), np.uint8))  # noqa: E731
     gap = np.full((goal.shape[0] * scale, 16, 3), 255, np.uint8)  # 2 x 256 + 16: a multiple of 16 for codecs
     shown = [np.concatenate([big(f), gap, big(goal)], 1) for f in frames]
-    atomic_write(path, lambda tmp: imageio.mimsave(tmp, shown, fps=25))
+    write_video(path, shown, fps=25)
 
 
 def _check_args(args) -> None:

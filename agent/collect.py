@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from world_model.io_utils import atomic_write_text
+from world_model.io_utils import DiskFullError, atomic_write, atomic_write_text, remove_stale_temps
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,7 @@ def _part_path(parts: Path, index: int) -> Path:
 def _collect_part(job: tuple[CollectConfig, str, int]) -> int:
     cfg, parts, index = job
     episode = collect_episode(cfg, index)
-    final = _part_path(Path(parts), index)
-    tmp = final.with_name(final.stem + ".tmp.npz")
-    np.savez(tmp, **episode)
-    os.replace(tmp, final)
+    atomic_write(_part_path(Path(parts), index), lambda tmp: np.savez(tmp, **episode))
     return index
 
 
@@ -155,6 +152,9 @@ def _check_output(out: Path) -> None:
 def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
     """Creates or checks the parts folder; returns the episode indices still to collect."""
     manifest = parts / "manifest.json"
+    if parts.is_symlink():
+        raise CollectError(f"{parts} is a symbolic link; the collection writes its parts only into a real folder "
+                           f"(delete the link)")
     if parts.is_dir() and manifest.is_file():
         # Settings added since the manifest was written had their default value then.
         try:
@@ -171,7 +171,8 @@ def _prepare_parts(cfg: CollectConfig, parts: Path) -> list[int]:
     else:
         parts.mkdir(exist_ok=True)
         atomic_write_text(manifest, json.dumps(asdict(cfg)))
-    for stale in parts.glob("*.tmp.npz"):
+    remove_stale_temps(parts)  # what writers killed outright left
+    for stale in parts.glob("ep_*.tmp.npz"):  # the fixed temporary names of earlier versions
         stale.unlink()
     for i in range(cfg.episodes):
         part = _part_path(parts, i)

@@ -7,6 +7,7 @@ in a traceback. ``LEWM_DEBUG=1`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import sys
@@ -39,6 +40,12 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args and not isinstance(exc, UserInputError):
         return f"missing key {exc.args[0]!r}"
     text = str(exc).strip()
+    from world_model.io_utils import DiskFullError
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) \
+            and not isinstance(exc, DiskFullError):  # a bare system error (our own says it all already)
+        where = f"cannot write {exc.filename}" if exc.filename else "a write failed"
+        return f"{where}: out of space ({exc.strerror}); free some space and run the command again"
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
         name = exc.filename

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from world_model.cli_errors import UserInputError
+from world_model.io_utils import atomic_write, check_free_space, in_child_process
 
 REQUIRED_COLUMNS = ("pixels", "action", "ep_len", "ep_offset")
 RECOLLECT = "re-collect it with lewm-collect"
@@ -68,7 +69,8 @@ def open_dataset(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Ite
 
 
 def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | None = None) -> None:
-    """Writes episodes to an HDF5 file atomically (a temporary file, then a rename).
+    """Writes episodes to an HDF5 file atomically (:func:`world_model.io_utils.atomic_write`: a unique temporary
+    file, then a rename; a full disk is one line and leaves nothing).
 
     Args:
         path: destination ``.h5`` file.
@@ -81,8 +83,8 @@ def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | 
     path = Path(path)
     columns = list(episodes[0])
     lengths = np.array([len(ep["pixels"]) for ep in episodes], dtype=np.int64)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+
+    def _write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
             for col in columns:
                 first = np.asarray(episodes[0][col])
@@ -97,10 +99,11 @@ def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | 
             f.create_dataset("ep_offset", data=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    # A unique temporary name (never a fixed one a planted link could hold); the space checked first, and HDF5 run
+    # in a child process, since it crashes the interpreter after a write that fails for a full disk.
+    check_free_space(path, sum(int(np.asarray(ep[col]).nbytes) for ep in episodes for col in columns))
+    atomic_write(path, in_child_process(_write))
 
 
 def read_attrs(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
