@@ -82,7 +82,7 @@ def add_waypoint_options(p) -> None:
                         "the checkpoint has one (the shipped reacher, pointmass and tworoom models do)")
     p.add_argument("--waypoint-file", type=Path, metavar="FILE",
                    help="a waypoint graph to use instead of the checkpoint's waypoints.npz (e.g. the directed graph "
-                        "for OGBench's long tasks, waypoints_directed.npz beside the cube_shadows model)")
+                        "for OGBench's long tasks, waypoints_directed.npz beside the cube model)")
 
 
 def add_integrity_options(p) -> None:

@@ -264,6 +264,24 @@ def _check_task(model, folder: Path, task: str | None) -> None:
                              f"which env it plans in; set task: to the env it was trained on (e.g. task: reacher)")
     if task is not None and model.cfg.task != task:
         raise ValueError(f"checkpoint {folder} was trained for task {model.cfg.task!r}, not {task!r}")
+    check_look(model.cfg, folder)
+
+
+def check_look(cfg, folder) -> None:
+    """A model plans only in an env that draws what it was trained on: a checkpoint whose ``look`` differs from
+    its task env's (``envs.task_look``) is refused, naming both."""
+    import envs
+    from world_model.cli_errors import UserInputError
+
+    try:
+        look, note = envs.task_look(cfg.task)
+    except envs.UnknownTaskError:
+        return  # the task itself is reported where the env is made (e.g. a retired name, with where it went)
+    if look and cfg.look != look:
+        trained = f"the {cfg.look!r} look" if cfg.look else "images from before looks were recorded"
+        raise UserInputError(f"checkpoint {folder} was trained on {trained}, but {envs.task_spec(cfg.task).env_id} "
+                             f"now draws the {look!r} look ({note}); retrain it on data collected now "
+                             f"(lewm-collect records the look), e.g. make {cfg.task}-model")
 
 
 def load_proposal(proposal, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):

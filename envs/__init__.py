@@ -12,6 +12,6 @@ from envs._gl import configure_gl_backend
 configure_gl_backend()
 
 from envs.registry import (TASKS, UnknownTaskError, import_env_module, make, make_task_env,  # noqa: E402
-                           task_spec)
+                           task_look, task_spec)
 
-__all__ = ["TASKS", "UnknownTaskError", "import_env_module", "make", "make_task_env", "task_spec"]
+__all__ = ["TASKS", "UnknownTaskError", "import_env_module", "make", "make_task_env", "task_look", "task_spec"]

@@ -27,7 +27,7 @@ class CubeOraclePolicy:
     """
 
     name = "oracle"
-    tasks: tuple[str, ...] | None = ("cube", "cube_shadows")
+    tasks: tuple[str, ...] | None = ("cube",)
     noise = 0.1  # OGBench's play data
     noise_smoothing = 0.5
 

@@ -28,8 +28,8 @@ def test_collect_with_two_workers(tmp_path):
 def test_unknown_env_is_one_line_exit_2(tmp_path):
     result = run("--env", "cartpole", "--episodes", "1", "--out", str(tmp_path / "x.h5"))
     assert result.returncode == 2
-    assert result.stderr.strip() == ("lewm-collect: error: unknown env 'cartpole'; known tasks: cube, cube_shadows, "
-                                     "pointmass, pusht, reacher, tworoom, or any gymnasium id (for an id your own "
+    assert result.stderr.strip() == ("lewm-collect: error: unknown env 'cartpole'; known tasks: cube, pointmass, "
+                                     "pusht, reacher, tworoom, or any gymnasium id (for an id your own "
                                      "package registers, add --import YOUR_MODULE)")
     assert "Traceback" not in result.stderr
 

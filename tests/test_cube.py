@@ -74,17 +74,30 @@ def test_the_look_is_shadowed_with_coarse_meshes_and_the_physics_is_unchanged(en
     flat.close()
 
 
-def test_the_shadowed_variant_draws_the_arms_shadow_on_the_same_scene(env):
-    from envs.cube import ShadowedCubeEnv
+def test_the_retired_shadowed_task_names_where_it_went():
+    with pytest.raises(envs.UnknownTaskError, match="merged into 'cube'"):
+        envs.task_spec("cube_shadows")
+    with pytest.raises(envs.UnknownTaskError, match="merged into lewm/Cube-v0"):
+        envs.task_spec("lewm/CubeShadows-v0")
+    assert envs.task_look("cube") == ("shadowed", CubeEnv.look_note) and envs.task_look("reacher") == ("", "")
 
-    shadowed = ShadowedCubeEnv(image_size=SIZE)
-    frames, states, _ = roll(env, seed=4, steps=5)
-    obs, info = shadowed.reset(options={"state": states[5], "goal_state": states[0][:21]})
-    assert shadowed._model.vis.quality.shadowsize == 512 and shadowed._model.light_castshadow.any()
-    assert np.allclose(info["qpos"], states[5][:21]) and info["distance"] == pytest.approx(
-        np.linalg.norm(states[5][CUBE_XYZ] - states[0][CUBE_XYZ]))
-    assert envs.task_spec("cube_shadows").env_id == "lewm/CubeShadows-v0"
-    shadowed.close()
+
+@pytest.mark.parametrize("recorded, shown", [("", "images from before looks were recorded"),
+                                             ("flat", "the 'flat' look")])
+def test_a_checkpoint_of_another_look_is_refused_naming_both_looks(tmp_path, recorded, shown):
+    import shutil
+
+    from agent.pretrained import make_agent, shipped_checkpoints
+    from world_model import LeWMConfig
+    from world_model.cli_errors import UserInputError
+
+    folder = tmp_path / "old_cube"
+    shutil.copytree(shipped_checkpoints()["cube"], folder)
+    cfg = LeWMConfig.from_yaml(folder / "config.yaml")
+    assert cfg.look == "shadowed"
+    cfg.replace(look=recorded).to_yaml(folder / "config.yaml")
+    with pytest.raises(UserInputError, match=f"trained on {shown}, but lewm/Cube-v0 now draws the 'shadowed' look"):
+        make_agent(str(folder))
 
 
 def test_the_oracle_moves_the_cube_and_is_reproducible(env):
@@ -202,3 +215,17 @@ def test_lewm_plan_with_the_shipped_cube_model():
                              "--no-progress"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"final distance: \d\.\d+ m \(success within 0\.04 m\)", result.stdout), result.stdout
+
+
+def test_collected_data_record_the_look_and_training_copies_it(tmp_path):
+    import h5py
+
+    from agent.collect import CollectConfig, collect
+    from world_model.run_data import env_facts
+
+    out = tmp_path / "cube.h5"
+    collect(CollectConfig(env="cube", episodes=1, steps=3, image_size=SIZE, policy="oracle"), out, workers=1,
+            progress=False)
+    with h5py.File(out) as f:
+        attrs = dict(f.attrs)
+    assert attrs["look"] == "shadowed" and env_facts(attrs)["look"] == "shadowed"

@@ -158,7 +158,7 @@ def test_trivial_and_cross_room_pairs_are_detected():
 # ----- 4. the free-goal budget is per task ------------------------------------------------------------------------
 def test_free_budget_is_per_task_and_overridable(tiny_checkpoint, monkeypatch):
     assert {n: s.free_budget for n, s in envs.TASKS.items()} == {"reacher": 200, "pointmass": 300, "tworoom": 200,
-                                                                       "pusht": 300, "cube": 200, "cube_shadows": 200}
+                                                                       "pusht": 300, "cube": 200}
     assert [suite_budget(t, "free") for t in ("reacher", "pointmass", "tworoom")] == [200, 300, 200]
     assert suite_budget("pointmass", "lewm") == 50
     with pytest.raises(ValueError, match="unknown suite"):

@@ -277,7 +277,7 @@ def test_build_script_writes_a_directed_graph_under_its_own_name(tiny_reacher_h5
 def test_the_shipped_directed_cube_graph_loads_for_its_model():
     from agent.pretrained import shipped_checkpoints
 
-    folder = shipped_checkpoints()["cube_shadows"]
+    folder = shipped_checkpoints()["cube"]
     graph = WaypointGraph.load(folder / "waypoints_directed.npz")
     assert graph.directed and graph.lead == 2 and len(set(graph.episode.tolist())) == 180
     assert graph.nodes.shape[1] == LeWM.load(folder).cfg.embed_dim

@@ -46,6 +46,9 @@ class LeWMConfig:
     # named with ``lewm-train --import``, a hint only: loading a checkpoint never imports it.
     env_kwargs: Optional[dict] = None
     env_import: str = ""
+    # What the training images looked like, as the task's env names it (``envs.task_look``; the cube: "shadowed");
+    # "" for data collected before looks were recorded. A model plans only in an env that draws its look.
+    look: str = ""
     action_low: Optional[list] = None  # (A,)
     action_high: Optional[list] = None  # (A,)
 

@@ -68,14 +68,16 @@ def _state_facts(cfg: LeWMConfig, train_ds, data_path) -> dict:
 
 
 def env_facts(attrs: dict) -> dict:
-    """What a dataset records about a user's gymnasium env (gym.make kwargs, action box), as config fields; empty
-    for our own tasks' data (no ``env_kwargs`` attribute). A dataset's ``env_import`` attribute is never copied: a
+    """What a dataset records about its env, as config fields: the look of its images (``look``), and for a user's
+    gymnasium env its gym.make kwargs and action box (none of these for data collected before they were recorded). A dataset's ``env_import`` attribute is never copied: a
     module to import is named by the user (``lewm-train --import MODULE``), never by a file."""
     import json
 
     facts = {}
     if str(attrs.get("env_kwargs", "")):
         facts["env_kwargs"] = json.loads(str(attrs["env_kwargs"]))
+    if str(attrs.get("look", "")):
+        facts["look"] = str(attrs["look"])[:100]
     for key in ("action_low", "action_high"):
         if key in attrs:
             facts[key] = [float(v) for v in np.asarray(attrs[key]).reshape(-1)]
