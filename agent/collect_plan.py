@@ -115,6 +115,7 @@ def collect_plan(plan: dict, folder, workers: int = 1, max_shards: int | None = 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(folder, plan)
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))  # the plan is on record from the start
     done_now = 0
     for shard in plan_shards(plan):
         out = folder / f"{shard.name}.h5"
