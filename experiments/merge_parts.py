@@ -3,7 +3,8 @@
 The source is either a finished collection (``data/x.h5``) or the ``<out>.parts/`` folder that a collection cut
 short for time leaves. This writes the first ``--episodes`` episodes (in episode order; all of a finished file by
 default) as two HDF5 files, the last ``--heldout`` of them held out, with the collection's settings as attributes
-(``episodes`` set to each file's count). The source is left as it is, so an unfinished collection can still be
+(``episodes`` set to each file's count; ``merged_from``: the source, its task and which of its episodes). A
+finished source is checked first (``lewm-check-data``). The source is left as it is, so an unfinished collection can still be
 resumed.
 
     python experiments/merge_parts.py data/cube_shadows.h5.parts --episodes 150 --heldout 20 \\
@@ -40,13 +41,22 @@ def main(argv=None) -> int:
     if not 0 <= args.heldout < len(episodes):
         raise SystemExit(f"--heldout {args.heldout} leaves no training episodes out of {len(episodes)}")
     n_train = len(episodes) - args.heldout
-    write_episodes(args.train, episodes[:n_train], attrs={**attrs, "episodes": n_train})
+    write_episodes(args.train, episodes[:n_train], attrs={**attrs, "episodes": n_train,
+                                                          "merged_from": _identity(source, attrs, 0, n_train)})
     if args.heldout:
-        write_episodes(args.heldout_out, episodes[n_train:], attrs={**attrs, "episodes": args.heldout,
-                                                                     "first_episode": n_train})
+        write_episodes(args.heldout_out, episodes[n_train:], attrs={
+            **attrs, "episodes": args.heldout, "first_episode": n_train,
+            "merged_from": _identity(source, attrs, n_train, args.heldout)})
     print(f"wrote {args.train} ({n_train} episodes)" + (f" and {args.heldout_out} ({args.heldout})"
                                                        if args.heldout else ""))
     return 0
+
+
+def _identity(source: Path, attrs: dict, first: int, count: int) -> str:
+    """What a written file was taken from (JSON, the ``merged_from`` attribute): the source, its task, when it was
+    collected, and which of its episodes."""
+    return json.dumps({"source": str(source.resolve()), "env": str(attrs.get("env", "")),
+                       "created": str(attrs.get("created", "")), "first_episode": int(first), "episodes": int(count)})
 
 
 def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
@@ -65,15 +75,18 @@ def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
 
 
 def _read_finished(path: Path, count: int | None) -> tuple[list[dict], dict]:
-    """The first ``count`` (default all) episodes of a finished collection, and its attributes."""
+    """The first ``count`` (default all) episodes of a finished collection, and its attributes; the file is
+    checked first (per-episode checksums and values: ``world_model.data_integrity``)."""
+    from world_model.data_integrity import INDEX_COLUMNS, check_file
     from world_model.dataset import open_dataset
 
+    check_file(path)
     with open_dataset(path) as f:
         offsets, lengths = f["ep_offset"][:], f["ep_len"][:]
         count = len(lengths) if count is None else count
         if count > len(lengths):
             raise SystemExit(f"{path} holds {len(lengths)} episodes, not {count}")
-        columns = [k for k in f if k not in ("ep_len", "ep_offset")]
+        columns = [k for k in f if k not in INDEX_COLUMNS]
         episodes = [{k: f[k][offsets[i]: offsets[i] + lengths[i]] for k in columns} for i in range(count)]
         attrs = dict(f.attrs)
     return episodes, attrs

@@ -79,6 +79,23 @@ def model_sha(folder) -> str:
     return LeWMConfig.from_yaml(Path(folder) / "config.yaml").weights_sha256
 
 
+def restamp(path) -> None:
+    """Rewrites a dataset's per-episode checksums after a test changed its data on purpose (a valid file with other
+    contents), as the collector would have written them."""
+    import h5py
+    import numpy as np
+
+    from world_model.data_integrity import EPISODE_SHA, episode_digest, frame_columns
+
+    with h5py.File(path, "r+") as f:
+        names = frame_columns(f)
+        digests = [episode_digest({k: f[k][off:off + n] for k in names})
+                   for off, n in zip(f["ep_offset"][:], f["ep_len"][:])]
+        if EPISODE_SHA in f:
+            del f[EPISODE_SHA]
+        f.create_dataset(EPISODE_SHA, data=np.array(digests, dtype="S64"))
+
+
 def installed_command(name: str) -> str:
     """Path of an installed console script: the one beside this interpreter first (``make test`` runs
     ``.venv/bin/pytest`` without activating the venv), then PATH. Missing is a failure, not a skip."""

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from cli_faults import assert_unchanged, assert_user_error, run_command, snapshot
-from conftest import tiny_config
+from conftest import restamp, tiny_config
 
 from world_model import LeWM, LeWMConfig
 from world_model.cli_errors import UserInputError
@@ -47,6 +47,7 @@ def other_data(tmp_path_factory, tiny_reacher_h5):
     with h5py.File(path, "r+") as f:
         f["action"][...] = f["action"][:] * 0.5
         f.attrs["seed"] = 7
+    restamp(path)  # a valid file of other data, not a damaged one
     return path
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from world_model.cli_errors import UserInputError
+from world_model.data_integrity import EPISODE_SHA, check_values, episode_digests, frame_columns, read_column
+from world_model.data_integrity import verify_checksums
 from world_model.io_utils import atomic_write, check_free_space, in_child_process
 
 REQUIRED_COLUMNS = ("pixels", "action", "ep_len", "ep_offset")
@@ -97,6 +99,7 @@ def write_episodes(path: str | os.PathLike, episodes: list[dict], attrs: dict | 
                     row += len(arr)
             f.create_dataset("ep_len", data=lengths)
             f.create_dataset("ep_offset", data=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
+            f.create_dataset(EPISODE_SHA, data=episode_digests(episodes))  # checked by every reader
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
 
@@ -132,12 +135,17 @@ def _episode_rows(ep_offset: np.ndarray, ep_len: np.ndarray, episodes: np.ndarra
 
 
 def _action_stats(action: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and std (floored at 1e-6) of the finite actions among ``rows``."""
-    actions = action[rows]
+    """Per-dimension mean and std (floored at 1e-6) of the finite actions among ``rows``, computed in float64;
+    statistics that do not fit float32 (actions near 1e20 and beyond) are a UserInputError."""
+    actions = action[rows].astype(np.float64)
     actions = actions[np.all(np.isfinite(actions), axis=1)]
     if len(actions) == 0:
-        raise ValueError("no finite actions to compute normalisation statistics from")
-    return actions.mean(0).astype(np.float32), np.maximum(actions.std(0), 1e-6).astype(np.float32)
+        raise UserInputError("no finite actions to compute normalisation statistics from (every action is NaN)")
+    mean, std = actions.mean(0), np.maximum(actions.std(0), 1e-6)
+    if not (np.isfinite(mean.astype(np.float32)).all() and np.isfinite(std.astype(np.float32)).all()):
+        raise UserInputError(f"the actions' mean {mean.tolist()} and std {std.tolist()} do not fit float32: "
+                             f"the data hold actions far outside any action box")
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _check_layout(path: Path, pixels: np.ndarray, action: np.ndarray, ep_len: np.ndarray,
@@ -162,7 +170,9 @@ class TrajectoryDataset(torch.utils.data.Dataset):
 
     Window ``i`` starting at frame ``t`` of an episode holds frames ``t, t+fs, ..., t+(T-1)fs`` and, for each,
     the block of the ``fs`` raw actions that follow it, flattened to ``fs * A`` values and z-scored with the
-    dataset statistics (NaN boundary actions become 0 after scaling).
+    dataset statistics (the NaN action of an episode's last frame becomes 0 after scaling). Reading checks the
+    per-episode checksums the collector wrote and refuses NaN or infinite actions and states anywhere else
+    (``world_model.data_integrity``), naming the episode and step.
 
     Args:
         path: an HDF5 file in the layout above.
@@ -185,11 +195,16 @@ class TrajectoryDataset(torch.utils.data.Dataset):
             self.ep_len = f["ep_len"][:].astype(np.int64)
             self.ep_offset = f["ep_offset"][:].astype(np.int64)
             self.state_columns = tuple(c for c in state_columns if c in f)
-            self._pixels = f["pixels"][:]
-            self._action = f["action"][:].astype(np.float32)
-            self._states = {c: f[c][:].astype(np.float32) for c in self.state_columns}
+            raw = {c: read_column(f, c, self.path, self.ep_offset, self.ep_len) for c in frame_columns(f)}
+            recorded = f[EPISODE_SHA][:] if EPISODE_SHA in f else None
             self.attrs = dict(f.attrs)
-        _check_layout(self.path, self._pixels, self._action, self.ep_len, self.ep_offset)
+        self._pixels = raw["pixels"]
+        _check_layout(self.path, self._pixels, raw["action"], self.ep_len, self.ep_offset)
+        verify_checksums(self.path, raw, self.ep_offset, self.ep_len, recorded)
+        check_values(self.path, raw["action"], {c: raw[c] for c in raw if c not in ("pixels", "action")},
+                     self.ep_offset, self.ep_len, self.attrs.get("action_low"), self.attrs.get("action_high"))
+        self._action = raw["action"].astype(np.float32)
+        self._states = {c: raw[c].astype(np.float32) for c in self.state_columns}
         self._select(np.arange(len(self.ep_len)) if episodes is None else episodes)
         if action_stats is None:
             action_stats = _action_stats(self._action, _episode_rows(self.ep_offset, self.ep_len, self.episodes))

@@ -35,19 +35,29 @@ class EncodedEpisodes:
 def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
     """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).
 
+    The file is checked first (``world_model.data_integrity.check_file``: per-episode checksums, no NaN or
+    infinite action inside an episode, no action far outside its box), and must be the model's task.
+
     Raises:
-        UserInputError: the file is not a trajectory dataset, or its frames or actions do not fit the model.
+        UserInputError: the file is not a trajectory dataset, fails a check, was collected on another task, or its
+            frames or actions do not fit the model.
     """
     from world_model.cli_errors import UserInputError
+    from world_model.data_integrity import check_file
+    from world_model.run_data import task_key
 
     cfg = model.cfg
     fs = cfg.frameskip
+    data_task = check_file(path)["env"]
+    if cfg.task and data_task and task_key(cfg.task) != task_key(data_task):
+        raise UserInputError(f"{path} was collected on task {data_task!r} but the model was trained for "
+                             f"{cfg.task!r}; use the model's own data")
     with open_dataset(path, REQUIRED_COLUMNS) as f:
         pixels, ep_len, ep_offset = f["pixels"], f["ep_len"][:].astype(np.int64), f["ep_offset"][:].astype(np.int64)
         if pixels.shape[1:] != (cfg.image_size, cfg.image_size, 3) or f["action"].shape[1] != cfg.action_dim:
             raise UserInputError(f"{path} holds {pixels.shape[1]} px frames and {f['action'].shape[1]}-D actions; the "
                                  f"model takes {cfg.image_size} px and {cfg.action_dim}-D actions")
-        action = np.nan_to_num(f["action"][:].astype(np.float32))
+        action = np.nan_to_num(f["action"][:].astype(np.float32))  # only each episode's last action is NaN
         z = encode_frames(model, pixels, batch=batch, progress=progress)
     blocks = model.normalize_actions(torch.from_numpy(action_blocks(action, fs))).float()
     return EncodedEpisodes(z, blocks, ep_offset, ep_len, fs)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from world_model.cli_help import help_style
 from world_model.cli_errors import UserInputError, run_cli
 from world_model.proposal import ProposalPolicy
 from world_model.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset, split_episodes
@@ -80,9 +81,24 @@ def train_proposal(data: EncodedEpisodes, embed_dim: int, horizon: int, steps: i
                     "max_goal_blocks": max_goal_blocks, "parameters": sum(p.numel() for p in policy.parameters())}
 
 
+MAX_HORIZON = 64  # blocks: the range planning.json allows a planner's horizon (agent.planner_choice.SETTINGS)
+
+
+def check_horizon(path, horizon: int, frameskip: int) -> None:
+    """Refuses a horizon longer than the longest episode of the dataset ``path`` (in action blocks of
+    ``frameskip`` steps): no plan of the data is that long."""
+    from world_model.dataset import REQUIRED_COLUMNS, open_dataset
+
+    with open_dataset(path, REQUIRED_COLUMNS) as f:
+        ep_len = f["ep_len"][:]
+    longest = int((ep_len.max() - 1) // frameskip) if len(ep_len) else 0
+    if horizon > longest:
+        raise UserInputError(f"--horizon {horizon}: the longest episode of {path} holds {longest} action blocks, so no "
+                             f"plan of the data is that long; use --horizon {max(1, min(longest, 5))}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-train-proposal", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(**help_style("lewm-train-proposal", __doc__))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
     p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
     p.add_argument("--out", help="folder for proposal.safetensors (default: the checkpoint folder)")
@@ -90,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000, help="optimisation steps")
     p.add_argument("--batch", type=int, default=512, help="samples per step")
     p.add_argument("--max-goal-blocks", type=int, default=8, help="hindsight goals are 1..this many blocks ahead")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the train/validation split of the episodes, the proposal network's initial weights and "
+                        "the training samples")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -102,10 +120,14 @@ def _main(argv) -> int:
     for name in ("horizon", "steps", "batch", "max_goal_blocks"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.horizon > MAX_HORIZON:
+        raise UserInputError(f"--horizon {args.horizon}: a proposal plans at most {MAX_HORIZON} blocks ahead (the "
+                             f"planners' horizon is 5 by default)")
     folder = Path(args.checkpoint)
     if not (folder / "config.yaml").is_file():
         raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
     model = LeWM.load(folder)
+    check_horizon(args.data, args.horizon, model.cfg.frameskip)  # before minutes of encoding
     data = encode_dataset(model, args.data, progress=not args.no_progress)
     policy, metrics = train_proposal(data, model.cfg.embed_dim, args.horizon, args.steps, args.batch,
                                      max_goal_blocks=args.max_goal_blocks, seed=args.seed,
