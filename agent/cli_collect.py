@@ -12,12 +12,12 @@ import json
 import sys
 
 from agent.camera_preview import MIN_MOVING_FRACTION
+from world_model.cli_help import help_style
 from agent.cli_common import check_at_least, check_output_file, parse_indices, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-collect", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(**help_style("lewm-collect", __doc__))
     p.add_argument("--env", required=True, help="task name (see envs.TASKS) or any gymnasium id, e.g. Reacher-v5")
     p.add_argument("--env-kwargs", default="", metavar="JSON",
                    help="a gymnasium id's gym.make keyword arguments, as a JSON object")

@@ -10,14 +10,14 @@ import shlex
 import sys
 import time
 
+from world_model.cli_help import help_style
 from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
                               check_at_least, check_output_folder, check_planner_options, integrity_settings, run_cli,
                               speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-eval", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(**help_style("lewm-eval", __doc__))
     p.add_argument("--env", action="append", help="task, or the gymnasium id a --checkpoint was trained on "
                    "(repeatable); default: reacher")
     p.add_argument("--import", dest="env_import", metavar="MODULE",

@@ -12,14 +12,14 @@ import time
 
 import numpy as np
 
+from world_model.cli_help import help_style
 from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
                               check_at_least, check_output_file, check_planner_options, check_video_path,
                               integrity_settings, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-plan", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(**help_style("lewm-plan", __doc__))
     p.add_argument("--env", default="reacher", help="task name, or the gymnasium id a --checkpoint was trained on")
     p.add_argument("--import", dest="env_import", metavar="MODULE",
                    help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")

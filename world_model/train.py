@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from world_model.checkpoint import init_weights
+from world_model.cli_help import help_style
 from world_model.cli_errors import run_cli
 from world_model.config import ConfigError, LeWMConfig
 from world_model.io_utils import atomic_write_text
@@ -34,10 +35,19 @@ from world_model.train_pace import TrainPace
 log = logging.getLogger("world_model.train")
 
 
+# The configs a user starts from (tests check that each exists); the others in experiments/configs/ are the
+# ablations of experiments/results/.
+STARTING_CONFIGS = {"cpu.yaml": "LeWM sized for a CPU, any task", "paper.yaml": "the LeWM paper's, for a GPU",
+                    "reacher.yaml, pointmass.yaml, tworoom.yaml, cube.yaml, pusht.yaml": "the shipped models",
+                    "gym_reacher_v5.yaml": "a gymnasium env of your own: copy it"}
+CONFIG_HELP = ("YAML config, e.g. in experiments/configs/: "
+               + "; ".join(f"{names} ({what})" for names, what in STARTING_CONFIGS.items())
+               + "; the other files there are the ablations of experiments/results/")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML config (see experiments/configs/)")
+    p = argparse.ArgumentParser(**help_style("lewm-train", __doc__))
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
     p.add_argument("--data", default=None, help="HDF5 dataset (default: data_path in the config)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: config)")

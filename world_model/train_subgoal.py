@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from world_model.cli_help import help_style
 from world_model.cli_errors import UserInputError, run_cli
 from world_model.fit_mlp import fit_keeping_best
 from world_model.proposal_data import EncodedEpisodes, SubgoalSampler, encode_dataset, split_episodes
@@ -65,8 +66,7 @@ def train_subgoal(data: EncodedEpisodes, embed_dim: int, subgoal_blocks: int = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-train-subgoal", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(**help_style("lewm-train-subgoal", __doc__))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
     p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
     p.add_argument("--out", help="folder for subgoal.safetensors (default: the checkpoint folder)")
@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "aims at the goal itself instead of a subgoal; default: always the subgoal")
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
     p.add_argument("--batch", type=int, default=512, help="samples per step")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the train/validation split of the episodes, the subgoal network's initial weights and "
+                        "the training samples")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
