@@ -3,6 +3,7 @@
     lewm-collect --env reacher --episodes 400 --steps 100 --out data/reacher.h5
     lewm-collect --env tworoom --policy door_seeking --episodes 400 --out data/tworoom.h5
     lewm-collect --env Pusher-v5 --preview pusher.png     # check the camera first: a few frames, robot size
+    lewm-collect --plan experiments/configs/cube_data.yaml  # data at scale: shards into $LEWM_DATA/cube, resumable
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from agent.cli_common import check_at_least, check_output_file, parse_indices, r
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-collect", __doc__))
-    p.add_argument("--env", required=True, help="task name (see envs.TASKS) or any gymnasium id, e.g. Reacher-v5")
+    p.add_argument("--env", help="task name (see envs.TASKS) or any gymnasium id, e.g. Reacher-v5 (required unless "
+                   "--plan)")
+    p.add_argument("--plan", metavar="YAML",
+                   help="collect a collection plan instead (shards of several data policies, agent.collect_plan): "
+                        "into --out, a folder, by default $LEWM_DATA/<env> (~/.cache/lewm/<env>); rerun the same "
+                        "command to resume")
+    p.add_argument("--max-shards", type=int, help="with --plan: collect at most this many shards in this run")
     p.add_argument("--env-kwargs", default="", metavar="JSON",
                    help="a gymnasium id's gym.make keyword arguments, as a JSON object")
     p.add_argument("--import", dest="env_import", default="", metavar="MODULE",
@@ -53,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.plan:
+        return _plan(args)
+    if args.env is None:
+        parser.error("the following arguments are required: --env (or --plan)")
     if not args.preview and (args.episodes is None or args.out is None):
         parser.error("the following arguments are required: "
                      + ", ".join(o for o, v in (("--episodes", args.episodes), ("--out", args.out)) if v is None))
@@ -88,6 +99,22 @@ def _main(argv: list[str] | None) -> int:
         print(f"lewm-collect: the env ended {summary['ended_early']} of {summary['episodes']} episodes before "
               f"{args.steps} steps (episodes of {summary['shortest_episode']} to {summary['longest_episode']} "
               f"frames); a training window spans num_steps x frameskip frames (20 by default)")
+    return 0
+
+
+def _plan(args) -> int:
+    """``--plan``: the plan's unfinished shards into the data folder (``agent.collect_plan``)."""
+    from agent.collect_plan import collect_plan, load_plan, manifest_summary
+    from agent.data_home import data_home
+
+    plan = load_plan(args.plan)
+    if args.max_shards is not None and args.max_shards < 1:
+        raise ValueError(f"--max-shards must be at least 1, got {args.max_shards}")
+    check_at_least(args, 1, "workers")
+    out = args.out or str(data_home() / str(plan["env"]))
+    manifest = collect_plan(plan, out, workers=args.workers, max_shards=args.max_shards,
+                            progress=not args.no_progress)
+    print(f"{out}: {manifest_summary(manifest)}")
     return 0
 
 
