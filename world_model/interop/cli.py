@@ -66,6 +66,9 @@ def _import(argv) -> int:
     print(f"wrote {out}: ViT {cfg.image_size} px / patch {cfg.patch_size}, latent {cfg.embed_dim}, history "
           f"{cfg.history_size}, action block {cfg.frameskip} x {cfg.action_dim}, task {cfg.task or '(none)'}, "
           f"{model.num_parameters()['total'] / 1e6:.1f} M parameters")
+    if not cfg.task:
+        print("lewm-import: no task named in the source path and no --task: lewm-plan, lewm-eval and the agent "
+              "refuse a checkpoint that names none; import again with --task NAME --force", file=sys.stderr)
     if cfg.action_mean is None:
         print("lewm-import: no --action-mean/--action-std given: actions are taken as already z-scored (le-wm "
               "normalises them with its dataset's statistics)", file=sys.stderr)
