@@ -6,6 +6,7 @@ One flat dataclass, stored as YAML beside every checkpoint (``config.yaml``). Pr
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -104,6 +105,9 @@ class LeWMConfig:
     # get the recorded state right, not only the latent on average, where the state takes a small share of it.
     # Needs state_lambda > 0. 0: off.
     state_pred_lambda: float = 0.0
+    # Random-shift augmentation while training (DrQ / HIQL's random crop): each training clip is padded by this
+    # many pixels (edge pixels repeated) and cropped back at one random offset for all its frames. 0: off.
+    random_shift: int = 0
     state_mean: Optional[list] = None  # (K,) readout-target mean over the training episodes (written by lewm-train)
     state_std: Optional[list] = None  # (K,) their std
 
@@ -201,6 +205,26 @@ class LeWMConfig:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if self.sigreg_knots < 2:
             raise ConfigError(f"sigreg_knots must be at least 2, got {self.sigreg_knots}")
+        if not 0 <= int(self.random_shift) <= self.image_size // 4:
+            raise ConfigError(f"random_shift must be in [0, image_size / 4 = {self.image_size // 4}] pixels, got "
+                              f"{self.random_shift}")
+        self._check_statistics()
+
+    def _check_statistics(self) -> None:
+        """Normalisation statistics and action boxes: finite numbers, stds above 0, low below high (ConfigError
+        naming the field): a std of 0 or inf turns every action into NaN or 0."""
+        for name in ("action_mean", "action_std", "action_low", "action_high", "state_mean", "state_std"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+                raise ConfigError(f"{name} must hold finite numbers, got {values!r}")
+            if name.endswith("_std") and not all(v > 0 for v in values):
+                raise ConfigError(f"{name} must be greater than 0 in every entry, got {values!r}")
+        if self.action_low is not None and self.action_high is not None and \
+                not all(lo < hi for lo, hi in zip(self.action_low, self.action_high)):
+            raise ConfigError(f"action_low must be below action_high in every entry, got {self.action_low!r} and "
+                              f"{self.action_high!r}")
 
     def to_dict(self) -> dict:
         """Plain dict of all fields (YAML/JSON serialisable)."""
@@ -295,12 +319,13 @@ def _is_sha256(value) -> bool:
 def _coerce(name: str, type_name: str, value):
     """Checks/converts a YAML value for a field annotated ``type_name`` ("int", "float", "str", ...)."""
     if type_name == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or float(value) != int(value):
             raise ConfigError(f"config key {name} must be an integer, got {value!r}")
         return int(value)
     if type_name == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key {name} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"config key {name} must be a finite number, got {value!r}")
         return float(value)
     if type_name == "bool" and not isinstance(value, bool):
         raise ConfigError(f"config key {name} must be true or false, got {value!r}")

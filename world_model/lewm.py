@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from world_model.action_encoder import ActionEncoder
+from world_model.augment import random_shift
 from world_model.config import LeWMConfig
 from world_model.encoder import build_encoder
 from world_model.predictor import Predictor
@@ -204,6 +205,9 @@ class LeWM(nn.Module):
         """
         pixels = torch.as_tensor(batch["pixels"])
         images = self._to_images(pixels)  # (B * T, 3, S, S) in [0, 1]
+        if self.training and self.cfg.random_shift:
+            images = random_shift(images.reshape(*pixels.shape[:2], *images.shape[1:]),
+                                  int(self.cfg.random_shift)).reshape(images.shape)
         image_points = None
         if self.cfg.decoder == "image_keypoints" and self.decoder is not None:
             feats, image_points = self.encoder(images, with_points=True)
