@@ -133,6 +133,7 @@ def _main(argv: list[str] | None) -> int:
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, make_task_env
+    from agent.metric_words import describe, success_test
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
@@ -171,7 +172,7 @@ def _main(argv: list[str] | None) -> int:
     timing = latency_line(agent.plan_seconds, block_s)
     if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
         unit = env.error_unit or "m"
-        outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final distance: "
+        outcome = (f"success: {'yes' if success else 'no'}{success_test(env)} | steps: {steps} | final distance: "
                    f"{info['distance']:.3f} {unit} (success within {env.success_tolerance} {unit})")
     elif goal_state is not None and env.error_unit == "rad":
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
@@ -185,7 +186,7 @@ def _main(argv: list[str] | None) -> int:
                    f"{agent.latent_distance(obs):.3f}")
     if ended and not success:
         outcome += " | the env ended the episode without success"
-    outcome += "".join(f" | {k}: {float(info[k]):.3f}" for k in getattr(env, "report_metrics", ()) if k in info)
+    outcome += "".join(f" | {describe(k, info[k])}" for k in getattr(env, "report_metrics", ()) if k in info)
     env.close()
     print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"
           + (f" | video: {args.video}" if args.video else ""))

@@ -34,9 +34,12 @@ def _cross_room_cell(s: dict) -> str:
 
 
 def _metrics_cell(s: dict) -> str:
-    """The task's own measures at the episodes' end, averaged (pusht: ``coverage 0.91``); – if none."""
+    """The task's own measures at the episodes' end, averaged, in words (pusht: ``the block covers 91 % of the goal
+    T (mean)``); – if none."""
+    from agent.metric_words import describe
+
     metrics = s.get("metrics") or {}
-    return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()) or "–"
+    return "; ".join(describe(k, v, mean=True) for k, v in metrics.items()) or "–"
 
 
 def markdown_table(summaries: list[dict]) -> str:
