@@ -1,0 +1,24 @@
+"""The README's shell examples write only where git ignores it (out/, data/, runs/): following them leaves no
+untracked files in the checkout."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITES = r"--(?:video|make-goal|out|preview)[ =]([^\s`]+)"
+
+
+def written_paths() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    shell = "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S))
+    inline = " ".join(c for c in re.findall(r"`([^`\n]+)`", text) if c.startswith("lewm-"))
+    return sorted(set(re.findall(WRITES, shell + "\n" + inline)))
+
+
+def test_readme_examples_write_into_ignored_folders():
+    paths = written_paths()
+    assert len(paths) >= 10
+    result = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
+    ignored = set(result.stdout.split())
+    assert not set(paths) - ignored, f"README examples write outside ignored folders: {sorted(set(paths) - ignored)}"
