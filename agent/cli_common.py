@@ -34,6 +34,15 @@ def check_planner_options(args) -> None:
 def add_speed_options(p) -> None:
     """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
     ``--precision``/``--bf16``, ``--proposal``, ``--subgoals``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
+def add_cost_option(p) -> None:
+    """``--cost``: the goal cost the planner scores plans by (lewm-plan and lewm-eval)."""
+    p.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
+                   help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
+                        "(distance in the state readout of a model trained with state_lambda), min (the nearest "
+                        "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
+                        "default: the checkpoint's planning.json, else all")
+
+
     ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 

@@ -11,9 +11,9 @@ import sys
 import time
 
 from world_model.cli_help import help_style
-from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
-                              check_at_least, check_output_folder, check_planner_options, integrity_settings, run_cli,
-                              speed_settings, waypoint_choice)
+from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
+                              add_waypoint_options, check_at_least, check_output_folder, check_planner_options,
+                              integrity_settings, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
-    p.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
-                   help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
-                        "(distance in the state readout of a model trained with state_lambda), min (the nearest "
-                        "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
-                        "default: the checkpoint's planning.json, else all")
+    add_cost_option(p)
     add_speed_options(p)
     add_integrity_options(p)
     add_waypoint_options(p)

@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 from world_model.cli_help import help_style
-from agent.cli_common import (UserInputError, add_integrity_options, add_speed_options, add_waypoint_options,
-                              check_at_least, check_output_file, check_planner_options, check_video_path,
-                              integrity_settings, run_cli, speed_settings, waypoint_choice)
+from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
+                              add_waypoint_options, check_at_least, check_output_file, check_planner_options,
+                              check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_cost_option(p)
     add_speed_options(p)
     add_integrity_options(p)
     p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
@@ -141,8 +142,8 @@ def _main(argv: list[str] | None) -> int:
     if args.steps is None:
         args.steps = int(spec.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
-                       task=spec.name, **speed_settings(args), **integrity_settings(args), seed=args.seed,
-                       waypoints=waypoint_choice(args))
+                       task=spec.name, cost=args.cost, **speed_settings(args), **integrity_settings(args),
+                       seed=args.seed, waypoints=waypoint_choice(args))
     check_plan_memory(agent)
     env = make_task_env(agent, spec.name, args.tolerance)
     start = _floats(args.start_state, "--start-state") if args.start_state else None

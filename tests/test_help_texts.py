@@ -50,3 +50,12 @@ def test_train_config_help_names_configs_that_exist():
     assert len(names) >= 6
     assert all((ROOT / "experiments" / "configs" / n).is_file() for n in names), names
     assert "gym_reacher_v5.yaml" in parser("lewm-train").format_help()
+
+
+def test_lewm_plan_takes_the_cost_the_readme_documents():
+    readme = (ROOT / "README.md").read_text()
+    assert "`--cost min`" in readme
+    for command in ("lewm-plan", "lewm-eval"):
+        args = parser(command).parse_args(["--env", "pusht", "--goal", "g.png", "--cost", "min"] if command ==
+                                          "lewm-plan" else ["--env", "pusht", "--cost", "min"])
+        assert args.cost == "min"
