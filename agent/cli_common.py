@@ -31,9 +31,6 @@ def check_planner_options(args) -> None:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
 
 
-def add_speed_options(p) -> None:
-    """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
-    ``--precision``/``--bf16``, ``--proposal``, ``--subgoals``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
 def add_cost_option(p) -> None:
     """``--cost``: the goal cost the planner scores plans by (lewm-plan and lewm-eval)."""
     p.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
@@ -43,6 +40,9 @@ def add_cost_option(p) -> None:
                         "default: the checkpoint's planning.json, else all")
 
 
+def add_speed_options(p) -> None:
+    """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
+    ``--precision``/``--bf16``, ``--proposal``, ``--subgoals``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
     ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
     import argparse
 
