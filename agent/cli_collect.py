@@ -78,6 +78,10 @@ def _main(argv: list[str] | None) -> int:
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
     check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
     check_at_least(args, 1, "episodes", "steps", "image_size", "workers", "max_hold")
+    from world_model.cli_checks import check_image_size, check_seed
+
+    check_image_size(args)
+    check_seed(args)
     if args.preview:
         check_output_file(args.preview, "--preview")
     if not 0.0 < args.action_scale <= 1.0:

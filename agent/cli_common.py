@@ -19,6 +19,9 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 def check_planner_options(args) -> None:
     """The planner options shared by ``lewm-plan`` and ``lewm-eval``: samples, iterations, horizon, noise."""
+    from world_model.cli_checks import check_seed
+
+    check_seed(args)
     check_at_least(args, 2, "samples")  # the elites refit a distribution: one sample has no spread
     check_at_least(args, 1, "iters", "warm_iters", "horizon")
     check_at_least(args, 0, "refine_steps")

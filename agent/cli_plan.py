@@ -95,6 +95,9 @@ def _check_args(args) -> None:
     """Every option checked before any model loads or any step is planned."""
     check_planner_options(args)
     check_at_least(args, 1, "steps", "image_size")
+    from world_model.cli_checks import check_image_size
+
+    check_image_size(args)
     if args.make_goal:
         check_output_file(args.make_goal, "--make-goal")
         if not args.make_goal.lower().endswith(".png"):

@@ -45,6 +45,8 @@ class GoalHandling:
     def latent_distance(self, obs) -> np.ndarray:
         """Squared distance between the embeddings of ``obs`` ((H, W, 3) or (N, H, W, 3)) and the goal, in the
         planner's cost units: (N,), or a float for one image. How far off an env is when no pose says so."""
+        if self._goal is None:
+            raise RuntimeError("no goal: call agent.set_goal(goal_image) before agent.latent_distance(obs)")
         frames = to_rgb_frames(obs, self.image_size)
         dist = (self._embed(frames[None] if frames.ndim == 3 else frames) - self._goal).pow(2).sum(-1).cpu().numpy()
         return float(dist[0]) if frames.ndim == 3 else dist

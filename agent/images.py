@@ -23,14 +23,48 @@ def load_image(source) -> np.ndarray:
         if not path.is_file():
             raise FileNotFoundError(f"image not found: {path}")
         try:
-            with Image.open(path) as img:
+            with open_image(path) as img:
                 return _pil_to_array(img)
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise ValueError(f"cannot read image {path}: not a PNG/JPEG image or damaged "
                              f"({exc.__class__.__name__})") from None
     if isinstance(source, Image.Image):
+        check_pixel_count(source.size, "the image")
         return _pil_to_array(source)
     return np.asarray(source)
+
+
+MAX_PIXELS = 4096 * 4096  # a goal image's decoded size, checked from its header before any pixel is decoded
+
+
+def check_pixel_count(size: tuple[int, int], name) -> None:
+    """An image of ``size`` (width, height) is at most :data:`MAX_PIXELS`; else a one-line UserInputError."""
+    from world_model.cli_errors import UserInputError
+
+    width, height = (int(v) for v in size)
+    if width * height > MAX_PIXELS:
+        raise UserInputError(f"{name} is {width} x {height} pixels ({width * height / 1e6:.0f} M); images are read "
+                             f"up to {MAX_PIXELS / 1e6:.1f} M pixels (4096 x 4096): resize it")
+
+
+def open_image(path):
+    """``PIL.Image.open(path)`` with its pixel count checked from the header, before anything is decoded (a
+    30000 x 30000 PNG would need 2.7 GB, and Pillow's own limit ends in a traceback)."""
+    from PIL import Image
+
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:  # Pillow's own, far larger, limit: its message has the size
+        from world_model.cli_errors import UserInputError
+
+        raise UserInputError(f"image {path} is too large to read ({str(exc).split(' exceeds')[0]}); images are "
+                             f"read up to {MAX_PIXELS / 1e6:.1f} M pixels (4096 x 4096): resize it") from None
+    try:
+        check_pixel_count(img.size, f"image {path}")
+    except BaseException:
+        img.close()
+        raise
+    return img
 
 
 def _pil_to_array(img) -> np.ndarray:
@@ -60,6 +94,10 @@ def to_rgb_frames(image, size: int) -> np.ndarray:
         ValueError: for any other shape (naming the expected one), values out of range, NaN or infinity.
     """
     arr = load_image(image)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_):
+        raise ValueError(f"an image must hold numbers (uint8, or float in [0, 1] or [0, 255]); got an array of "
+                         f"dtype {arr.dtype}" + (" (a list of objects? stack them with np.stack)"
+                                                 if arr.dtype == object else ""))
     expected = f"expected an RGB image (H, W, 3), grayscale (H, W), RGBA (H, W, 4), or a batch (N, H, W, 3); " \
                f"the model uses {size}x{size}"
     if arr.ndim == 2:

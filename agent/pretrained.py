@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 PLANNERS = ("cem", "mppi", "icem", "proposal")  # "proposal": follow the proposal policy, no search
@@ -159,6 +160,27 @@ def make_planner(name: str, action_dim: int, action_low, action_high, device: to
                          **kwargs)
 
 
+INTEGER_SETTINGS = ("num_samples", "n_iters", "warm_iters", "horizon", "topk", "seed", "receding_horizon",
+                    "refine_steps", "replan_steps", "shift_steps")
+NUMBER_SETTINGS = ("init_std", "min_std", "temperature", "noise_corr", "substep_correlation", "refine_lr", "momentum",
+                   "alpha")
+
+
+def check_setting_types(settings: dict) -> None:
+    """Counts are integers and rates are numbers (None: the default), so ``num_samples="64"`` is one clear error
+    here rather than a TypeError deep inside a planner."""
+    from world_model.cli_errors import UserInputError
+
+    for key, value in settings.items():
+        if value is None:
+            continue
+        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if key in INTEGER_SETTINGS and not is_int:
+            raise UserInputError(f"{key} must be an integer, got {value!r} ({type(value).__name__})")
+        if key in NUMBER_SETTINGS and not (is_int or isinstance(value, (float, np.floating))):
+            raise UserInputError(f"{key} must be a number, got {value!r} ({type(value).__name__})")
+
+
 def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
                cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
@@ -194,6 +216,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     from agent.agent import Agent
     from world_model import LeWM
 
+    check_setting_types({**planner_settings, "receding_horizon": receding_horizon, "warm_iters": warm_iters,
+                         "refine_steps": refine_steps, "refine_lr": refine_lr, "replan_steps": replan_steps})
     from agent.planner_choice import AGENT_SETTINGS, checkpoint_choice_model, checkpoint_planner, checkpoint_settings
     from agent.planner_choice import FILE_NAME as CHOICE_FILE
     from world_model.model_identity import check_built_for

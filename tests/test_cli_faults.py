@@ -64,6 +64,31 @@ CASES = [
      ["checksum"]),
     ("checkpoint-of-another-task", "lewm-plan", ["--goal", "{goal}", "--checkpoint", "{tworoom_checkpoint}"],
      ["trained for task 'tworoom', not 'reacher'"]),
+    # ---- bounded appetite: sizes checked before anything is allocated (issue 42)
+    ("make-goal-image-size-50000", "lewm-plan", ["--make-goal", "{work}/g.png", "--image-size", "50000"],
+     ["--image-size must be at most 1024", "50000"]),
+    ("goal-png-30000-square", "lewm-plan", ["--goal", "{huge_png}"], ["huge.png", "too large", "4096 x 4096"]),
+    ("goal-png-5000-square", "lewm-plan", ["--goal", "{big_png}"], ["big.png", "5000 x 5000", "4096 x 4096"]),
+    ("goal-pose-a-million-brackets", "lewm-plan", ["--goal", "{brackets_png}"],
+     ["brackets.png", "pose text", "1000000 characters"]),
+    ("proposal-dims-depth-100000", "lewm-plan", ["--goal", "{goal}", "--checkpoint", "{deep_proposal}", "--proposal"],
+     ["proposal.safetensors", "depth: 100000"]),
+    ("proposal-dims-not-its-tensors", "lewm-plan", ["--goal", "{goal}", "--checkpoint", "{wide_proposal}",
+                                                    "--proposal"], ["proposal.safetensors", "do not match"]),
+    ("plan-seed-negative", "lewm-plan", ["--goal", "{goal}", "--seed", "-1"], ["--seed", "-1"]),
+    ("eval-seed-too-large", "lewm-eval", ["--seed", "4294967296"], ["--seed", "4294967296"]),
+    ("collect-seed-negative", "lewm-collect", ["--env", "reacher", "--episodes", "1", "--seed", "-3", "--out",
+                                               "{work}/d.h5"], ["--seed", "-3"]),
+    ("collect-image-size-50000", "lewm-collect", ["--env", "reacher", "--episodes", "1", "--image-size", "50000",
+                                                  "--out", "{work}/d.h5"], ["--image-size must be at most 1024"]),
+    ("train-proposal-out-is-a-file", "lewm-train-proposal", ["--checkpoint", "{checkpoint}", "--data",
+                                                             "{reacher_h5}", "--out", "{text}"],
+     ["--out", "is a file"]),
+    ("train-proposal-seed-negative", "lewm-train-proposal", ["--checkpoint", "{checkpoint}", "--data",
+                                                             "{reacher_h5}", "--seed", "-1", "--out", "{work}"],
+     ["--seed", "-1"]),
+    ("train-subgoal-out-is-a-file", "lewm-train-subgoal", ["--checkpoint", "{checkpoint}", "--data", "{reacher_h5}",
+                                                           "--out", "{text}"], ["--out", "is a file"]),
     # ---- lewm-eval
     ("eval-negative-budget", "lewm-eval", ["--budget", "-5"], ["--budget must be at least 1, got -5"]),
     ("eval-zero-budget", "lewm-eval", ["--budget", "0"], ["--budget must be at least 1, got 0"]),
@@ -127,12 +152,66 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_tworoom_checkpoint, tiny_reac
     paths["run_folder"] = root / "run"
     shutil.copytree(tiny_checkpoint, paths["run_folder"] / "model")
     weights = (tiny_checkpoint / "model.safetensors").read_bytes()
+    paths["huge_png"] = root / "huge.png"
+    paths["huge_png"].write_bytes(png_header_only(30000, 30000))
+    paths["big_png"] = root / "big.png"
+    paths["big_png"].write_bytes(png_header_only(5000, 5000))
+    paths["brackets_png"] = root / "brackets.png"
+    _save_with_pose_text(paths["brackets_png"], picture, "[" * 1_000_000)
+    for name, dims in (("deep_proposal", {"depth": 100000}), ("wide_proposal", {"hidden": 48})):
+        paths[name] = root / name
+        shutil.copytree(tiny_checkpoint, paths[name])
+        _proposal_with_dims(paths[name], dims)
     for name, content in (("empty_weights", b""), ("truncated_weights", weights[: len(weights) // 2]),
                           ("overwritten_weights", _overwrite_middle(weights, 4096))):
         paths[name] = root / name
         shutil.copytree(tiny_checkpoint, paths[name])
         (paths[name] / "model.safetensors").write_bytes(content)
     return paths
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` RGB pixels, with almost no pixel data: decoding it would
+    allocate width * height * 3 bytes, reading its header costs nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def _save_with_pose_text(path, picture, text: str) -> None:
+    """A PNG whose goal-pose text chunk holds ``text`` (what ``save_goal_png`` writes as JSON)."""
+    from PIL import Image, PngImagePlugin
+
+    from agent.goal_files import POSE_KEY
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text(POSE_KEY, text)
+    Image.fromarray(picture).save(path, format="PNG", pnginfo=meta)
+
+
+def _proposal_with_dims(folder, changes: dict) -> None:
+    """A proposal file for the checkpoint in ``folder`` whose ``dims`` metadata is changed by ``changes`` (its
+    tensors stay those of the true sizes)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from world_model import LeWM
+    from world_model.proposal import ProposalPolicy
+
+    model = LeWM.load(folder)
+    path = ProposalPolicy(model.cfg.embed_dim, model.cfg.action_block_dim, 5, hidden=32, depth=1).save(
+        folder, model_sha256=model.checkpoint_sha256)
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    meta["dims"] = json.dumps({**json.loads(meta["dims"]), **changes})
+    save_file(load_file(str(path)), str(path), metadata=meta)
 
 
 def _overwrite_middle(data: bytes, n: int) -> bytes:

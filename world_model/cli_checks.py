@@ -66,3 +66,21 @@ def checked_module_name(name: str, option: str = "--import") -> str:
     if not found:
         raise UserInputError(f"{option} {name}: no such module; is it installed or on PYTHONPATH?")
     return name
+
+
+MAX_IMAGE_SIZE = 1024  # pixels per side of a rendered frame (the paper's models use 224)
+
+
+def check_image_size(args, option: str = "--image-size") -> None:
+    """``args.image_size`` (when set) is at most :data:`MAX_IMAGE_SIZE`: a 50000 px frame would need 7.5 GB per
+    image and the kernel would end the process without a word."""
+    size = getattr(args, "image_size", None)
+    if size is not None and size > MAX_IMAGE_SIZE:
+        raise UserInputError(f"{option} must be at most {MAX_IMAGE_SIZE} pixels, got {size}")
+
+
+def check_seed(args, option: str = "--seed") -> None:
+    """``args.seed`` (when set) is a seed every generator takes: an integer in [0, 2**32 - 1]."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UserInputError(f"{option} must be an integer in [0, 4294967295], got {seed}")

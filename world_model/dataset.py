@@ -53,7 +53,12 @@ def open_dataset(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Ite
     if not path.is_file():
         raise FileNotFoundError(f"dataset not found: {path}; check the path or collect one with lewm-collect")
     try:
+        with open(path, "rb") as probe:  # a file we may not read is not a damaged one: no "re-collect" advice
+            probe.read(8)
         f = h5py.File(path, "r")
+    except PermissionError:
+        raise UserInputError(f"cannot read dataset {path}: permission denied (its permissions do not let you read "
+                             f"it: fix them with chmod, or run as its owner)") from None
     except OSError as e:
         raise UserInputError(f"cannot read dataset {path}: not an HDF5 file or truncated ({_h5_reason(e)}); "
                              f"{RECOLLECT}") from None

@@ -126,6 +126,10 @@ def _main(argv) -> int:
     folder = Path(args.checkpoint)
     if not (folder / "config.yaml").is_file():
         raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
+    from world_model.cli_checks import check_output_folder, check_seed
+
+    check_seed(args)
+    check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)
     check_horizon(args.data, args.horizon, model.cfg.frameskip)  # before minutes of encoding
     data = encode_dataset(model, args.data, progress=not args.no_progress)

@@ -98,6 +98,10 @@ def _main(argv) -> int:
     folder = Path(args.checkpoint)
     if not (folder / "config.yaml").is_file():
         raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
+    from world_model.cli_checks import check_output_folder, check_seed
+
+    check_seed(args)
+    check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)
     data = encode_dataset(model, args.data, progress=not args.no_progress)
     policy, metrics = train_subgoal(data, model.cfg.embed_dim, args.subgoal_blocks, args.max_goal_blocks,
