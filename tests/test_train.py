@@ -1,10 +1,13 @@
 """lewm-train: loss goes down, logs and checkpoints, exact resume, user errors, collapse warning, probe."""
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from world_model import LeWM, LeWMConfig
 from world_model import trainer
@@ -71,18 +74,23 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_yaml, tiny_reach
     cfg, data = tiny_yaml(pred_dropout=0.1), str(tiny_reacher_h5)
     assert main(["--config", cfg, "--data", data, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
 
-    real_step, calls = trainer.train_step, []
+    real_forward, calls = torch.nn.BatchNorm1d.forward, []
 
-    def interrupted_step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 6:  # Ctrl-C during step 6: steps 1-5 are done
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+    def forward_then_ctrl_c(module, x):
+        out = real_forward(module, x)  # the running statistics of this step are updated now
+        if module.training:
+            calls.append(1)
+            if len(calls) == 11:  # Ctrl-C lands inside step 6 (two BatchNorm layers a step), after a forward
+                os.kill(os.getpid(), signal.SIGINT)
+        return out
 
-    monkeypatch.setattr(trainer, "train_step", interrupted_step)
+    monkeypatch.setattr(torch.nn.BatchNorm1d, "forward", forward_then_ctrl_c)
     assert main(["--config", cfg, "--data", data, "--out", str(tmp_path / "b"), "--no-progress"]) == 130
-    monkeypatch.setattr(trainer, "train_step", real_step)
+    assert [r["step"] for r in records(tmp_path / "b", "train")][-1] == 6  # step 6 finished, then the run stopped
+    monkeypatch.setattr(torch.nn.BatchNorm1d, "forward", real_forward)
     assert main(["--resume", "--config", cfg, "--data", data, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    a, b = (load_file(str(tmp_path / run / "model" / "model.safetensors")) for run in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # weights and BatchNorm buffers, bit for bit
 
     def curve(run):
         return [(r["step"], r["pred"], r["sigreg"], r["total"]) for r in records(run, "train")]

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,8 @@ from world_model.run_data import check_resume_data, keep_normalisation
 from world_model.run_data import load_data as _data  # noqa: F401 (tests import it from here)
 from world_model.run_log import RunLog, setup_logging
 from world_model.cli_checks import check_output_folder, checked_module_name
-from world_model.train_checks import check_args, check_resume_steps
+from world_model.stop_signals import DeferredStop, Stopped
+from world_model.train_checks import check_args, check_resume_steps, resume_config
 from world_model.train_pace import TrainPace
 
 log = logging.getLogger("world_model.train")
@@ -71,9 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> LeWMConfig:
+    cfg = LeWMConfig.from_yaml(args.config).replace(weights_sha256=None)  # a checkpoint's config may carry one
+    over = _overrides(args)
+    try:
+        return LeWMConfig.from_dict({**cfg.to_dict(), **over}) if over else cfg
+    except ConfigError as e:
+        raise ConfigError(f"--set/--steps/--seed: {e}") from None
+
+
+def _overrides(args) -> dict:
+    """The config keys the command line sets (``--set``, ``--steps``, ``--seed``, ...), as raw YAML values."""
     import yaml
 
-    cfg = LeWMConfig.from_yaml(args.config).replace(weights_sha256=None)  # a checkpoint's config may carry one
     over = {}
     for kv in args.set:
         if "=" not in kv:
@@ -91,10 +102,7 @@ def _config(args) -> LeWMConfig:
         over["checkpoint_every"] = args.checkpoint_every
     if args.env_import is not None:
         over["env_import"] = checked_module_name(args.env_import)
-    try:
-        return LeWMConfig.from_dict({**cfg.to_dict(), **over}) if over else cfg
-    except ConfigError as e:
-        raise ConfigError(f"--set/--steps/--seed: {e}") from None
+    return over
 
 
 def _train_batches(ds, cfg: LeWMConfig, info, start_step: int):
@@ -166,13 +174,14 @@ def _main(argv) -> int:
         state = load_train_state(state_path)
         check_resume_steps(args.steps, state["step"], state_path)
         saved = LeWMConfig.from_dict(state["extra"]["config"])
-        cfg = saved.replace(steps=args.steps or saved.steps,
-                            checkpoint_every=args.checkpoint_every or saved.checkpoint_every)
+        cfg, resume_changes = resume_config(saved, {k: getattr(cfg, k) for k in _overrides(args)}, cfg, args.config)
     info = D.setup(args.device)
     try:
         if cfg.batch_size % info.world:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {info.world} processes")
         setup_logging(info.is_main)
+        for change in (resume_changes if state is not None else ()):
+            log.info("--resume: %s (applied)", change)
         cfg, train_ds, val_ds = _data(cfg, args.data or cfg.data_path)
         data_fp = train_ds.fingerprint()
         if state is not None:
@@ -233,28 +242,41 @@ def _main(argv) -> int:
         t_start, step = time.perf_counter(), start
         pace = TrainPace(start, cfg.steps, cfg.checkpoint_every)
         bar = run.progress(start, cfg.steps, disable=args.no_progress or not info.is_main)
+        # Ctrl-C and SIGTERM take effect between steps (one process: several must stop at the same step)
+        stop = DeferredStop(enabled=info.world == 1)
         try:
             if start < cfg.steps:
-                for step, batch in _train_batches(train_ds, cfg, info, start):
-                    m = train_step(ddp, batch, optimizer, scheduler, info.device, precision, cfg.grad_clip)
-                    done = step + 1
-                    run.train(done, m, cfg.batch_size, cfg.log_every)
-                    estimate = pace.step_done(done)
-                    if estimate and info.is_main:
-                        bar.clear()
-                        log.info("lewm-train: %s", estimate)
-                    bar.update(1)
-                    bar.set_postfix(pred=f"{m['pred']:.4f}", sigreg=f"{m['sigreg']:.3f}", lr=f"{m['lr']:.1e}")
-                    if done % cfg.eval_every == 0 or done == cfg.steps:
-                        run_eval(done)
-                    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                        checkpoint(done)
-                    if done >= cfg.steps:
-                        break
-        except KeyboardInterrupt:
-            if info.world == 1 and step > start:
-                checkpoint(step)  # the state after the last finished step
-                log.warning("interrupted: saved step %d to %s; continue with --resume", step, state_path)
+                with stop:
+                    for step, batch in _train_batches(train_ds, cfg, info, start):
+                        m = train_step(ddp, batch, optimizer, scheduler, info.device, precision, cfg.grad_clip)
+                        done = step + 1
+                        run.train(done, m, cfg.batch_size, cfg.log_every)
+                        estimate = pace.step_done(done)
+                        if estimate and info.is_main:
+                            bar.clear()
+                            log.info("lewm-train: %s", estimate)
+                        bar.update(1)
+                        bar.set_postfix(pred=f"{m['pred']:.4f}", sigreg=f"{m['sigreg']:.3f}", lr=f"{m['lr']:.1e}")
+                        if done % cfg.eval_every == 0 or done == cfg.steps:
+                            run_eval(done)
+                        saved_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
+                        if saved_now:
+                            checkpoint(done)
+                        if done >= cfg.steps:
+                            break
+                        if stop.signum is not None:  # the state of this completed step, nothing of the next
+                            if not saved_now:
+                                checkpoint(done)
+                            raise Stopped(stop.signum)
+        except Stopped as stopped:
+            bar.close()
+            log.warning("%s: saved step %d to %s; continue with --resume",
+                        "interrupted" if stopped.signum == signal.SIGINT else f"stopped by {stopped}", done,
+                        state_path)
+            return 128 + stopped.signum
+        except KeyboardInterrupt:  # a second signal, or several processes: the state saved last stays
+            if info.is_main and state_path.exists():
+                log.warning("interrupted: %s keeps the state saved last; continue with --resume", state_path)
             raise
         finally:
             bar.close()

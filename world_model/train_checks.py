@@ -32,3 +32,42 @@ def check_resume_steps(steps, reached: int, state_path: Path) -> None:
     if steps is not None and steps < reached:
         raise UserInputError(f"--steps {steps} is below step {reached} that {state_path} already reached; "
                              f"pass --steps {reached} or more (or omit it)")
+
+
+def resume_config(saved, asked: dict, file_cfg, config_path):
+    """The config a ``--resume`` continues with: the run's own, with the options that may change (``RESUMABLE``)
+    applied; returns ``(config, ["steps 40 -> 80", ...])``.
+
+    Args:
+        saved: the run's config (from its train state).
+        asked: the config keys the command line set (``--set``, ``--steps``, ``--seed``, ``--checkpoint-every``), as
+            validated values.
+        file_cfg: the ``--config`` file's config (with those options applied); the keys the file itself writes
+            must agree with the run (a preset's, or the defaults, are not compared).
+
+    Raises:
+        UserInputError: an option or the config file changes what a resumed run cannot (the architecture, the
+            optimiser, the seed, ...), naming it and the run's value.
+    """
+    import yaml
+
+    changes = {}
+    for key, value in asked.items():
+        old = getattr(saved, key)
+        if value == old:
+            continue
+        if key not in RESUMABLE:
+            raise UserInputError(f"--resume: {key} cannot change in a resumed run (it was trained with {old!r}, "
+                                 f"asked {value!r}); only {', '.join(RESUMABLE)} can; to change it start a new run "
+                                 f"(--init RUN/model starts one from this run's weights)")
+        changes[key] = value
+    written = yaml.safe_load(Path(config_path).read_text()) or {}
+    for name in written:
+        if name == "preset" or name in DATA_FACTS or name in RESUMABLE or name in asked:
+            continue
+        if getattr(file_cfg, name) != getattr(saved, name):
+            raise UserInputError(f"--resume: {config_path} sets {name} {getattr(file_cfg, name)!r} but the run was "
+                                 f"trained with {getattr(saved, name)!r}; resume with the run's own config "
+                                 f"(RUN/model/config.yaml) or start a new run")
+    reported = [f"{key} {getattr(saved, key)!r} -> {value!r}" for key, value in changes.items()]
+    return saved.replace(**changes), reported
