@@ -1,6 +1,8 @@
 """``lewm-eval``: success rates with 95 % confidence intervals, steps to success and planning time.
 
     lewm-eval --env reacher --suite lewm --suite free --planner cem --planner mppi --episodes 50
+    lewm-eval --env reacher --suite lewm --video-failures out/failures --out out/eval   # film what failed
+    lewm-eval --replay out/eval/results.json 7 --replay-run 0 --video out/ep7.mp4        # run episode 7 again
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from world_model.cli_help import help_style
 from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
                               add_waypoint_options, check_at_least, check_output_folder, check_planner_options,
-                              integrity_settings, run_cli, speed_settings, waypoint_choice)
+                              check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_integrity_options(p)
     add_waypoint_options(p)
     p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
+    p.add_argument("--video-failures", metavar="DIR",
+                   help="write a video of every failed episode (beside its goal image) into DIR")
+    p.add_argument("--replay", nargs=2, metavar=("RESULTS", "EPISODE"),
+                   help="run one recorded episode again instead of evaluating: a results.json of lewm-eval and the "
+                        "episode's index in its run (its start and goal states are recorded)")
+    p.add_argument("--replay-run", type=int, metavar="N",
+                   help="with --replay: which run of the results.json (needed when it holds several)")
+    p.add_argument("--video", help="with --replay: write the replayed episode beside its goal image to this .mp4")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -108,20 +118,26 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
                 raise UserInputError(f"the lewm suite for {task} needs held-out trajectories: --eval-data FILE.h5")
             _check_heldout_file(eval_data, task)
         for planner in planners:
-            agent = make_agent(str(folder), planner=planner, device=args.device, task=task,
-                               receding_horizon=args.receding_horizon, cost=args.cost, **speed_settings(args),
-                               **integrity_settings(args), seed=args.seed,
-                               waypoints=waypoint_choice(args))
+            kwargs = dict(planner=planner, receding_horizon=args.receding_horizon, cost=args.cost,
+                          **speed_settings(args), **integrity_settings(args), seed=args.seed,
+                          waypoints=waypoint_choice(args))  # recorded: lewm-eval --replay rebuilds the agent
+            agent = make_agent(str(folder), device=args.device, task=task, **kwargs)
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
-            prepared.append((task, folder, eval_data, planner, agent))
+            prepared.append((task, folder, eval_data, planner, agent, kwargs))
     return prepared
 
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.replay:
+        return _replay(args)
+    if args.video or args.replay_run is not None:
+        raise UserInputError("--video and --replay-run apply with --replay only (--video-failures DIR writes the "
+                             "failed episodes of an evaluation)")
     import envs
     from agent.pretrained import import_for
     from agent.evaluation import evaluate, to_jsonable
+    from agent.eval_replay import failure_videos
     from agent.report import SUITE_TITLES, markdown_table, write_reports
     from world_model.subgoal import SubgoalPolicy
 
@@ -138,21 +154,29 @@ def _main(argv: list[str] | None) -> int:
     check_planner_options(args)
     check_at_least(args, 1, "episodes", "budget", "receding_horizon", "max_envs")
     check_output_folder(args.out, "--out")
+    if args.video_failures:
+        check_output_folder(args.video_failures, "--video-failures")
     command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     header = (f"Command: `{command}`  \nDate: {time.strftime('%Y-%m-%d %H:%M')}  \n"
               + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
     runs, paths = [], {}
-    for task, folder, eval_data, planner, agent in _prepare_runs(args, tasks, suites, planners):
+    for task, folder, eval_data, planner, agent, kwargs in _prepare_runs(args, tasks, suites, planners):
         high_level = agent.waypoints
         label = agent.planner_name + ("" if high_level is None else
                                       "+subgoals" if isinstance(high_level, SubgoalPolicy) else "+waypoints")
         for suite in suites:
+            frames = [] if args.video_failures else None
             run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
                            budget=args.budget, planner_name=label, progress=not args.no_progress,
-                           tolerance=args.tolerance, nontrivial=args.nontrivial, max_envs=args.max_envs)
+                           tolerance=args.tolerance, nontrivial=args.nontrivial, max_envs=args.max_envs,
+                           frames_out=frames)
             summary = to_jsonable(run)
             summary["checkpoint"] = str(folder)
+            summary["replay"] = {"agent": kwargs, "tolerance": args.tolerance}
             runs.append(summary)
+            if frames is not None:
+                videos = failure_videos(summary, frames, args.video_failures)
+                print(f"{task} {suite} {label}: {len(videos)} failed episode(s) -> {args.video_failures}/")
             paths = write_reports(runs, args.out, header=header)  # after every run: Ctrl-C keeps finished ones
             lo, hi = summary["ci95"]
             print(f"{task} {suite} {label}: {summary['successes']}/{summary['episodes']} "
@@ -160,6 +184,22 @@ def _main(argv: list[str] | None) -> int:
                   f"{summary['plan_seconds_per_replan']:.2f} s per replan", flush=True)
     print(markdown_table(runs))
     print(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
+    return 0
+
+
+def _replay(args) -> int:
+    """``--replay RESULTS EPISODE``: one recorded episode again (``agent.eval_replay``)."""
+    from agent.eval_replay import replay
+
+    results, episode = args.replay
+    try:
+        episode = int(episode)
+    except ValueError:
+        raise UserInputError(f"--replay {results} {episode}: EPISODE must be an episode index (0, 1, ...)") from None
+    if args.video:
+        check_video_path(args.video)
+    print(replay(results, episode, args.replay_run, device=args.device, video=args.video,
+                 progress=not args.no_progress))
     return 0
 
 

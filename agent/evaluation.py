@@ -138,6 +138,8 @@ class EpisodeResult:
     trivial_start: bool = False  # the start was already within the success tolerance of the goal
     cross_room: bool | None = None  # goal in another room than the start (tasks with rooms); None otherwise
     metrics: dict = field(default_factory=dict)  # the env's ``report_metrics`` from the last step's info
+    start: list = field(default_factory=list)  # the start state (qpos then qvel): what lewm-eval --replay reruns
+    goal: list = field(default_factory=list)  # the goal configuration (qpos)
 
 
 @dataclass
@@ -194,7 +196,8 @@ class RunResult:
 
 
 def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool = True,
-                 desc: str = "episodes") -> tuple[list[EpisodeResult], list[float], list[int]]:
+                 desc: str = "episodes", frames_out: list | None = None
+                 ) -> tuple[list[EpisodeResult], list[float], list[int]]:
     """Runs every pair as one env, all stepped together and planned as one batch.
 
     Args:
@@ -203,6 +206,8 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         pairs: start/goal pairs, one per episode.
         budget: env steps per episode; an episode ends early on success, or as a failure when the env ends it
             without success (a gymnasium env that terminates when the robot falls).
+        frames_out: a list to extend with each episode's ``{"frames": [uint8 (H, W, 3), ...], "goal": image}``
+            (in ``pairs`` order), for videos; None (default) keeps no frames.
 
     Returns:
         Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
@@ -217,6 +222,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         trivial.append(bool(env.is_success(np.asarray(pair.start)[: env.nq], pair.goal)))
         has_rooms = "room" in info and "goal_room" in info
         cross_room.append(bool(info["room"] != info["goal_room"]) if has_rooms else None)
+    frames = [[o] for o in obs] if frames_out is not None else None
     agent.reset()
     agent.set_goal(np.stack(goals))
     agent.plan_seconds.clear()
@@ -235,10 +241,13 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         for row, i in enumerate(active):
             o, _, terminated, truncated, info = envs_[i].step(actions[row])
             obs[i], last_error[i] = o, goal_error(info)
+            if frames is not None:
+                frames[i].append(o)
             metrics[i] = {k: float(info[k]) for k in getattr(envs_[i], "report_metrics", ())}
             ended, success = step_end(terminated, truncated, info)  # a termination alone is not a success
             if ended:
-                results[i] = EpisodeResult(success, step, last_error[i], trivial[i], cross_room[i], metrics[i])
+                results[i] = EpisodeResult(success, step, last_error[i], trivial[i], cross_room[i], metrics[i],
+                                           *_pair_lists(pairs[i]))
             else:
                 still.append(row)
         if len(still) < len(active):
@@ -250,19 +259,39 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             break
     bar.close()
     for i in active:
-        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i], metrics[i])
+        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i], metrics[i],
+                                   *_pair_lists(pairs[i]))
     for env in envs_:
         env.close()
+    if frames is not None:
+        frames_out.extend({"frames": f, "goal": g} for f, g in zip(frames, goals))
     return results, list(agent.plan_seconds), batch_sizes
+
+
+def _pair_lists(pair: Pair) -> tuple[list, list]:
+    """A pair's start and goal as plain float lists (JSON)."""
+    return [float(v) for v in np.ravel(pair.start)], [float(v) for v in np.ravel(pair.goal)]
+
+
+def task_env_factory(agent, task: str, suite: str, tolerance: float | None = None):
+    """``make_env()`` for one suite of one task, built as the agent's checkpoint was trained (the free suite with
+    the task's ``free_env_kwargs``, e.g. Push-T's coverage success)."""
+    import envs
+    from agent.pretrained import make_task_env
+
+    spec = envs.task_spec(task)
+    task_kwargs = dict(spec.free_env_kwargs) if suite == "free" else {}
+    return lambda: make_task_env(agent, spec.name, tolerance, task_kwargs)
 
 
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
              planner_name: str = "", progress: bool = True, tolerance: float | None = None,
-             nontrivial: bool = False, max_envs: int | None = None) -> RunResult:
+             nontrivial: bool = False, max_envs: int | None = None, frames_out: list | None = None) -> RunResult:
     """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`. ``tolerance``: the
     state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default). ``nontrivial``: the
     lewm suite draws only pairs whose start is not already a success (cube: a third of them). ``max_envs``: envs
-    stepped and planned together (None: all episodes, or as many as fit in memory, ``agent.env_memory``)."""
+    stepped and planned together (None: all episodes, or as many as fit in memory, ``agent.env_memory``).
+    ``frames_out``: a list to extend with each episode's frames and goal image (:func:`run_episodes`)."""
     from agent.env_memory import group_size
 
     import envs
@@ -291,7 +320,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
     results, plan_seconds, batch_sizes = [], [], []
     for first in range(0, len(pairs), group):
         part = run_episodes(make_env, agent, pairs[first:first + group], budget, progress=progress,
-                            desc=f"{spec.name}/{suite}/{planner_name}")
+                            desc=f"{spec.name}/{suite}/{planner_name}", frames_out=frames_out)
         for whole, piece in zip((results, plan_seconds, batch_sizes), part):
             whole.extend(piece)
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,

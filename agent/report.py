@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from envs.registry import TASKS
 from world_model.io_utils import atomic_write, atomic_write_text
 
@@ -65,25 +67,50 @@ def markdown_table(summaries: list[dict]) -> str:
 
 
 def plot_success(summaries: list[dict], path) -> None:
-    """Bar chart of success rates with 95 % intervals, one bar per (task, suite, planner)."""
+    """Three panels, one column per (task, suite, planner): success rates with 95 % intervals; the steps each
+    successful episode took; every episode's final error (failures in red, log scale, the task's unit)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [f"{s['task']}\n{s['suite']}\n{s['planner']}" for s in summaries]
+    x = np.arange(len(summaries))
     rates = [100 * s["success_rate"] for s in summaries]
     err = [[100 * (s["success_rate"] - s["ci95"][0]) for s in summaries],
            [100 * (s["ci95"][1] - s["success_rate"]) for s in summaries]]
-    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(summaries)), 3.6))
-    ax.bar(range(len(rates)), rates, yerr=err, capsize=4, color="#4c78a8")
-    ax.set_xticks(range(len(rates)), labels, fontsize=8)
+    fig, (ax, ax_steps, ax_err) = plt.subplots(1, 3, figsize=(max(9, 3.6 * len(summaries)), 3.8))
+    ax.bar(x, rates, yerr=err, capsize=4, color="#4c78a8")
     ax.set_ylim(0, 105)
     ax.set_ylabel("success rate (%)")
-    ax.set_title("lewm-eval: success with 95% Wilson intervals", fontsize=10)
+    ax.set_title("success, 95% Wilson intervals", fontsize=9)
+    jitter = np.random.default_rng(0)
+    for i, s in enumerate(summaries):
+        episodes = s.get("per_episode") or []
+        steps = [e["steps"] for e in episodes if e["success"]]
+        if steps:
+            ax_steps.scatter(i + jitter.uniform(-0.2, 0.2, len(steps)), steps, s=10, color="#4c78a8", alpha=0.7)
+            ax_steps.plot([i - 0.3, i + 0.3], [np.median(steps)] * 2, color="black", lw=2)
+        for success, color in ((True, "#4c78a8"), (False, "#e45756")):
+            errors = [max(e["final_error"], 1e-4) for e in episodes if bool(e["success"]) == success]
+            if errors:
+                ax_err.scatter(i + jitter.uniform(-0.2, 0.2, len(errors)), errors, s=10, color=color, alpha=0.7,
+                               label=("success" if success else "failure") if i == 0 else None)
+    ax_steps.set_ylabel("env steps to success")
+    ax_steps.set_title("steps to success (bar: median)", fontsize=9)
+    units = sorted({s.get("error_unit") or "" for s in summaries} - {""})
+    ax_err.set_yscale("log")
+    ax_err.set_ylabel(f"final error ({', '.join(units)})" if units else "final error")
+    ax_err.set_title("final error per episode", fontsize=9)
+    if any(s.get("per_episode") for s in summaries):
+        ax_err.legend(fontsize=7)
+    for a in (ax, ax_steps, ax_err):
+        a.set_xticks(x, labels, fontsize=7)
+        a.set_xlim(-0.6, len(summaries) - 0.4)
+    fig.suptitle("lewm-eval", fontsize=10)
     fig.tight_layout()
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
 

@@ -66,11 +66,24 @@ def test_a_termination_within_the_tolerance_is_a_success(pendulum, tmp_path):
     assert line.startswith("success: yes | steps: 1 |") and "without success" not in line, line
 
 
-def test_lewm_eval_counts_only_episodes_within_the_tolerance(pendulum, tmp_path):
-    budget = 30
-    ok("lewm-eval", "--env", ENV, "--checkpoint", pendulum["model"], "--eval-data", pendulum["data"],
-       "--suite", "lewm", "--episodes", 8, "--budget", budget, "--out", tmp_path / "eval", *FAST)
-    (row,) = json.loads((tmp_path / "eval" / "results.json").read_text())
+BUDGET = 30
+
+
+@pytest.fixture(scope="module")
+def pendulum_eval(pendulum, tmp_path_factory):
+    """8 LeWM-protocol episodes, with a video of each failed one."""
+    root = tmp_path_factory.mktemp("pendulum_eval")
+    (root / "failures").mkdir()
+    result = ok("lewm-eval", "--env", ENV, "--checkpoint", pendulum["model"], "--eval-data", pendulum["data"],
+                "--suite", "lewm", "--episodes", 8, "--budget", BUDGET, "--out", root / "eval", "--video-failures",
+                root / "failures", *FAST)
+    (row,) = json.loads((root / "eval" / "results.json").read_text())
+    return {"root": root, "row": row, "stdout": result.stdout}
+
+
+def test_lewm_eval_counts_only_episodes_within_the_tolerance(pendulum_eval):
+    budget = BUDGET
+    row = pendulum_eval["row"]
     episodes = row["per_episode"]
     assert len(episodes) == 8
     fell = [e for e in episodes if e["steps"] < budget and e["final_error"] > TOLERANCE]
@@ -117,3 +130,37 @@ def test_a_checkpoints_older_relative_path_is_found_in_the_project(tmp_path, mon
     resolved = resolve_path_kwargs(kwargs)
     assert resolved["xml_file"] == str(PROJECT_ROOT / "experiments/configs/reacher_v5_hidden_target.xml")
     assert (resolved["frame_skip"], resolved["name"]) == (2, "a/b")  # not a file: left as it is
+
+
+def test_lewm_eval_records_each_episodes_start_and_goal_and_films_the_failures(pendulum_eval):
+    row, root = pendulum_eval["row"], pendulum_eval["root"]
+    for e in row["per_episode"]:
+        assert len(e["start"]) == 4 and len(e["goal"]) == 2  # qpos + qvel of the cart-pole; goal qpos
+    assert row["replay"]["agent"]["planner"] == "auto" and row["replay"]["agent"]["num_samples"] == 8
+    failed = [i for i, e in enumerate(row["per_episode"]) if not e["success"]]
+    videos = sorted(p.name for p in (root / "failures").iterdir())
+    assert failed and videos == [f"InvertedPendulum-v5_lewm_{row['planner']}_ep{i:03d}.mp4".replace("+", "-")
+                                 for i in failed]
+    assert f"{len(failed)} failed episode(s)" in pendulum_eval["stdout"]
+    assert (root / "eval" / "results.png").stat().st_size > 10_000  # three panels: success, steps, errors
+
+
+def test_lewm_eval_replays_one_recorded_episode(pendulum_eval, tmp_path):
+    row = pendulum_eval["row"]
+    i = next(i for i, e in enumerate(row["per_episode"]) if not e["success"])
+    result = ok("lewm-eval", "--replay", pendulum_eval["root"] / "eval" / "results.json", i, "--video",
+                tmp_path / "again.mp4", "--no-progress")
+    line = result.stdout.strip().splitlines()[-1]
+    recorded = row["per_episode"][i]
+    assert line.startswith(f"episode {i} of InvertedPendulum-v5/lewm/{row['planner']}: recorded success no, "
+                           f"{recorded['steps']} steps, final error {recorded['final_error']:.3f} qpos; replayed ")
+    assert (tmp_path / "again.mp4").stat().st_size > 0
+
+
+def test_replay_of_a_record_without_states_is_one_line(pendulum_eval, tmp_path):
+    row = dict(pendulum_eval["row"])
+    row["per_episode"] = [{k: v for k, v in e.items() if k not in ("start", "goal")} for e in row["per_episode"]]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps([row]))
+    assert_user_error(run_command("lewm-eval", "--replay", old, 0), "lewm-eval", "no start and goal states")
+    assert_user_error(run_command("lewm-eval", "--replay", old, 99), "lewm-eval", "episodes 0 to 7")
