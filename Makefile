@@ -1,10 +1,15 @@
 # lewm-plan: set-up, tests, and the reproducible pipelines.
-# The CPU wheel of torch is installed first and pinned, so pip never pulls several GB of CUDA packages.
+# torch is installed first and pinned. Which build: on Linux, PyPI's torch is the CUDA build (several GB), right for
+# a machine with an NVIDIA GPU; TORCH_INDEX=auto (the default) takes PyPI's with a GPU and PyTorch's CPU index
+# (https://download.pytorch.org/whl/cpu) without one, when that index answers (experiments/torch_index.py).
+# Choose yourself: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu (or .../whl/cu128), or
+# TORCH_INDEX= for pip's own index and config (an offline machine with local wheels).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= auto
 # Tests only: stable-worldmodel's own LeWM code, without its dependencies (setup.cfg's dev extra has the few its
 # model classes need; its base install would pull the Lance stack, ~410 MB).
 SWM ?= stable-worldmodel==0.1.1
@@ -15,7 +20,9 @@ export MUJOCO_GL ?= egl
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "$(TORCH)"
+	index='$(TORCH_INDEX)'; [ "$$index" != auto ] || index=$$($(PY) experiments/torch_index.py); \
+	echo "installing $(TORCH) from $${index:-pip's own index}"; \
+	$(PIP) install -q "$(TORCH)" $${index:+--index-url "$$index"}
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps "$(SWM)"
 	touch $@
