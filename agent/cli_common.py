@@ -154,13 +154,16 @@ def check_video_path(path, option: str = "--video") -> Path:
 
     import imageio.v2 as imageio
 
+    from world_model.io_utils import temp_name_parts
+
     path = check_output_file(path, option)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserInputError(f"{option} {path}: unknown video format {path.suffix or '(no suffix)'!r}; "
                              f"use {' or '.join(VIDEO_SUFFIXES)}")
     probe = None
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".probe{path.suffix}", dir=path.parent)
+        prefix, suffix = temp_name_parts(path)  # atomic_write's own pattern: a killed run's is removed next time
+        fd, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
         os.close(fd)
         imageio.get_writer(probe, **({"fps": 25} if path.suffix.lower() == ".mp4" else {})).close()
     except Exception as exc:  # noqa: BLE001 - any failure to open the writer is the user's path or codec

@@ -110,6 +110,8 @@ def write_planner_choice(folder, planner: str, evidence: str, settings: dict | N
     sha = LeWMConfig.from_yaml(config).weights_sha256 if config.is_file() else None
     record = {"planner": planner, "evidence": evidence, **({"settings": settings} if settings else {}),
               **({MODEL_KEY: sha} if sha else {})}
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    from world_model.io_utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     checkpoint_settings(folder)  # refuse to leave a file behind that the agent would refuse
     return path

@@ -114,3 +114,49 @@ def test_a_writer_in_a_child_process_reports_its_error(tmp_path):
         atomic_write(tmp_path / "d.h5", in_child_process(write))
     atomic_write(tmp_path / "ok.txt", in_child_process(lambda tmp: Path(tmp).write_text("done")))
     assert (tmp_path / "ok.txt").read_text() == "done" and _leftovers(tmp_path) == ["ok.txt"]
+
+
+def test_a_video_writer_killed_by_sigkill_leaves_nothing_after_the_next_write(tmp_path):
+    """SIGKILL mid-encoding cannot be caught: its hidden temporary file stays until the next write of that video,
+    which removes it (the issue's hidden 0-byte temp file)."""
+    import time
+
+    import numpy as np
+
+    from agent.video import count_frames, write_video
+
+    code = ("import sys, time, imageio.v2 as imageio\n"
+            "from agent.video import write_video\n"
+            "imageio.mimsave = lambda tmp, frames, **kw: (open(tmp, 'wb').write(b'half'), time.sleep(60))\n"
+            "write_video(sys.argv[1], [__import__('numpy').zeros((16, 16, 3), 'uint8')] * 3)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "v.mp4")])
+    deadline = time.time() + 60
+    while not any(p.stat().st_size for p in tmp_path.glob(".v.mp4.*")) and time.time() < deadline:
+        time.sleep(0.05)
+    child.kill()
+    child.wait()
+    assert [p.name for p in tmp_path.iterdir()][0].startswith(".v.mp4.")  # what SIGKILL leaves
+    write_video(tmp_path / "v.mp4", [np.full((16, 16, 3), i * 40, np.uint8) for i in range(4)], fps=10)
+    assert _leftovers(tmp_path) == ["v.mp4"] and count_frames(tmp_path / "v.mp4") == 4
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_a_video_is_kept_only_when_it_reads_back(suffix, tmp_path, monkeypatch):
+    """ffmpeg's own failures (a full disk: 'error writing trailer') never reach Python: the file is read back."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    from agent.video import count_frames, write_video
+
+    frames = [np.full((16, 16, 3), i * 40, np.uint8) for i in range(5)]
+    write_video(tmp_path / f"ok{suffix}", frames, fps=10)
+    assert count_frames(tmp_path / f"ok{suffix}") == 5
+    if suffix == ".mp4":  # the writer "succeeds" with a damaged file, as ffmpeg does on a full disk
+        monkeypatch.setattr(imageio, "mimsave", lambda tmp, frames, **kw: Path(tmp).write_bytes(b"\0" * 8192))
+    else:
+        import agent.video
+
+        monkeypatch.setattr(agent.video, "_write_gif", lambda tmp, frames, fps: Path(tmp).write_bytes(b"GIF89a"))
+    with pytest.raises(ValueError, match="does not read back"):
+        write_video(tmp_path / f"bad{suffix}", frames, fps=10)
+    assert _leftovers(tmp_path) == [f"ok{suffix}"]

@@ -46,7 +46,7 @@ _SPACE_WORDS = ("no space left", "disk quota", "file too large", "errno = 28", "
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[^.]+\.tmp")
 
 
-def _temp_name_parts(path: Path) -> tuple[str, str]:
+def temp_name_parts(path: Path) -> tuple[str, str]:
     """The prefix and suffix of ``path``'s temporary files: ``.<name>.<pid>-<random>.tmp<suffix>``."""
     return f".{path.name}.{os.getpid()}-", f".tmp{path.suffix}"
 
@@ -185,7 +185,7 @@ def atomic_write(path, write_fn: Callable[[str], None], verify: Callable[[str], 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, path.name)
-    prefix, suffix = _temp_name_parts(path)
+    prefix, suffix = temp_name_parts(path)
     # The temporary name keeps the final suffix: writers that pick a format by extension (videos, np.savez) work.
     with _sigterm_raises():
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
