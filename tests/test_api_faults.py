@@ -36,8 +36,8 @@ def test_settings_of_the_wrong_type_are_one_error(settings, words, tiny_checkpoi
 
 
 def test_an_object_array_goal_is_a_clear_error(agent):
-    goal = np.empty((32, 32, 3), dtype=object)
-    goal[:] = 0
+    goal = np.empty((32, 32, 3), dtype=object)  # e.g. a frame list that numpy could not stack; None compares with
+    goal[:] = None                              # nothing: the min/max range check was a TypeError
     with pytest.raises(ValueError, match="dtype object"):
         agent.set_goal(goal)
 
