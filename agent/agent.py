@@ -121,6 +121,7 @@ class Agent(GoalHandling):
         self._goal_keys: tuple[str, ...] | None = None  # fingerprints of the dict goal the current goal came from
         # Wall time of each replan, from embedding the observation to the plan (s): the agent's decision latency.
         self.plan_seconds: list[float] = []
+        self.thread_tuner = None  # an agent.thread_tuner.ThreadTuner: CPU thread count chosen by measurement
         self._embed_seconds = 0.0
         self.reset()
 
@@ -272,7 +273,11 @@ class Agent(GoalHandling):
         n_iters = self.planner.n_iters
         if warm and self.warm_iters is not None:
             self.planner.n_iters = self.warm_iters
-        start = time.perf_counter() - self._embed_seconds  # a decision starts with embedding the observation
+        tune = self.thread_tuner is not None and warm and self.device.type == "cpu"
+        if tune:  # warm replans only: an episode's first runs more iterations
+            self.thread_tuner.before_plan()
+        planned = time.perf_counter()
+        start = planned - self._embed_seconds  # a decision starts with embedding the observation
         self._embed_seconds = 0.0
         if self.waypoints is not None:
             target = self.waypoints.subgoals(z_hist[:, -1], target).to(self.device)
@@ -296,6 +301,8 @@ class Agent(GoalHandling):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.plan_seconds.append(time.perf_counter() - start)
+        if tune:
+            self.thread_tuner.after_plan(time.perf_counter() - planned)
         state.warm[rows], state.ticks_done[rows] = True, 0
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:

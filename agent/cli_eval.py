@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
                         "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", help="CPU threads: auto (the fastest count by measurement, as lewm-plan does; the "
+                   "outcomes then depend on timing), or a count; default: torch's (one per core)")
     p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
     add_cost_option(p)
     add_speed_options(p)
@@ -106,6 +108,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
     file for the last task fails now, not after the first tasks' evaluations."""
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, resolve_checkpoint, resolve_device
+    from agent.thread_tuner import apply_threads
 
     resolve_device(args.device)
     _check_eval_data(args.eval_data, tasks)
@@ -123,6 +126,7 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
                           waypoints=waypoint_choice(args))  # recorded: lewm-eval --replay rebuilds the agent
             agent = make_agent(str(folder), device=args.device, task=task, **kwargs)
             check_plan_memory(agent, batch=args.episodes)  # every episode of a run is planned together
+            apply_threads(agent, args.threads)
             prepared.append((task, folder, eval_data, planner, agent, kwargs))
     return prepared
 
@@ -153,6 +157,9 @@ def _main(argv: list[str] | None) -> int:
     planners = args.planner or ["auto"]
     check_planner_options(args)
     check_at_least(args, 1, "episodes", "budget", "receding_horizon", "max_envs")
+    from agent.thread_tuner import parse_threads
+
+    args.threads = parse_threads(args.threads)
     check_output_folder(args.out, "--out")
     if args.video_failures:
         check_output_folder(args.video_failures, "--video-failures")

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
     p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", default="auto",
+                   help="CPU threads: auto (the fastest count, measured on the first warm replans and measured again "
+                        "when their latency drifts), or a count")
     add_cost_option(p)
     add_speed_options(p)
     add_integrity_options(p)
@@ -95,6 +98,9 @@ def _check_args(args) -> None:
     """Every option checked before any model loads or any step is planned."""
     check_planner_options(args)
     check_at_least(args, 1, "steps", "image_size")
+    from agent.thread_tuner import parse_threads
+
+    args.threads = parse_threads(args.threads)
     from world_model.cli_checks import check_image_size
 
     check_image_size(args)
@@ -134,6 +140,7 @@ def _main(argv: list[str] | None) -> int:
     from tqdm import tqdm
 
     from agent.episode_end import step_end
+    from agent.thread_tuner import apply_threads
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, make_task_env
@@ -148,6 +155,7 @@ def _main(argv: list[str] | None) -> int:
                        task=spec.name, cost=args.cost, **speed_settings(args), **integrity_settings(args),
                        seed=args.seed, waypoints=waypoint_choice(args))
     check_plan_memory(agent)
+    apply_threads(agent, args.threads)
     env = make_task_env(agent, spec.name, args.tolerance)
     start = _floats(args.start_state, "--start-state") if args.start_state else None
     obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
@@ -174,6 +182,8 @@ def _main(argv: list[str] | None) -> int:
     step_s = _step_seconds(env)  # None for an env that does not say how long a step lasts
     block_s = step_s * agent.replan_steps * agent.receding_horizon if step_s else None
     timing = latency_line(agent.plan_seconds, block_s)
+    if agent.thread_tuner is not None:
+        timing += f"; {agent.thread_tuner.summary()}"
     if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
         unit = env.error_unit or "m"
         outcome = (f"success: {'yes' if success else 'no'}{success_test(env)} | steps: {steps} | final distance: "
