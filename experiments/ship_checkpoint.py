@@ -19,7 +19,9 @@ training, which ``lewm-eval``'s LeWM protocol draws its start/goal pairs from.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -74,18 +76,22 @@ def main() -> None:
     if not (args.run and args.heldout and args.name):
         p.error("--run, --heldout and --name are required (or use --stamp FOLDER ...)")
     dest = Path(__file__).resolve().parent.parent / "world_model" / "checkpoints" / args.name
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model = LeWM.load(Path(args.run) / "model")
-    model.save(tmp, half=not args.fp32)  # config.yaml gets the new weights' weights_sha256
-    with h5py.File(args.heldout, "r") as src, h5py.File(tmp / "heldout_states.h5", "w") as out:
-        for col in STATE_COLUMNS:
-            out.create_dataset(col, data=src[col][:], compression="gzip")
-        for key, value in src.attrs.items():
-            out.attrs[key] = value
-        out.attrs["pixels_dropped"] = "states only; render frames with the env"
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    # A fresh private folder beside the destination (never a fixed name a link could hold), renamed when complete.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        model = LeWM.load(Path(args.run) / "model")
+        model.save(tmp, half=not args.fp32)  # config.yaml gets the new weights' weights_sha256
+        with h5py.File(args.heldout, "r") as src, h5py.File(tmp / "heldout_states.h5", "w") as out:
+            for col in STATE_COLUMNS:
+                out.create_dataset(col, data=src[col][:], compression="gzip")
+            for key, value in src.attrs.items():
+                out.attrs[key] = value
+            out.attrs["pixels_dropped"] = "states only; render frames with the env"
+        os.chmod(tmp, 0o755)  # mkdtemp's folder is private
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # only left when something failed
     size = sum(f.stat().st_size for f in dest.iterdir())
     print(f"shipped {dest} ({size / 1e6:.1f} MB): " + ", ".join(sorted(f.name for f in dest.iterdir())))
     np.testing.assert_equal(LeWM.load(dest).cfg.task, model.cfg.task)  # load checks the checksum too
