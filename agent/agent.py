@@ -106,8 +106,9 @@ class Agent(GoalHandling):
         if warm_iters is not None and warm_iters < 1:
             raise ValueError(f"warm_iters must be at least 1, got {warm_iters}")
         self.warm_iters = warm_iters
-        if refine_steps < 0 or not refine_lr > 0:
-            raise ValueError(f"refine_steps must be >= 0 and refine_lr > 0, got {refine_steps} and {refine_lr}")
+        if refine_steps < 0 or not 0 < refine_lr < float("inf"):
+            raise ValueError(f"refine_steps must be >= 0 and refine_lr a finite number > 0, got {refine_steps} and "
+                             f"{refine_lr}")
         self.refine_steps, self.refine_lr = int(refine_steps), float(refine_lr)
         self._box = tuple(b.to(self.device) for b in self.planner_box(world_model))
         self.waypoints = waypoints

@@ -27,8 +27,11 @@ def check_planner_options(args) -> None:
     check_at_least(args, 0, "refine_steps")
     check_at_least(args, 1, "replan_steps")
     lr = getattr(args, "refine_lr", None)
-    if lr is not None and not lr > 0:
-        raise UserInputError(f"--refine-lr must be > 0, got {lr}")
+    if lr is not None and not 0 < lr < float("inf"):
+        raise UserInputError(f"--refine-lr must be a finite number > 0, got {lr}")
+    tolerance = getattr(args, "tolerance", None)
+    if tolerance is not None and not 0 < tolerance < float("inf"):
+        raise UserInputError(f"--tolerance must be a finite number > 0, got {tolerance}")
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")

@@ -74,7 +74,10 @@ def _make_goal(args, spec) -> int:
     env = envs.make_task_env(spec.name, args.image_size or cfg.image_size, env_kwargs=cfg.env_kwargs,
                              angle_qpos=cfg.angle_qpos)
     if args.goal_state:
-        pose = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")[0]
+        from envs.goal_env import check_state
+
+        pose, _ = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")
+        check_state(env, pose, np.zeros(env.nv), "--goal-state")  # a pose inside the task's world
     else:
         pose = env.sample_goal_state(np.random.default_rng(args.seed))
     save_goal_png(args.make_goal, env.render_state(pose), spec.name, pose)
@@ -141,10 +144,10 @@ def _main(argv: list[str] | None) -> int:
 
     from agent.episode_end import step_end
     from agent.thread_tuner import apply_threads
+    from agent.metric_words import describe, success_test
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, make_task_env
-    from agent.metric_words import describe, success_test
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
@@ -158,6 +161,10 @@ def _main(argv: list[str] | None) -> int:
     apply_threads(agent, args.threads)
     env = make_task_env(agent, spec.name, args.tolerance)
     start = _floats(args.start_state, "--start-state") if args.start_state else None
+    if start is not None:  # named as the user wrote it, before the env is reset
+        from envs.goal_env import check_state
+
+        check_state(env, *env._as_state(start, "--start-state"), "--start-state")
     obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
     agent.set_goal(goal_image)
     goal_shown = to_rgb_frames(goal_image, agent.image_size)

@@ -38,7 +38,8 @@ import numpy as np
 from ogbench.manipspace import lie
 from ogbench.manipspace.envs.cube_env import CubeEnv as _StockCubeEnv
 
-from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, split_state, step_result
+from envs.goal_env import (check_state, frame_observation, goal_dict_space, joint_range_problem, magnitude_problem,
+                           pixel_goal_reward, split_state, step_result)
 from envs.mesh_detail import coarsen_drawn_meshes
 
 CUBE_QPOS = slice(14, 21)  # the cube's free joint in qpos: x, y, z (m), quaternion w, x, y, z
@@ -171,6 +172,12 @@ class CubeEnv(_StockCubeEnv):
         """Splits a user-given state into (qpos, qvel); accepts qpos (21,) or qpos then qvel (41,)."""
         return split_state(state, self.nq, self.nv, name)
 
+    def state_problem(self, qpos, qvel) -> str | None:
+        """Why a state is not the scene's (None when it is): nothing beyond ``STATE_LIMIT``, the arm's limited
+        joints within their ranges."""
+        model = getattr(self, "_model", None)
+        return magnitude_problem(qpos, qvel) or (joint_range_problem(model, qpos) if model is not None else None)
+
     def _ensure_scene(self) -> None:
         """Builds the scene (MuJoCo model and data) if the env has not been reset yet."""
         if self._data is None:
@@ -272,6 +279,10 @@ class CubeEnv(_StockCubeEnv):
         state = options.get("state")
         goal = self._as_state(goal, "goal_state")[0] if goal is not None else None
         state = self._as_state(state, "state") if state is not None else None
+        if goal is not None:
+            check_state(self, goal, np.zeros(self.nv), "goal_state")
+        if state is not None:
+            check_state(self, *state, "state")
         super().reset(seed=seed)  # OGBench's random scene (arm pose, cube, data-collection target)
         self._goal_qpos = goal if goal is not None else self.sample_goal_state(self.np_random)
         self._goal_image = self.render_state(self._goal_qpos)

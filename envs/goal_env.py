@@ -94,6 +94,12 @@ class GoalImageEnv(gym.Env):
     def _on_goal_set(self, goal_qpos: np.ndarray) -> None:
         """Called when the goal changes (e.g. to move a task marker); default: nothing."""
 
+    def state_problem(self, qpos: np.ndarray, qvel: np.ndarray) -> str | None:
+        """Why ``(qpos, qvel)`` is not a state of this task's world (None when it is): what ``reset`` refuses as a
+        start or goal. Default: no entry beyond ``STATE_LIMIT``, every limited joint within its range; tasks add
+        their own walls (point mass: inside its arena; two rooms: not inside a wall)."""
+        return magnitude_problem(qpos, qvel) or joint_range_problem(self.physics.model, qpos)
+
     # ----- state ----------------------------------------------------------------------------------------------
     def _as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Splits a user-given state into (qpos, qvel); accepts qpos (nq,) or qpos+qvel (nq+nv,)."""
@@ -135,10 +141,12 @@ class GoalImageEnv(gym.Env):
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
         if options.get("goal_state") is not None:
             goal_qpos, _ = self._as_state(options["goal_state"], "goal_state")
+            check_state(self, goal_qpos, np.zeros(self.nv), "goal_state")
         else:
             goal_qpos = self.sample_state(self.np_random)
         if options.get("state") is not None:
             qpos, qvel = self._as_state(options["state"], "state")
+            check_state(self, qpos, qvel, "state")
         else:
             qpos, qvel = self.sample_state(self.np_random), np.zeros(self.nv)
         self._goal_qpos = np.array(goal_qpos, dtype=np.float64)
@@ -202,6 +210,43 @@ def split_state(state: Any, nq: int, nv: int, name: str, expected: str | None = 
         raise ValueError(f"{name} must be finite, got {arr.tolist()}")
     qvel = arr[nq:] if arr.shape[0] > nq else np.zeros(nv)
     return arr[:nq].copy(), qvel.copy()
+
+
+STATE_LIMIT = 1e4  # no position (m, rad, px) or velocity of any task's state is this large in magnitude
+RANGE_SLACK = 0.05  # a joint may sit this fraction of its range beyond it (MuJoCo's limits are soft)
+
+
+def magnitude_problem(qpos, qvel) -> str | None:
+    """A reason when an entry of ``qpos``/``qvel`` is beyond ``STATE_LIMIT`` in magnitude, else None."""
+    for name, values in (("qpos", qpos), ("qvel", qvel)):
+        values = np.asarray(values, np.float64).reshape(-1)
+        big = np.flatnonzero(~(np.abs(values) <= STATE_LIMIT))
+        if len(big):
+            return f"{name}[{big[0]}] = {values[big[0]]:.4g} is beyond {STATE_LIMIT:g} in magnitude"
+    return None
+
+
+def joint_range_problem(model, qpos) -> str | None:
+    """A reason when a limited hinge or slide joint of a MuJoCo ``model`` (``mujoco.MjModel`` or dm_control's
+    wrapper) sits outside its range in ``qpos`` (by more than ``RANGE_SLACK`` of it), else None."""
+    qpos = np.asarray(qpos, np.float64).reshape(-1)
+    for j in range(int(model.njnt)):
+        if not model.jnt_limited[j] or int(model.jnt_type[j]) not in (2, 3):  # 2 slide, 3 hinge
+            continue
+        adr = int(model.jnt_qposadr[j])
+        low, high = (float(v) for v in model.jnt_range[j])
+        slack = RANGE_SLACK * (high - low)
+        if adr < len(qpos) and not low - slack <= qpos[adr] <= high + slack:
+            return f"qpos[{adr}] = {qpos[adr]:.4g} is outside its joint's range [{low:.4g}, {high:.4g}]"
+    return None
+
+
+def check_state(env, qpos, qvel, name: str) -> None:
+    """Raises ValueError when ``env.state_problem(qpos, qvel)`` finds the state outside the task's world, before
+    ``reset`` changes anything (so a refused reset leaves the env as it was)."""
+    problem = env.state_problem(np.asarray(qpos, np.float64), np.asarray(qvel, np.float64))
+    if problem:
+        raise ValueError(f"{name} is not a state of this task's world: {problem}")
 
 
 def frame_observation(env):

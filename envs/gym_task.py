@@ -118,8 +118,8 @@ class GymTaskEnv(gym.Env):
                  angle_qpos=(), success_tolerance: float = DEFAULT_TOLERANCE, render_mode: str | None = None):
         if int(image_size) < 8:
             raise EnvContractError(f"image_size must be at least 8 pixels, got {image_size}")
-        if not success_tolerance > 0:
-            raise EnvContractError(f"the success tolerance must be positive, got {success_tolerance}")
+        if not 0 < success_tolerance < float("inf"):
+            raise EnvContractError(f"the success tolerance must be a finite number > 0, got {success_tolerance}")
         self.env_kwargs = resolve_path_kwargs(parse_env_kwargs(env_kwargs))
         self.image_size, self.render_mode = int(image_size), render_mode
         if isinstance(env_id, gym.Env):
@@ -169,7 +169,17 @@ class GymTaskEnv(gym.Env):
             raise EnvContractError(f"{name} must be {self.nq} finite values (qpos) or {self.nq + self.nv} (qpos "
                                    f"then qvel), got {arr.tolist()}")
         qvel = arr[self.nq:] if arr.shape[0] > self.nq else np.zeros(self.nv)
+        problem = self.state_problem(arr[: self.nq], qvel)
+        if problem:
+            raise EnvContractError(f"{name} is not a state of env {self.env_id}'s world: {problem}")
         return arr[: self.nq], qvel
+
+    def state_problem(self, qpos, qvel) -> str | None:
+        """Why a state is not one of this env's (None when it may be): an entry beyond ``STATE_LIMIT`` in
+        magnitude (a user's env declares no walls of its own)."""
+        from envs.goal_env import magnitude_problem
+
+        return magnitude_problem(qpos, qvel)
 
     def qpos(self) -> np.ndarray:
         return np.asarray(self.inner.data.qpos, dtype=np.float64).copy() if self.nq else np.zeros(0)

@@ -66,6 +66,13 @@ class PointMassEnv(PositionGoalEnv):
         limit = ARENA_HALF_WIDTH - MASS_RADIUS
         return np.full(2, -limit), np.full(2, limit)
 
+    def state_problem(self, qpos, qvel):
+        """The mass centre must be inside the arena's walls (+-0.3 m), besides the base checks."""
+        problem = super().state_problem(qpos, qvel)
+        if problem is None and not np.all(np.abs(np.asarray(qpos[:2])) <= ARENA_HALF_WIDTH):
+            problem = f"position {np.asarray(qpos[:2]).tolist()} m is outside the arena (walls at +-{ARENA_HALF_WIDTH} m)"
+        return problem
+
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
         """A position uniform in [-0.29, 0.29]^2 m (inside the walls, one mass radius clear of them)."""
         low, high = self.position_bounds()

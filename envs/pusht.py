@@ -40,7 +40,8 @@ with warnings.catch_warnings():  # pygame imports pkg_resources, which warns on 
     from gym_pusht.envs.pusht import PushTEnv as _StockPushT
     from gym_pusht.envs.pymunk_override import DrawOptions
 
-from envs.goal_env import frame_observation, goal_dict_space, pixel_goal_reward, split_state, step_result
+from envs.goal_env import (check_state, frame_observation, goal_dict_space, magnitude_problem, pixel_goal_reward,
+                           split_state, step_result)
 
 CANVAS = 512  # px, the side of gym-pusht's table
 ACTION_SCALE = 100.0  # px of target offset per unit of action
@@ -50,6 +51,7 @@ BLOCK_COG = np.array([0.0, 45.0])  # px, the T's centre of mass in its body fram
 POSE_TOLERANCE = 20.0  # px, over agent xy and block xy together
 ANGLE_TOLERANCE = np.pi / 9  # rad
 COVERAGE_THRESHOLD = 0.95
+TABLE_MARGIN = 64  # px beyond the canvas edge a state may put a body's reference point (see state_problem)
 TABLE_LOW, TABLE_HIGH = 22.0, CANVAS - 22.0  # px: where the pusher's target may go (walls at 5 and 506, radius 15)
 
 
@@ -129,6 +131,17 @@ class PushTEnv(_StockPushT):
         """Splits a user-given state into (qpos, qvel); accepts qpos (5,) or qpos then qvel (10,)."""
         return split_state(state, self.nq, self.nv, name,
                            expected="5 values (agent x, y, block x, y, angle) or 10 (then their velocities)")
+
+    def state_problem(self, qpos, qvel) -> str | None:
+        """Why a state is off the table (None when it is on it): the pusher and the block's reference point within
+        ``TABLE_MARGIN`` px of the 512-px canvas (the T's reference point leaves it when the T is pressed against a
+        wall: -27 px in the shipped held-out data), nothing beyond ``STATE_LIMIT``."""
+        problem = magnitude_problem(qpos, qvel)
+        low, high = -TABLE_MARGIN, CANVAS + TABLE_MARGIN
+        for what, xy in (("pusher", qpos[0:2]), ("block", qpos[2:4])):
+            if problem is None and not np.all((low <= np.asarray(xy)) & (np.asarray(xy) <= high)):
+                problem = f"the {what} at {np.asarray(xy).tolist()} px is off the table [{low}, {high}] px"
+        return problem
 
     def get_qpos(self) -> np.ndarray:
         """(agent x, agent y, block x, block y, block angle wrapped to [-pi, pi)), px and rad."""
@@ -213,8 +226,11 @@ class PushTEnv(_StockPushT):
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
         goal = options.get("goal_state")
         goal_qpos = self._as_state(goal, "goal_state")[0] if goal is not None else self.sample_state(self.np_random)
+        if goal is not None:
+            check_state(self, goal_qpos, np.zeros(self.nv), "goal_state")
         if options.get("state") is not None:
             qpos, qvel = self._as_state(options["state"], "state")
+            check_state(self, qpos, qvel, "state")
         else:
             qpos, qvel = self.sample_state(self.np_random), np.zeros(self.nv)
         self._setup()

@@ -155,6 +155,15 @@ class TwoRoomEnv(PositionGoalEnv):
     def _build_physics(self):
         return mujoco.Physics.from_xml_string(build_xml())
 
+    def state_problem(self, qpos, qvel):
+        """The agent's centre must be on the floor and the disc no more than half inside a wall."""
+        problem = super().state_problem(qpos, qvel)
+        if problem is None and not np.all(np.abs(np.asarray(qpos[:2])) <= FREE_HALF_WIDTH):
+            problem = f"position {np.asarray(qpos[:2]).tolist()} m is outside the floor (+-{FREE_HALF_WIDTH} m)"
+        if problem is None and wall_clearance(qpos) < AGENT_RADIUS / 2:
+            problem = f"position {np.asarray(qpos[:2]).tolist()} m is inside a wall"
+        return problem
+
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
         """A position uniform over both rooms (each room equally likely, the doorway excluded), at least
         ``SAMPLE_CLEARANCE`` (5 mm) clear of every wall; metres."""

@@ -38,6 +38,24 @@ CASES = [
      ["planning.json was built for another model"]),
     ("eval-proposal-of-another-model", "lewm-eval", ["--checkpoint", "{other_proposal}"],
      ["was built for another model"]),
+    # ---- values: options finite, states inside the task's world
+    ("refine-lr-inf", "lewm-plan", ["--checkpoint", "{checkpoint}", "--refine-lr", "inf"],
+     ["--refine-lr must be a finite number > 0, got inf"]),
+    ("refine-lr-nan", "lewm-plan", ["--checkpoint", "{checkpoint}", "--refine-lr", "nan"], ["--refine-lr"]),
+    ("start-state-1e308", "lewm-plan", ["--checkpoint", "{checkpoint}", "--start-state", "1e308,1e308"],
+     ["--start-state is not a state of this task's world", "1e+308"]),
+    ("start-state-beyond-wrist-range", "lewm-plan", ["--checkpoint", "{checkpoint}", "--start-state", "0,4"],
+     ["--start-state", "outside its joint's range"]),
+    ("make-goal-state-1e300", "lewm-plan", ["--make-goal", "{work}/g.png", "--goal-state", "1e300,0"],
+     ["--goal-state is not a state of this task's world"]),
+    ("make-goal-pointmass-outside-arena", "lewm-plan",
+     ["--make-goal", "{work}/g.png", "--env", "pointmass", "--goal-state", "0.5,0"], ["--goal-state", "range"]),
+    ("make-goal-tworoom-in-wall", "lewm-plan",
+     ["--make-goal", "{work}/g.png", "--env", "tworoom", "--goal-state", "0,0"], ["inside a wall"]),
+    ("make-goal-pusht-off-table", "lewm-plan",
+     ["--make-goal", "{work}/g.png", "--env", "pusht", "--goal-state", "1e9,1e9,200,200,0"], ["--goal-state"]),
+    ("goal-png-pose-1e300", "lewm-plan", ["--checkpoint", "{checkpoint}", "--goal", "{far_goal}"],
+     ["goal_state is not a state of this task's world"]),
 ]
 
 
@@ -59,6 +77,8 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
     picture = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     paths["goal"] = root / "goal.png"
     save_goal_png(paths["goal"], picture, "reacher", np.array([0.5, -0.5]))
+    paths["far_goal"] = root / "far_goal.png"  # a goal image whose stored pose is outside the world
+    save_goal_png(paths["far_goal"], picture, "reacher", np.array([1e300, 0.0]))
 
     no_checksum = _copy(tiny_checkpoint, root / "no_checksum")
     text = (no_checksum / "config.yaml").read_text()
@@ -85,7 +105,9 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
 
 
 def _argv(exe, args, names):
-    defaults = ["--goal", "{goal}"] if exe == "lewm-plan" else [
+    if "--make-goal" in args:
+        return [a.format(**names) for a in [*args, "--no-progress"]]
+    defaults = ([] if "--goal" in args else ["--goal", "{goal}"]) if exe == "lewm-plan" else [
         "--suite", "lewm", "--episodes", "2", "--eval-data", "{reacher_h5}", "--out", "{work}/eval"]
     return [a.format(**names) for a in [*args, *defaults, *FAST]]
 
