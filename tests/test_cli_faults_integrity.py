@@ -38,7 +38,11 @@ CASES = [
      ["planning.json was built for another model"]),
     ("eval-proposal-of-another-model", "lewm-eval", ["--checkpoint", "{other_proposal}"],
      ["was built for another model"]),
-    # ---- values: options finite, states inside the task's world
+    # ---- values: normalisation statistics, options finite, states inside the task's world
+    ("action-std-zero", "lewm-plan", ["--checkpoint", "{std_zero}"], ["action_std must be greater than 0"]),
+    ("action-std-inf", "lewm-plan", ["--checkpoint", "{std_inf}"], ["action_std must hold finite numbers"]),
+    ("train-steps-inf", "lewm-train", ["--set", "steps=.inf"], ["steps must be an integer, got inf"]),
+    ("train-lr-inf", "lewm-train", ["--set", "lr=.inf"], ["lr must be a finite number, got inf"]),
     ("refine-lr-inf", "lewm-plan", ["--checkpoint", "{checkpoint}", "--refine-lr", "inf"],
      ["--refine-lr must be a finite number > 0, got inf"]),
     ("refine-lr-nan", "lewm-plan", ["--checkpoint", "{checkpoint}", "--refine-lr", "nan"], ["--refine-lr"]),
@@ -77,6 +81,9 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
     picture = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     paths["goal"] = root / "goal.png"
     save_goal_png(paths["goal"], picture, "reacher", np.array([0.5, -0.5]))
+    paths["config"] = root / "tiny.yaml"
+    paths["config"].write_text(yaml.safe_dump(dict(preset="cpu", image_size=32, cnn_channels=[8, 16, 32],
+                                                   embed_dim=32, steps=2, batch_size=8)))
     paths["far_goal"] = root / "far_goal.png"  # a goal image whose stored pose is outside the world
     save_goal_png(paths["far_goal"], picture, "reacher", np.array([1e300, 0.0]))
 
@@ -87,6 +94,10 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
     paths["no_checksum"] = no_checksum
     paths["empty_config"] = _copy(tiny_checkpoint, root / "empty_config")
     (paths["empty_config"] / "config.yaml").write_text("\n")
+    for name, std in (("std_zero", [0.0, 0.0]), ("std_inf", [float("inf"), 1.0])):
+        paths[name] = _copy(tiny_checkpoint, root / name)
+        cfg = yaml.safe_load((paths[name] / "config.yaml").read_text())
+        (paths[name] / "config.yaml").write_text(yaml.safe_dump({**cfg, "action_std": std}, sort_keys=False))
     paths["empty_task"] = _copy(tiny_checkpoint, root / "empty_task")
     cfg = yaml.safe_load((paths["empty_task"] / "config.yaml").read_text())
     (paths["empty_task"] / "config.yaml").write_text(yaml.safe_dump({**cfg, "task": ""}, sort_keys=False))
@@ -105,6 +116,9 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
 
 
 def _argv(exe, args, names):
+    if exe == "lewm-train":
+        return [a.format(**names) for a in [*args, "--config", "{config}", "--data", "{reacher_h5}", "--out",
+                                             "{work}/run", "--no-progress"]]
     if "--make-goal" in args:
         return [a.format(**names) for a in [*args, "--no-progress"]]
     defaults = ([] if "--goal" in args else ["--goal", "{goal}"]) if exe == "lewm-plan" else [
