@@ -12,7 +12,8 @@ WRITES = r"--(?:video|make-goal|out|preview)[ =]([^\s`]+)"
 def written_paths() -> list[str]:
     text = (ROOT / "README.md").read_text()
     shell = "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S))
-    inline = " ".join(c for c in re.findall(r"`([^`\n]+)`", text) if c.startswith("lewm-"))
+    # inline commands to run as they stand (with --env); not the placeholders of prose (`lewm-collect --out X.h5`)
+    inline = " ".join(c for c in re.findall(r"`([^`\n]+)`", text) if c.startswith("lewm-") and "--env " in c)
     return sorted(set(re.findall(WRITES, shell + "\n" + inline)))
 
 
