@@ -134,10 +134,19 @@ def _part_path(parts: Path, index: int) -> Path:
     return parts / f"ep_{index:06d}.npz"
 
 
+# What each part records about itself beside its columns: the task, its episode index and the SHA-256 of its
+# columns (world_model.data_integrity.episode_digest), checked when the parts are merged.
+PART_IDENTITY = ("part_env", "part_index", "part_sha256")
+
+
 def _collect_part(job: tuple[CollectConfig, str, int]) -> int:
+    from world_model.data_integrity import episode_digest
+
     cfg, parts, index = job
     episode = collect_episode(cfg, index)
-    atomic_write(_part_path(Path(parts), index), lambda tmp: np.savez(tmp, **episode))
+    identity = {"part_env": np.array(cfg.env), "part_index": np.array(index),
+                "part_sha256": np.array(episode_digest(episode))}
+    atomic_write(_part_path(Path(parts), index), lambda tmp: np.savez(tmp, **episode, **identity))
     return index
 
 
@@ -195,9 +204,9 @@ def _part_is_readable(part: Path) -> bool:
         return False
 
 
-def _drop_damaged(part: Path) -> None:
+def _drop_damaged(part: Path, reason: str = "is damaged") -> None:
     """Deletes a damaged part (it is collected again: each episode is fixed by the seed and its index)."""
-    tqdm.write(f"lewm-collect: {part} is damaged; collecting that episode again")
+    tqdm.write(f"lewm-collect: {part} {reason}; collecting that episode again")
     part.unlink()
 
 
@@ -206,17 +215,39 @@ def _load_part(cfg: CollectConfig, parts: Path, index: int) -> dict[str, np.ndar
     import zipfile
 
     try:
-        return read_part(parts, index)
+        return read_part(parts, index, cfg.env)
+    except PartMismatch as exc:
+        _drop_damaged(_part_path(parts, index), f"is not this collection's episode {index} ({exc})")
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         _drop_damaged(_part_path(parts, index))
-        _collect_part((cfg, str(parts), index))
-        return read_part(parts, index)
+    _collect_part((cfg, str(parts), index))
+    return read_part(parts, index, cfg.env)
 
 
-def read_part(parts: Path, index: int) -> dict[str, np.ndarray]:
-    """One finished episode's columns (``pixels`` (T+1, H, W, 3) uint8, ``action``, ``qpos``, ...) from its part."""
+class PartMismatch(ValueError):
+    """A collection part that is not the episode its name says: another task's, another index, or changed."""
+
+
+def read_part(parts: Path, index: int, env: str | None = None) -> dict[str, np.ndarray]:
+    """One finished episode's columns (``pixels`` (T+1, H, W, 3) uint8, ``action``, ``qpos``, ...) from its part.
+
+    The identity the collector wrote into the part is checked: the task ``env`` (when given), the episode
+    ``index`` and the checksum of its columns (PartMismatch naming what differs); parts written before identities
+    were recorded load as they are.
+    """
+    from world_model.data_integrity import episode_digest
+
     with np.load(_part_path(parts, index)) as data:
-        return {k: data[k] for k in data.files}
+        columns = {k: data[k] for k in data.files if k not in PART_IDENTITY}
+        identity = {k: data[k] for k in PART_IDENTITY if k in data.files}
+    if identity:
+        if env is not None and str(identity.get("part_env", env)) != env:
+            raise PartMismatch(f"it is an episode of task {str(identity['part_env'])!r}, not {env!r}")
+        if int(identity.get("part_index", index)) != index:
+            raise PartMismatch(f"it is episode {int(identity['part_index'])}, not {index}")
+        if "part_sha256" in identity and str(identity["part_sha256"]) != episode_digest(columns):
+            raise PartMismatch("its columns do not match the checksum written with them")
+    return columns
 
 
 def dataset_attrs(cfg: CollectConfig) -> dict:

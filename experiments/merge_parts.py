@@ -71,7 +71,10 @@ def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
     missing = [i for i in range(count) if not _part_path(parts, i).is_file()]
     if missing:
         raise SystemExit(f"episodes {missing[:5]}... are not finished yet")
-    return [read_part(parts, i) for i in range(count)], dataset_attrs(cfg)
+    try:  # each part must be this collection's task and episode, unchanged since it was written
+        return [read_part(parts, i, cfg.env) for i in range(count)], dataset_attrs(cfg)
+    except ValueError as exc:
+        raise SystemExit(f"{parts}: a part is not this collection's ({exc})") from None
 
 
 def _read_finished(path: Path, count: int | None) -> tuple[list[dict], dict]:

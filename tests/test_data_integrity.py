@@ -159,3 +159,37 @@ def test_lewm_train_proposal_refuses_bad_data(data, extra, words, bad_data, tiny
                          "--no-progress", *extra)
     assert_user_error(result, "lewm-train-proposal", *words)
     assert not (folder / "proposal.safetensors").exists()
+
+
+def test_collection_parts_carry_their_task_index_and_checksum(tmp_path, capsys):
+    """A part merged into a dataset must be this collection's episode: another task's, another index's or a
+    changed part is refused by merge_parts and collected again by lewm-collect."""
+    from agent.collect import CollectConfig, PartMismatch, _collect_part, _load_part, _part_path, read_part
+
+    def parts_of(env):
+        folder = tmp_path / env
+        folder.mkdir()
+        cfg = CollectConfig(env=env, episodes=2, steps=4, image_size=16)
+        for i in range(2):
+            _collect_part((cfg, str(folder), i))
+        return cfg, folder
+
+    reacher, parts = parts_of("reacher")
+    _, other = parts_of("pointmass")
+    good = read_part(parts, 1, "reacher")
+    assert set(good) == {"pixels", "action", "qpos", "qvel"}  # the identity is not a column
+    shutil.copy(_part_path(other, 1), _part_path(parts, 1))
+    with pytest.raises(PartMismatch, match="task 'pointmass', not 'reacher'"):
+        read_part(parts, 1, "reacher")
+    shutil.copy(_part_path(parts, 0), _part_path(parts, 1))
+    with pytest.raises(PartMismatch, match="episode 0, not 1"):
+        read_part(parts, 1, "reacher")
+    with np.load(_part_path(parts, 0)) as data:
+        changed = {k: data[k] for k in data.files}
+    changed["action"][1] += 0.5
+    np.savez(_part_path(parts, 0), **changed)
+    with pytest.raises(PartMismatch, match="do not match the checksum"):
+        read_part(parts, 0, "reacher")
+    again = _load_part(reacher, parts, 1)  # lewm-collect collects the foreign part again
+    assert all(np.array_equal(again[k], good[k], equal_nan=True) for k in good)
+    assert "is not this collection's episode 1 (it is episode 0, not 1)" in capsys.readouterr().out
