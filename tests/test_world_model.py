@@ -198,10 +198,11 @@ def test_save_load_round_trip(tmp_path, model):
 
 def test_load_refuses_mismatched_config(tmp_path, model):
     model.save(tmp_path / "ck")
-    model.cfg.replace(pred_depth=3).to_yaml(tmp_path / "ck" / "config.yaml")
+    sha = LeWMConfig.from_yaml(tmp_path / "ck" / "config.yaml").weights_sha256  # the weights stay verified
+    model.cfg.replace(pred_depth=3, weights_sha256=sha).to_yaml(tmp_path / "ck" / "config.yaml")
     with pytest.raises(CheckpointMismatchError, match="missing keys: predictor.blocks.2"):
         LeWM.load(tmp_path / "ck")
-    model.cfg.replace(proj_hidden=32).to_yaml(tmp_path / "ck" / "config.yaml")
+    model.cfg.replace(proj_hidden=32, weights_sha256=sha).to_yaml(tmp_path / "ck" / "config.yaml")
     with pytest.raises(ValueError, match="shape mismatch: pred_proj.net.0.bias"):
         LeWM.load(tmp_path / "ck")
     with pytest.raises(FileNotFoundError, match="not found"):
