@@ -70,7 +70,8 @@ class PointMassEnv(PositionGoalEnv):
         """The mass centre must be inside the arena's walls (+-0.3 m), besides the base checks."""
         problem = super().state_problem(qpos, qvel)
         if problem is None and not np.all(np.abs(np.asarray(qpos[:2])) <= ARENA_HALF_WIDTH):
-            problem = f"position {np.asarray(qpos[:2]).tolist()} m is outside the arena (walls at +-{ARENA_HALF_WIDTH} m)"
+            problem = (f"position {np.asarray(qpos[:2]).tolist()} m is outside the arena (walls at "
+                       f"+-{ARENA_HALF_WIDTH} m)")
         return problem
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:

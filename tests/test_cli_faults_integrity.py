@@ -23,7 +23,8 @@ FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--no-progress"]
 
 CASES = [
     # ---- checkpoints: checksum required, config and task present
-    ("no-checksum", "lewm-plan", ["--checkpoint", "{no_checksum}"], ["records no weights_sha256", "--trust-unverified"]),
+    ("no-checksum", "lewm-plan", ["--checkpoint", "{no_checksum}"],
+     ["records no weights_sha256", "--trust-unverified"]),
     ("empty-config", "lewm-plan", ["--checkpoint", "{empty_config}"], ["config.yaml is empty"]),
     ("empty-task", "lewm-plan", ["--checkpoint", "{empty_task}"], ["names no task"]),
     ("eval-no-checksum", "lewm-eval", ["--checkpoint", "{no_checksum}"], ["records no weights_sha256"]),
@@ -223,7 +224,6 @@ def test_shipped_companion_files_record_their_model(name):
 
     from agent.pretrained import shipped_checkpoints
     from agent.waypoints import WaypointGraph
-    from world_model.mlp_file import load_mlp  # noqa: F401 (the loader reads model_sha256 from the metadata)
     from world_model.proposal import ProposalPolicy
 
     folder = shipped_checkpoints()[name]

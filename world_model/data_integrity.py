@@ -69,8 +69,8 @@ def verify_checksums(path, columns: dict[str, np.ndarray], ep_offset: np.ndarray
         got = episode_digest({k: v[off:off + n] for k, v in columns.items()})
         if got.encode() != bytes(recorded[e]):
             raise UserInputError(f"dataset {path}: episode {e} (rows {off}-{off + n - 1}) does not match the checksum "
-                                 f"its collector wrote ({', '.join(sorted(columns))}): the file was changed or damaged; "
-                                 f"{RECOLLECT}")
+                                 f"its collector wrote ({', '.join(sorted(columns))}): the file was changed or "
+                                 f"damaged; {RECOLLECT}")
     return True
 
 
