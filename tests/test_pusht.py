@@ -208,7 +208,7 @@ def test_lewm_plan_reaches_for_the_push_t_target(tiny_pusht_checkpoint, tmp_path
                              "--no-progress"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
-    assert " px (success within 20.0 px)" in line and "| coverage: " in line
+    assert " px (success within 20.0 px)" in line and "| the block covers " in line  # agent.metric_words
 
 
 def test_a_task_without_a_shipped_model_says_how_to_train_one(monkeypatch):
