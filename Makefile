@@ -23,7 +23,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	index='$(TORCH_INDEX)'; [ "$$index" != auto ] || index=$$($(PY) experiments/torch_index.py); \
 	echo "installing $(TORCH) from $${index:-pip's own index}"; \
 	$(PIP) install -q "$(TORCH)" $${index:+--index-url "$$index"}
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray]"
 	$(PIP) install -q --no-deps "$(SWM)"
 	touch $@
 

@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --replay: which run of the results.json (needed when it holds several)")
     p.add_argument("--video", help="with --replay: write the replayed episode beside its goal image to this .mp4")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run each group of --max-envs episodes (default 10) of each run as a job on a Ray cluster "
+                        "at ADDRESS (e.g. auto, ray://host:10001), or on a local Ray instance without one; the "
+                        "per-episode outcomes are those of a local run with the same --max-envs. Needs "
+                        "pip install lewm-plan[ray]")
+    p.add_argument("--ray-cpus", type=float, help="CPUs each --ray job asks for (default: the threads it plans "
+                   "with, torch's count here or --threads)")
+    p.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs each --ray job asks for (0.5: two jobs share one)")
     return p
 
 
@@ -163,6 +171,8 @@ def _main(argv: list[str] | None) -> int:
     check_output_folder(args.out, "--out")
     if args.video_failures:
         check_output_folder(args.video_failures, "--video-failures")
+    if args.ray is not None:
+        _check_ray(args)
     command = "lewm-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     header = (f"Command: `{command}`  \nDate: {time.strftime('%Y-%m-%d %H:%M')}  \n"
               + "  \n".join(f"{k}: {v}" for k, v in SUITE_TITLES.items() if k in suites))
@@ -173,10 +183,21 @@ def _main(argv: list[str] | None) -> int:
                                       "+subgoals" if isinstance(high_level, SubgoalPolicy) else "+waypoints")
         for suite in suites:
             frames = [] if args.video_failures else None
-            run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
-                           budget=args.budget, planner_name=label, progress=not args.no_progress,
-                           tolerance=args.tolerance, nontrivial=args.nontrivial, max_envs=args.max_envs,
-                           frames_out=frames)
+            if args.ray is not None:
+                from agent.ray_eval import ray_run
+
+                # What "auto" chose here by timing (precision, threads) goes to the jobs, which would time it
+                # again: the thread count changes float sums, and so can change a plan.
+                import torch
+
+                threads = "auto" if getattr(args, "threads", None) == "auto" else torch.get_num_threads()
+                run = ray_run(args, task, folder, eval_data, suite, label, {**kwargs, "precision": agent.precision},
+                              threads, args.ray_cpus, args.ray_gpus)
+            else:
+                run = evaluate(task, suite, agent, args.episodes, seed=args.seed, eval_data=eval_data,
+                               budget=args.budget, planner_name=label, progress=not args.no_progress,
+                               tolerance=args.tolerance, nontrivial=args.nontrivial, max_envs=args.max_envs,
+                               frames_out=frames)
             summary = to_jsonable(run)
             summary["checkpoint"] = str(folder)
             summary["replay"] = {"agent": kwargs, "tolerance": args.tolerance}
@@ -192,6 +213,19 @@ def _main(argv: list[str] | None) -> int:
     print(markdown_table(runs))
     print(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
     return 0
+
+
+def _check_ray(args) -> None:
+    """``--ray``: Ray is installed, the job resources are sane, and nothing asks for what jobs do not return."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UserInputError("--ray needs Ray: pip install lewm-plan[ray]") from None
+    if (args.ray_cpus is not None and not args.ray_cpus > 0) or not args.ray_gpus >= 0:
+        raise UserInputError(f"--ray-cpus must be above 0 and --ray-gpus at least 0, got {args.ray_cpus} and "
+                             f"{args.ray_gpus}")
+    if args.video_failures:
+        raise UserInputError("--video-failures films episodes here; with --ray they run elsewhere: leave one out")
 
 
 def _replay(args) -> int:

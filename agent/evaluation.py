@@ -284,14 +284,27 @@ def task_env_factory(agent, task: str, suite: str, tolerance: float | None = Non
     return lambda: make_task_env(agent, spec.name, tolerance, task_kwargs)
 
 
+GROUP_SEED_STRIDE = 7919  # group g of a run plans with seed + g * stride (group 0: the run's seed itself)
+
+
+def seed_group(agent, seed: int, group: int) -> None:
+    """Re-seeds the planner before a group of episodes, so each group's outcomes depend on the run's seed and the
+    group's index alone, not on the groups or runs before it: the same group run elsewhere (a ``lewm-eval --ray``
+    job, ``--replay``) plans with the same noise."""
+    agent.planner.reset(seed=int(seed) + GROUP_SEED_STRIDE * int(group))
+
+
 def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_data=None, budget: int | None = None,
              planner_name: str = "", progress: bool = True, tolerance: float | None = None,
-             nontrivial: bool = False, max_envs: int | None = None, frames_out: list | None = None) -> RunResult:
+             nontrivial: bool = False, max_envs: int | None = None, frames_out: list | None = None,
+             only_group: int | None = None) -> RunResult:
     """Runs one suite of one task with one agent; ``budget`` defaults to :func:`suite_budget`. ``tolerance``: the
     state-match tolerance of a user's gymnasium env (its qpos units; None: the env's default). ``nontrivial``: the
     lewm suite draws only pairs whose start is not already a success (cube: a third of them). ``max_envs``: envs
     stepped and planned together (None: all episodes, or as many as fit in memory, ``agent.env_memory``).
-    ``frames_out``: a list to extend with each episode's frames and goal image (:func:`run_episodes`)."""
+    ``frames_out``: a list to extend with each episode's frames and goal image (:func:`run_episodes`). ``seed``
+    draws the pairs and seeds the planner of each group (:func:`seed_group`). ``only_group``: run that group of
+    ``max_envs`` episodes only (a ``lewm-eval --ray`` job): the result holds its episodes, in pair order."""
     from agent.env_memory import group_size
 
     import envs
@@ -319,6 +332,9 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
     start = time.perf_counter()
     results, plan_seconds, batch_sizes = [], [], []
     for first in range(0, len(pairs), group):
+        if only_group is not None and first // group != only_group:
+            continue
+        seed_group(agent, seed, first // group)
         part = run_episodes(make_env, agent, pairs[first:first + group], budget, progress=progress,
                             desc=f"{spec.name}/{suite}/{planner_name}", frames_out=frames_out)
         for whole, piece in zip((results, plan_seconds, batch_sizes), part):
