@@ -16,7 +16,9 @@ from world_model.cli_errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lewm-check-data", description=__doc__.splitlines()[0])
+    from world_model.cli_help import help_style
+
+    p = argparse.ArgumentParser(**help_style("lewm-check-data", __doc__))
     p.add_argument("files", nargs="+", metavar="FILE", help="HDF5 datasets (lewm-collect's layout)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
