@@ -9,7 +9,7 @@ import pytest
 
 COMMANDS = {"lewm-plan": "agent.cli_plan", "lewm-eval": "agent.cli_eval", "lewm-collect": "agent.cli_collect",
             "lewm-train": "world_model.train", "lewm-train-proposal": "world_model.train_proposal",
-            "lewm-train-subgoal": "world_model.train_subgoal"}
+            "lewm-train-subgoal": "world_model.train_subgoal", "lewm-check-data": "world_model.check_data"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
