@@ -73,6 +73,9 @@ def add_speed_options(p) -> None:
                    help="load the checkpoint's goal value (value.safetensors, lewm-train-value); --no-value plans "
                         "without it, on the latent distance, where the checkpoint's planning.json chose cost "
                         "'value'; default: when the checkpoint has one")
+    p.add_argument("--value-subgoals", action="store_true",
+                   help="aim each replan at the data frame within reach that the goal value puts nearest the goal "
+                        "(the frames of the checkpoint's waypoint file; needs value.safetensors)")
     p.add_argument("--subgoals", action=argparse.BooleanOptionalAction, default=None,
                    help="aim each replan at the checkpoint's learned subgoal on the way to the goal "
                         "(subgoal.safetensors, in place of waypoints); default: when the checkpoint has one")
@@ -131,7 +134,8 @@ def speed_settings(args) -> dict:
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
             "precision": "bf16" if args.bf16 else args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
-            "subgoals": "auto" if args.subgoals is None else args.subgoals,
+            "subgoals": "value" if getattr(args, "value_subgoals", False) else
+            "auto" if args.subgoals is None else args.subgoals,
             "value": "auto" if getattr(args, "value", None) is None else args.value,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}

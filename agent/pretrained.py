@@ -269,7 +269,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                                **planner_settings)
     agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
                   warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
-                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev, **identity),
+                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev, goal_value=goal_value,
+                                                   **identity),
                   precision=precision,
                   proposal=policy,
                   refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
@@ -338,16 +339,32 @@ def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = Non
 
 
 def _subgoals_or_waypoints(subgoals, waypoints, folder: Path, device, model_sha256: str | None = None,
-                           trust_unverified: bool = False):
+                           trust_unverified: bool = False, goal_value=None):
     """What the agent aims each replan at on the way to a far goal: the subgoal policy when one is chosen,
-    else the waypoint graph, else None (straight at the goal). Both asked for explicitly is an error."""
+    else the waypoint graph, else None (straight at the goal). Both asked for explicitly is an error.
+    ``subgoals="value"``: the data frames of the checkpoint's waypoint file ranked by the goal value
+    (``agent.value_subgoals``), which must be loaded (``goal_value``)."""
+    identity = dict(model_sha256=model_sha256, trust_unverified=trust_unverified)
+    if subgoals == "value":
+        return _value_subgoals(goal_value, waypoints, folder, identity)
     explicit = lambda choice: choice not in ("auto", None, False)  # noqa: E731
     if explicit(subgoals) and explicit(waypoints):
         raise ValueError("choose a subgoal policy or a waypoint graph, not both (pass waypoints=False or "
                          "subgoals=False; --no-waypoints / --no-subgoals)")
-    identity = dict(model_sha256=model_sha256, trust_unverified=trust_unverified)
     high_level = load_subgoals(subgoals, folder, device, **identity)
     return high_level if high_level is not None else load_waypoints(waypoints, folder, **identity)
+
+
+def _value_subgoals(goal_value, waypoints, folder: Path, identity: dict):
+    """``agent.value_subgoals.ValueSubgoals`` over the nodes of the waypoint file ``waypoints`` names (the
+    checkpoint's ``waypoints.npz`` unless a file is given), within the graph's reach."""
+    from agent.value_subgoals import ValueSubgoals
+
+    if goal_value is None:
+        raise ValueError("value subgoals rank data frames by the checkpoint's goal value, and none is loaded: train "
+                         "one with lewm-train-value")
+    graph = load_waypoints(True if waypoints in ("auto", None, False, True) else waypoints, folder, **identity)
+    return ValueSubgoals(goal_value, graph.nodes, reach=graph.reach)
 
 
 def load_waypoints(waypoints, folder: Path, model_sha256: str | None = None, trust_unverified: bool = False):
