@@ -102,6 +102,30 @@ reacher-proposal pointmass-proposal tworoom-proposal: %-proposal: setup
 
 proposals: reacher-proposal pointmass-proposal tworoom-proposal
 
+# ---- the shipped goal values (docs/value.md; about 10 min per task on a 2-core CPU) -----------------------------
+# Collects each model's training episodes into the data folder ($$LEWM_DATA, default ~/.cache/lewm; reacher 400 and
+# two rooms 300, as the proposal policies') and trains value.safetensors with the world model frozen (TD estimator,
+# goals up to 20 blocks ahead: the episodes' length); then the free goals without the waypoint graph, on the latent
+# distance and on the value (value-eval).
+DATA_HOME := $(or $(LEWM_DATA),$(HOME)/.cache/lewm)
+.PHONY: values value-eval reacher-value tworoom-value
+values: reacher-value tworoom-value
+reacher-value tworoom-value: %-value: setup
+	mkdir -p $(DATA_HOME)/easy
+	[ -f $(DATA_HOME)/easy/$*.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes $(PROPOSAL_EPISODES_$*) --steps 100 \
+		--seed 0 --policy $(POLICY_$*) --workers 1 --out $(DATA_HOME)/easy/$*.h5
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/$* \
+		--data $(DATA_HOME)/easy/$*.h5 --max-goal-blocks 20
+
+value-eval: setup
+	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --out experiments/results/value/reacher_free_nograph_all
+	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --cost value \
+		--out experiments/results/value/reacher_free_nograph_value_td
+	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi \
+		--out experiments/results/value/tworoom_free_nograph_mppi_all
+	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi --cost value \
+		--out experiments/results/value/tworoom_free_nograph_mppi_value_td
+
 # The planner each easy task's checkpoint uses by default (about 25 min): the proposal policy alone against MPPI +
 # proposal on both suites; experiments/choose_planner.py writes two rooms' planning.json (reacher and point mass
 # keep MPPI: their policies alone lose success). Rerun after rebuilding a model: shipping one clears the file.

@@ -140,7 +140,7 @@ def test_lewm_train_value_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {tmp_path / 'value.safetensors'}: held-out episodes, rank correlation")
     loaded = GoalValue.load(tmp_path)
-    assert loaded.max_blocks == 5 and loaded.info["estimator"] == "mc" and "val_after" in loaded.info
+    assert loaded.max_blocks == 5 and loaded.info["estimator"] == "td" and "val_after" in loaded.info
     assert loaded.model_sha256 == model_sha(tiny_checkpoint)
     assert not (tmp_path / "value_train_state.pt").exists()  # progress is removed once the value is written
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),

@@ -37,7 +37,7 @@ class GoalValue(nn.Module):
     """
 
     def __init__(self, embed_dim: int, hidden: int = 256, depth: int = 3, max_blocks: float = 40.0,
-                 estimator: str = "mc"):
+                 estimator: str = "td"):
         super().__init__()
         if min(embed_dim, hidden, depth) < 1 or not max_blocks > 0:
             raise ValueError("embed_dim, hidden and depth must be >= 1 and max_blocks positive")
