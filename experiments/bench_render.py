@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+CHOSEN = {"shadow_size": 512, "multisampling": False, "mesh_cell": 0.01}  # lewm/Cube-v0's look (envs.cube)
 # name: changes from OGBench's stock look. Keys: shadow_size (px, None = stock 4096, 0 = no shadows),
 # multisampling (bool), reflection, skybox, haze (scene flags), opaque_arm (draw the arm solid), lp_threads.
 SETTINGS = {
@@ -43,13 +44,10 @@ SETTINGS = {
     "shadow 512, no MSAA, meshes 10 mm": {"shadow_size": 512, "multisampling": False, "mesh_cell": 0.01},
     "shadow 512, no MSAA, meshes 20 mm": {"shadow_size": 512, "multisampling": False, "mesh_cell": 0.02},
     "shadow 1024, no MSAA, meshes 10 mm": {"shadow_size": 1024, "multisampling": False, "mesh_cell": 0.01},
-    "same, LP_NUM_THREADS=1": {"shadow_size": 512, "multisampling": False, "reflection": False, "skybox": False,
-                               "haze": False, "lp_threads": 1},
-    "same, LP_NUM_THREADS=2": {"shadow_size": 512, "multisampling": False, "reflection": False, "skybox": False,
-                               "haze": False, "lp_threads": 2},
-    "same, LP_NUM_THREADS=0 (no rasteriser threads)": {"shadow_size": 512, "multisampling": False,
-                                                       "reflection": False, "skybox": False, "haze": False,
-                                                       "lp_threads": 0},
+    "chosen look (shadow 512, no MSAA, meshes 10 mm), LP_NUM_THREADS=1": {**CHOSEN, "lp_threads": 1},
+    "chosen look, LP_NUM_THREADS=2": {**CHOSEN, "lp_threads": 2},
+    "chosen look, LP_NUM_THREADS=0 (no rasteriser threads)": {**CHOSEN, "lp_threads": 0},
+    "chosen look, no reflection/skybox/haze": {**CHOSEN, "reflection": False, "skybox": False, "haze": False},
 }
 REFERENCE_SHADOWED = "shadow map 512, no MSAA (old cube_shadows)"
 
