@@ -122,6 +122,9 @@ def test_lewm_train_refuses_state_lambda_without_states(tmp_path, tiny_reacher_h
             if key != "qpos":
                 src.copy(key, dst)
         dst.attrs.update(src.attrs)
+    from conftest import restamp
+
+    restamp(data)  # a valid file without states, as a collector that records none would write it
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "state_lambda": 1.0}))
     assert main(["--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
