@@ -17,13 +17,15 @@ export MUJOCO_GL ?= egl
 
 .PHONY: setup test demo goal clean-venv
 
+# setuptools warns on every editable install of a flat layout ("folders ... with the same name as your package may
+# take precedence during imports"): this checkout is the package, so that is intended, and PYTHONWARNINGS silences it.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	index='$(TORCH_INDEX)'; [ "$$index" != auto ] || index=$$($(PY) experiments/torch_index.py); \
 	echo "installing $(TORCH) from $${index:-pip's own index}"; \
 	$(PIP) install -q "$(TORCH)" $${index:+--index-url "$$index"}
-	$(PIP) install -q -e ".[dev,ray]"
+	PYTHONWARNINGS=ignore::UserWarning $(PIP) install -q -e ".[dev,ray]"
 	$(PIP) install -q --no-deps "$(SWM)"
 	touch $@
 
