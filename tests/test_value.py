@@ -158,3 +158,12 @@ def test_rank_diagnostics_of_a_perfect_value_are_one():
 
     result = rank_diagnostics(Perfect(8), ValueSampler(data, max_goal_blocks=6), starts=20)
     assert result["spearman_per_start"] == pytest.approx(1.0)
+
+
+def test_several_datasets_are_joined_episode_by_episode():
+    a, b = chain_episodes(episodes=3, steps=10, seed=1), chain_episodes(episodes=2, steps=6, seed=2)
+    joined = EncodedEpisodes.concat([a, b])
+    assert len(joined.z) == len(a.z) + len(b.z) and joined.ep_len.tolist() == [11, 11, 11, 7, 7]
+    assert torch.equal(joined.z[joined.ep_offset[3]], b.z[0])  # the second file's first frame
+    with pytest.raises(ValueError, match="different frameskips"):
+        EncodedEpisodes.concat([a, EncodedEpisodes(b.z, b.blocks, b.ep_offset, b.ep_len, 3)])

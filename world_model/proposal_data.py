@@ -31,6 +31,16 @@ class EncodedEpisodes:
     def episodes(self, idx: np.ndarray) -> "EncodedEpisodes":
         return EncodedEpisodes(self.z, self.blocks, self.ep_offset[idx], self.ep_len[idx], self.frameskip)
 
+    @staticmethod
+    def concat(parts: list["EncodedEpisodes"]) -> "EncodedEpisodes":
+        """One set of episodes from several (e.g. the shards of a collection plan); the same frameskip."""
+        if len({p.frameskip for p in parts}) != 1:
+            raise ValueError("episodes of different frameskips cannot be joined")
+        starts = np.cumsum([0] + [len(p.z) for p in parts[:-1]])
+        return EncodedEpisodes(torch.cat([p.z for p in parts]), torch.cat([p.blocks for p in parts]),
+                               np.concatenate([p.ep_offset + s for p, s in zip(parts, starts)]),
+                               np.concatenate([p.ep_len for p in parts]), parts[0].frameskip)
+
 
 def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
     """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).

@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lewm-train-value", description=__doc__.splitlines()[0],
         epilog="example: lewm-train-value --checkpoint world_model/checkpoints/reacher --data reacher.h5")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
-    p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
+    p.add_argument("--data", required=True, nargs="+", metavar="H5",
+                   help="the model's HDF5 dataset(s) (lewm-collect; several files, e.g. a collection plan's "
+                        "shards, are joined)")
     p.add_argument("--out", help="folder for value.safetensors (default: the checkpoint folder)")
     p.add_argument("--estimator", choices=ESTIMATORS, default="td",
                    help="td: one-block backups (the better planner on reacher's free goals, 48/50 against mc's "
@@ -201,12 +203,12 @@ def _main(argv) -> int:
         raise UserInputError(f"--out {out} is a file; name a folder")
     out.mkdir(parents=True, exist_ok=True)
     model = LeWM.load(folder)
-    data = encode_dataset(model, args.data, progress=not args.no_progress)
+    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
     value, metrics = train_value(data, model.cfg.embed_dim, args.estimator, args.steps, args.batch, tau=args.tau,
                                  max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                  state_path=out / STATE_FILE, save_every=args.save_every, resume=args.resume,
                                  progress=not args.no_progress)
-    metrics["data"] = str(args.data)
+    metrics["data"] = [str(path) for path in args.data]
     path = value.save(out, info=metrics, half=True, model_sha256=model.checkpoint_sha256)
     (out / STATE_FILE).unlink(missing_ok=True)
     after, before = metrics["val_after"], metrics["val_before"]
