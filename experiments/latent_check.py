@@ -40,7 +40,6 @@ MOVES = {
     "cube": (lambda a, b: np.linalg.norm(a[:, :6] - b[:, :6], axis=1),
              lambda a, b: np.linalg.norm(a[:, 14:17] - b[:, 14:17], axis=1), 0.04),
 }
-TARGETS["cube_shadows"], MOVES["cube_shadows"] = TARGETS["cube"], MOVES["cube"]  # the same scene, with shadows
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
