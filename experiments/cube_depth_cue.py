@@ -34,9 +34,9 @@ def render(states: Path, rows: np.ndarray, shadows: bool, out: Path) -> None:
     """Renders ``rows`` of the states file and writes frames (N, 64, 64, 3) and positions (N, 6) to ``out``."""
     import h5py
 
-    from envs.cube import CUBE_XYZ, CubeEnv, ShadowedCubeEnv
+    from envs.cube import CUBE_XYZ, CubeEnv
 
-    env = ShadowedCubeEnv() if shadows else CubeEnv()
+    env = CubeEnv(shadows=shadows)  # shadows=False: the retired flat look, for the comparison
     env.reset(seed=0)
     with h5py.File(states) as f:
         qpos = f["qpos"][:][rows]
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default="world_model/checkpoints/cube")
     p.add_argument("--shadow-checkpoint", help="also probe this model's latent (trained on shadowed frames, e.g. "
-                   "world_model/checkpoints/cube_shadows) on the shadowed frames")
+                   "world_model/checkpoints/cube, today's look) on the shadowed frames")
     p.add_argument("--every", type=int, default=7, help="use every this many-th held-out frame")
     p.add_argument("--test-episodes", type=int, default=10, help="last episodes held out from the probes")
     p.add_argument("--steps", type=int, default=3000, help="probe training steps")

@@ -45,7 +45,7 @@ def errors(matched: np.ndarray, true: np.ndarray) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default="world_model/checkpoints/cube_shadows")
+    p.add_argument("--checkpoint", default="world_model/checkpoints/cube")
     p.add_argument("--data", required=True, help="the HDF5 data the graph was built from (its qpos)")
     p.add_argument("--every", type=int, default=17, help="match every this many-th held-out frame")
     p.add_argument("--pairs", type=int, default=200, help="held-out 25-step pairs for the goal distances")

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     search = {k: v for k, v in (("num_samples", args.samples), ("n_iters", args.iters)) if v is not None}
     agent = make_agent(args.checkpoint, planner=args.planner, device="cpu", waypoints=None, subgoals=None,
                        proposal=None if args.no_proposal else "auto", **search)
-    # the checkpoint's task (cube or cube_shadows); observations: (S, S, 3) uint8 frames
+    # the checkpoint's task (cube); observations: (S, S, 3) uint8 frames
     env = envs.make_task_env(agent.world_model.cfg.task, agent.world_model.cfg.image_size)
     rng = np.random.default_rng(args.seed)
     records, t0 = [], time.time()

@@ -33,7 +33,7 @@ def walk(nxt: np.ndarray, node: int, limit: int = 1000) -> list[int]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default="world_model/checkpoints/cube_shadows")
+    p.add_argument("--checkpoint", default="world_model/checkpoints/cube")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--episodes", type=int, default=25)
     p.add_argument("--link-costs", type=float, nargs="+", default=[1.0, 2.0, 3.0])

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default="world_model/checkpoints/cube_shadows")
+    p.add_argument("--checkpoint", default="world_model/checkpoints/cube")
     p.add_argument("--waypoint-file", default=None, help="default: CHECKPOINT/waypoints_directed.npz")
     p.add_argument("--seed", type=int, default=0, help="lewm-eval's --seed (the draw of the task episodes)")
     p.add_argument("--episode", type=int, default=0, help="episode index in that draw (task = index %% 5 + 1)")
