@@ -158,9 +158,11 @@ def main(argv=None) -> None:
     lines = [f"# Cube scene, {args.size}-px frame: where the time goes", "",
              f"CPU: {meta['cpu']}, 2 cores. Command: `{meta['command']}`. Median of {args.frames} frames, one "
              "renderer reused per process.", "",
-             f"| setting | ms per frame | CPU ms per frame | mean abs. diff from stock (0-255) | from the {REFERENCE_SHADOWED} look |",
+             "| setting | ms per frame | CPU ms per frame | mean abs. diff from stock (0-255) | "
+             f"from the {REFERENCE_SHADOWED} look |",
              "|---|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['ms']:.1f} | {r['cpu_ms']:.1f} | {r['diff_stock']:.2f} | {r['diff_shadowed']:.2f} |" for r in rows]
+    lines += [f"| {r['setting']} | {r['ms']:.1f} | {r['cpu_ms']:.1f} | {r['diff_stock']:.2f} | "
+              f"{r['diff_shadowed']:.2f} |" for r in rows]
     (out / "render.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -82,6 +82,7 @@ def test_lewm_collect_plan_command(tmp_path, monkeypatch):
     cmd = [installed_command("lewm-collect"), "--plan", str(plan), "--workers", "1", "--no-progress"]
     done = subprocess.run(cmd + ["--max-shards", "1"], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{tmp_path / 'home' / 'reacher'}: 1 of 4 shards collected, 5 of about 35 frames planned"
+    expected = f"{tmp_path / 'home' / 'reacher'}: 1 of 4 shards collected, 5 of about 35 frames planned"
+    assert done.stdout.strip() == expected
     bad = subprocess.run(cmd + ["--max-shards", "0"], capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2 and "--max-shards must be at least 1" in bad.stderr and "Traceback" not in bad.stderr

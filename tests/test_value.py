@@ -135,7 +135,8 @@ def test_lewm_train_value_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     from conftest import assert_clean_cli_errors, installed_command
 
     cmd = [installed_command("lewm-train-value"), "--checkpoint", str(tiny_checkpoint), "--data",
-           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--max-goal-blocks", "5", "--tau", "0.3", "--no-progress"]
+           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--max-goal-blocks", "5", "--tau", "0.3",
+           "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {tmp_path / 'value.safetensors'}: held-out episodes, rank correlation")

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=512, help="samples per step (default: 512)")
     p.add_argument("--max-goal-blocks", type=int, default=40,
                    help="the farthest hindsight goal, in action blocks; farther reads as this far (default: 40)")
-    p.add_argument("--tau", type=float, default=0.3, help="expectile: below 0.5 favours the shorter ways (default: 0.3)")
+    p.add_argument("--tau", type=float, default=0.3,
+                   help="expectile: below 0.5 favours the shorter ways (default: 0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode split and the draws (default: 0)")
     p.add_argument("--save-every", type=int, default=500, help="steps between saved progress (default: 500)")
     p.add_argument("--resume", action="store_true", help="continue from the saved progress beside the output")
