@@ -20,7 +20,6 @@ CPU; rerunning the same command skips finished shards and resumes the unfinished
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from agent.collect import CollectConfig, CollectError, collect
+from world_model.cpu_info import cpu_label
 from world_model.io_utils import atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -81,16 +81,6 @@ def plan_shards(plan: dict) -> list[Shard]:
     return shards
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _read_manifest(folder: Path, plan: dict) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
@@ -132,7 +122,7 @@ def collect_plan(plan: dict, folder, workers: int = 1, max_shards: int | None = 
             summary, seconds = {"episodes": shard.episodes, "frames": None}, None
         manifest["shards"][shard.name] = {"file": out.name, "policy": shard.policy, "seed": shard.seed,
                                           "episodes": summary["episodes"], "frames": summary["frames"],
-                                          "seconds": seconds, "workers": workers, "cpu": _cpu(),
+                                          "seconds": seconds, "workers": workers, "cpu": cpu_label(),
                                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
         done_now += 1

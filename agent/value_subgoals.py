@@ -57,15 +57,15 @@ class ValueSubgoals:
         param = next(self.value.parameters())
         goals = goal.expand(current.shape[0], -1)
         direct = self.value(current.to(param), goals.to(param)).float().cpu()  # (N,)
-        near = normalised_sq_distance(current.cpu(), self.nodes) <= self.reach  # (N, M)
+        apart = normalised_sq_distance(current.cpu(), self.nodes)  # (N, M)
         targets = goals.clone()
         for i in range(current.shape[0]):
             if direct[i] <= self.goal_blocks:
                 continue
             left = self._blocks_to_goal(goals[i])
-            candidates = torch.where(near[i], left, torch.full_like(left, float("inf")))
+            candidates = torch.where(apart[i] <= self.reach, left, torch.full_like(left, float("inf")))
             if torch.isinf(candidates).all():  # nothing within reach: the frame nearest in latent space
-                candidates = normalised_sq_distance(current[i:i + 1].cpu(), self.nodes)[0]
+                candidates = apart[i]
             best = int(torch.argmin(candidates))
             if left[best] < direct[i]:  # a frame on the way, not one farther than the goal is now
                 targets[i] = self.nodes[best].to(targets)

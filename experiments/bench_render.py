@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from world_model.cpu_info import cpu_label
 
 CHOSEN = {"shadow_size": 512, "multisampling": False, "mesh_cell": 0.01}  # lewm/Cube-v0's look (envs.cube)
 # name: changes from OGBench's stock look. Keys: shadow_size (px, None = stock 4096, 0 = no shadows),
@@ -110,19 +111,6 @@ def run_setting(name: str, size: int, frames: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def cpu_name() -> str:
-    """The CPU model, as /proc/cpuinfo names it (with family and model numbers)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    fields = {}
-    for line in info:
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="image side, px")
@@ -152,7 +140,7 @@ def main(argv=None) -> None:
                      "diff_shadowed": round(float(np.abs(image - shadowed).mean()), 2)})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"cpu": cpu_name(), "size": args.size, "frames": args.frames,
+    meta = {"cpu": cpu_label(), "size": args.size, "frames": args.frames,
             "command": "MUJOCO_GL=egl python experiments/bench_render.py " + " ".join(argv or sys.argv[1:])}
     (out / "render.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
     lines = [f"# Cube scene, {args.size}-px frame: where the time goes", "",
