@@ -294,3 +294,17 @@ def test_resume_data_check_by_fingerprint_or_by_path_for_older_runs(tmp_path):
     with pytest.raises(UserInputError, match="no fingerprint recorded"):
         check_resume_data(cfg, None, moved, allow_other=False)
     check_resume_data(cfg, None, moved, allow_other=True)
+
+
+def test_init_adds_a_fresh_state_readout(tmp_path, trained_run, other_data):
+    """A fine-tune may turn the state readout on over a checkpoint trained without it; the rest is copied."""
+    source = LeWM.load(trained_run / "model")
+    assert source.cfg.state_lambda == 0
+    out = tmp_path / "with_state"
+    assert train_main(["--config", str(trained_run / "model" / "config.yaml"), "--data", str(other_data),
+                       "--out", str(out), "--init", str(trained_run / "model"), "--set", "state_lambda=1.0",
+                       "--steps", "1", "--set", "lr=0.000000000001", "--no-progress"]) == 0
+    tuned = LeWM.load(out / "model")
+    assert tuned.cfg.state_lambda == 1.0
+    for name, value in source.encoder.state_dict().items():
+        torch.testing.assert_close(tuned.encoder.state_dict()[name], value)

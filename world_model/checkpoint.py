@@ -146,17 +146,24 @@ def load_checkpoint(cls, path, map_location="cpu", trust_unverified: bool = Fals
     return model.to(map_location).eval()
 
 
+FRESH_HEADS = ("state_head.",)  # training-only heads a fine-tune may add to a checkpoint that has none
+
+
 def init_weights(model, source, path) -> None:
     """Copies the weights of ``source`` (a LeWM loaded from the checkpoint folder ``path``) into ``model``, a fresh
     LeWM built for the new run.
 
     For fine-tuning: ``lewm-train --init CHECKPOINT`` starts a new run (new optimiser and schedule) from these
-    weights (the caller keeps the checkpoint's action/state normalisation in ``model.cfg``).
+    weights (the caller keeps the checkpoint's action/state normalisation in ``model.cfg``). A training-only head
+    the new run adds (the state readout, ``state_head.*``) starts fresh; every other weight must match.
 
     Raises:
         CheckpointMismatchError: the checkpoint's architecture differs from ``model``'s (names what differs).
     """
-    expected, got = model.state_dict(), source.state_dict()
+    expected, got = model.state_dict(), dict(source.state_dict())
+    for key, value in expected.items():
+        if key.startswith(FRESH_HEADS) and key not in got:
+            got[key] = value
     problem = _describe_mismatch(expected, got)
     if problem:
         raise CheckpointMismatchError(f"--init {path}: its architecture differs from the config's ({problem}); "

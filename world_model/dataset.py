@@ -170,6 +170,73 @@ def _check_layout(path: Path, pixels: np.ndarray, action: np.ndarray, ep_len: np
         raise UserInputError(f"cannot read dataset {path}: {problem}; {RECOLLECT}")
 
 
+def data_files(path: str | os.PathLike | list) -> list[Path]:
+    """One dataset path, a list of them, or several joined by ``os.pathsep`` (``a.h5:b.h5``) -> list of Paths."""
+    if isinstance(path, (list, tuple)):
+        items = [str(p) for p in path]
+    else:
+        items = str(path).split(os.pathsep)
+    paths = [Path(p).expanduser() for p in items if p]
+    if not paths:
+        raise UserInputError("no dataset given: pass one or more .h5 files lewm-collect wrote")
+    return paths
+
+
+def _read_checked(path: Path, state_columns) -> dict:
+    """Every column of one dataset file, after the layout, checksum and value checks (as ``TrajectoryDataset``)."""
+    with open_dataset(path, REQUIRED_COLUMNS) as f:
+        ep_len = f["ep_len"][:].astype(np.int64)
+        ep_offset = f["ep_offset"][:].astype(np.int64)
+        raw = {c: read_column(f, c, path, ep_offset, ep_len) for c in frame_columns(f)}
+        recorded = f[EPISODE_SHA][:] if EPISODE_SHA in f else None
+        attrs = dict(f.attrs)
+    _check_layout(path, raw["pixels"], raw["action"], ep_len, ep_offset)
+    verify_checksums(path, raw, ep_offset, ep_len, recorded)
+    check_values(path, raw["action"], {c: raw[c] for c in raw if c not in ("pixels", "action")},
+                 ep_offset, ep_len, attrs.get("action_low"), attrs.get("action_high"))
+    return {"path": path, "ep_len": ep_len, "ep_offset": ep_offset, "attrs": attrs, "pixels": raw["pixels"],
+            "action": raw["action"].astype(np.float32),
+            "states": {c: raw[c].astype(np.float32) for c in state_columns if c in raw}}
+
+
+def _check_same_kind(parts: list[dict]) -> None:
+    """Several files train one model only if they hold the same task, look, image size and action size."""
+    first = parts[0]
+    for part in parts[1:]:
+        for what, get in (("task", lambda p: str(p["attrs"].get("env", ""))),
+                          ("look", lambda p: str(p["attrs"].get("look", ""))),
+                          ("image shape", lambda p: tuple(p["pixels"].shape[1:])),
+                          ("action size", lambda p: p["action"].shape[1])):
+            if get(part) != get(first):
+                raise UserInputError(f"{part['path']} and {first['path']} differ in {what} ({get(part)!r} vs "
+                                     f"{get(first)!r}); train on files collected on the same task and look")
+
+
+def _joined_attrs(attrs_list: list[dict]) -> dict:
+    """The collection attributes of several files: the first file's, with seed and policy listing every file's."""
+    attrs = dict(attrs_list[0])
+    for key in ("seed", "policy"):
+        values = [str(a[key]) for a in attrs_list if key in a]
+        if len(attrs_list) > 1 and values:
+            attrs[key] = ",".join(dict.fromkeys(values))
+    return attrs
+
+
+def _concat_release(parts: list[dict], key: str) -> np.ndarray:
+    """Concatenates one column of every part into one preallocated array, dropping each part's copy as it goes
+    (peak memory: the whole plus one file, not twice the whole)."""
+    if len(parts) == 1:
+        return parts[0].pop(key)
+    total = sum(len(part[key]) for part in parts)
+    out = np.empty((total, *parts[0][key].shape[1:]), parts[0][key].dtype)
+    row = 0
+    for part in parts:
+        block = part.pop(key)
+        out[row: row + len(block)] = block
+        row += len(block)
+    return out
+
+
 class TrajectoryDataset(torch.utils.data.Dataset):
     """Training windows: ``num_steps`` frames ``frameskip`` apart, with the action blocks between them.
 
@@ -180,7 +247,9 @@ class TrajectoryDataset(torch.utils.data.Dataset):
     (``world_model.data_integrity``), naming the episode and step.
 
     Args:
-        path: an HDF5 file in the layout above.
+        path: an HDF5 file in the layout above, or several (a list, or one string joined by ``os.pathsep``): their
+            episodes are read back to back, each file checked as one; all must hold the same task, look, image
+            size and action size.
         num_steps: frames per window (T); LeWM uses 4 (history 3 + 1 prediction).
         frameskip: env steps between frames (fs); LeWM uses 5.
         episodes: indices of the episodes to use (default: all).
@@ -191,25 +260,22 @@ class TrajectoryDataset(torch.utils.data.Dataset):
     Items: ``{"pixels": uint8 (T, H, W, 3), "action": float32 (T, fs*A), <state>: float32 (T, k)}``.
     """
 
-    def __init__(self, path: str | os.PathLike, num_steps: int = 4, frameskip: int = 5,
+    def __init__(self, path: str | os.PathLike | list, num_steps: int = 4, frameskip: int = 5,
                  episodes: list[int] | np.ndarray | None = None, state_columns: tuple[str, ...] = ("qpos",),
                  action_stats: tuple[np.ndarray, np.ndarray] | None = None):
-        self.path = Path(path)
+        self.paths = data_files(path)
+        self.path = self.paths[0] if len(self.paths) == 1 else Path(os.pathsep.join(map(str, self.paths)))
         self.num_steps, self.frameskip = int(num_steps), int(frameskip)
-        with open_dataset(self.path, REQUIRED_COLUMNS) as f:
-            self.ep_len = f["ep_len"][:].astype(np.int64)
-            self.ep_offset = f["ep_offset"][:].astype(np.int64)
-            self.state_columns = tuple(c for c in state_columns if c in f)
-            raw = {c: read_column(f, c, self.path, self.ep_offset, self.ep_len) for c in frame_columns(f)}
-            recorded = f[EPISODE_SHA][:] if EPISODE_SHA in f else None
-            self.attrs = dict(f.attrs)
-        self._pixels = raw["pixels"]
-        _check_layout(self.path, self._pixels, raw["action"], self.ep_len, self.ep_offset)
-        verify_checksums(self.path, raw, self.ep_offset, self.ep_len, recorded)
-        check_values(self.path, raw["action"], {c: raw[c] for c in raw if c not in ("pixels", "action")},
-                     self.ep_offset, self.ep_len, self.attrs.get("action_low"), self.attrs.get("action_high"))
-        self._action = raw["action"].astype(np.float32)
-        self._states = {c: raw[c].astype(np.float32) for c in self.state_columns}
+        parts = [_read_checked(p, state_columns) for p in self.paths]
+        _check_same_kind(parts)
+        self.attrs = _joined_attrs([part["attrs"] for part in parts])
+        self.state_columns = tuple(c for c in state_columns if all(c in part["states"] for part in parts))
+        self.ep_len = np.concatenate([part["ep_len"] for part in parts])
+        starts = np.cumsum([0] + [len(part["action"]) for part in parts])[:-1]
+        self.ep_offset = np.concatenate([part["ep_offset"] + s0 for part, s0 in zip(parts, starts)])
+        self._pixels = _concat_release(parts, "pixels")
+        self._action = _concat_release(parts, "action")
+        self._states = {c: np.concatenate([part["states"][c] for part in parts]) for c in self.state_columns}
         self._select(np.arange(len(self.ep_len)) if episodes is None else episodes)
         if action_stats is None:
             action_stats = _action_stats(self._action, _episode_rows(self.ep_offset, self.ep_len, self.episodes))
@@ -244,7 +310,8 @@ class TrajectoryDataset(torch.utils.data.Dataset):
         for arr in (self.ep_len, self.ep_offset, self._action):
             digest.update(np.ascontiguousarray(arr).tobytes())
         attrs = {k: str(self.attrs[k]) for k in ("env", "seed", "policy", "created") if k in self.attrs}
-        return {"path": str(self.path.resolve()), "frames": int(len(self._pixels)), "episodes": int(len(self.ep_len)),
+        path = os.pathsep.join(str(p.resolve()) for p in self.paths)
+        return {"path": path, "frames": int(len(self._pixels)), "episodes": int(len(self.ep_len)),
                 "digest": digest.hexdigest()[:16], "attrs": attrs}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -50,7 +51,9 @@ CONFIG_HELP = ("YAML config, e.g. in experiments/configs/: "
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-train", __doc__))
     p.add_argument("--config", required=True, help=CONFIG_HELP)
-    p.add_argument("--data", default=None, help="HDF5 dataset (default: data_path in the config)")
+    p.add_argument("--data", nargs="+", default=None, metavar="FILE",
+                   help="HDF5 dataset, or several (their episodes are used together; e.g. the shards of "
+                        "lewm-collect --plan) (default: data_path in the config)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: config)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: continue on data other than the run's (keeps its action normalisation)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (YAML values)")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override config keys (YAML values); may be given more than once")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="save the model and the resumable state every N steps (default: the config's "
                         "checkpoint_every)")
@@ -182,7 +186,7 @@ def _main(argv) -> int:
         setup_logging(info.is_main)
         for change in (resume_changes if state is not None else ()):
             log.info("--resume: %s (applied)", change)
-        cfg, train_ds, val_ds = _data(cfg, args.data or cfg.data_path)
+        cfg, train_ds, val_ds = _data(cfg, os.pathsep.join(args.data) if args.data else cfg.data_path)
         data_fp = train_ds.fingerprint()
         if state is not None:
             check_resume_data(saved, state["extra"].get("data"), data_fp, args.allow_other_data)
