@@ -49,7 +49,7 @@ reacher-model: setup
 	mkdir -p data runs
 	[ -f data/reacher.h5 ] || $(VENV)/bin/lewm-collect --env reacher --episodes 600 --steps 100 --seed 0 --out data/reacher.h5
 	[ -f data/reacher_eval.h5 ] || $(VENV)/bin/lewm-collect --env reacher --episodes 100 --steps 100 --seed 1 --out data/reacher_eval.h5
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.train --config experiments/configs/reacher.yaml --data data/reacher.h5 \
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/reacher.yaml --data data/reacher.h5 \
 		--out runs/reacher_cpu --steps $(REACHER_STEPS) $$([ -f runs/reacher_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
 	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
@@ -73,7 +73,7 @@ pointmass-model tworoom-model: %-model: setup
 		--policy $(POLICY_$*) --workers 1 --out data/$*.h5
 	[ -f data/$*_heldout.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes 100 --steps 100 --seed 1 \
 		--policy $(POLICY_$*) --workers 1 --out data/$*_heldout.h5
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.train --config experiments/configs/$*.yaml --out runs/$*_cpu \
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/$*.yaml --out runs/$*_cpu \
 		--threads 1 $$([ -f runs/$*_cpu/train_state.pt ] && echo --resume)
 	$(PY) experiments/ship_checkpoint.py --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
 	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/$* --data data/$*.h5

@@ -22,7 +22,7 @@ from agent.goal_handling import GoalHandling
 from agent.gradient_refine import refine_plan
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
-from world_model.precision import autocast_context, resolve_precision
+from world_model.rollout.precision import autocast_context, resolve_precision
 
 
 class Agent(GoalHandling):
@@ -40,9 +40,9 @@ class Agent(GoalHandling):
             ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
             model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``);
             ``"value"`` the action blocks to the goal by the learned goal value ``value``.
-        value: a ``world_model.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
+        value: a ``world_model.policies.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
-            bf16 where this machine runs it measurably faster (``world_model.precision``), fp32 elsewhere.
+            bf16 where this machine runs it measurably faster (``world_model.rollout.precision``), fp32 elsewhere.
         autocast: True is the older spelling of ``precision="bf16"``.
         warm_iters: planner iterations for a warm-started replan (the first plan of an episode uses the
             planner's own ``n_iters``); ``None`` uses ``n_iters`` always. A warm start begins near the answer, so
@@ -50,15 +50,15 @@ class Agent(GoalHandling):
         waypoints: an ``agent.waypoints.WaypointGraph`` over the model's embeddings of its training data: far
             goals are then approached through waypoints within the latent cost's reach (see that module); or
             anything else with its ``subgoals(current (N, D), goal (N or 1, D)) -> (N, D)`` method, such as a
-            learned ``world_model.subgoal.SubgoalPolicy``; ``None`` plans straight at the goal.
-        proposal: a ``world_model.proposal.ProposalPolicy`` planning at least the planner's horizon ahead (its
+            learned ``world_model.policies.subgoal.SubgoalPolicy``; ``None`` plans straight at the goal.
+        proposal: a ``world_model.policies.proposal.ProposalPolicy`` planning at least the planner's horizon ahead (its
             first ``horizon`` blocks are used): its plan starts each episode's first plan and is a
             candidate in every iteration of every replan, so a small budget suffices; ``None`` plans without.
         refine_steps: gradient steps on each plan the planner returns, through the differentiable world model
             (``agent.gradient_refine``); 0 (default) plans without. ``refine_lr``: their step size (normalised
             action units).
         compile_rollout: run the world model's planning rollout through ``torch.compile``
-            (``world_model.compiled_rollout``): faster per replan once compiled; the first plan for each shape
+            (``world_model.rollout.compiled_rollout``): faster per replan once compiled; the first plan for each shape
             pays the compile (minutes on a cold cache). Falls back to eager, with a warning, where it fails.
 
     Usage::

@@ -49,7 +49,7 @@ def camera_preview(cfg, out, steps: int = PREVIEW_STEPS) -> dict:
     from PIL import Image
 
     from agent.collect import collect_episode
-    from world_model.io_utils import atomic_write
+    from common.io_utils import atomic_write
 
     episode = collect_episode(replace(cfg, steps=min(int(cfg.steps), int(steps))), 0)
     pixels = episode["pixels"]

@@ -13,7 +13,7 @@ import json
 import sys
 
 from agent.camera_preview import MIN_MOVING_FRACTION
-from world_model.cli_help import help_style
+from common.cli_help import help_style
 from agent.cli_common import check_at_least, check_output_file, parse_indices, run_cli
 
 
@@ -78,7 +78,7 @@ def _main(argv: list[str] | None) -> int:
     task = envs.task_spec(args.env).name  # fail fast on an unknown task
     check_policy(args.policy, task)  # ... and on an unknown policy or one for another task
     check_at_least(args, 1, "episodes", "steps", "image_size", "workers", "max_hold")
-    from world_model.cli_checks import check_image_size, check_seed
+    from common.cli_checks import check_image_size, check_seed
 
     check_image_size(args)
     check_seed(args)

@@ -1,4 +1,4 @@
-"""What every command line shares: the one user-error boundary (``world_model.cli_errors``), and the checks that
+"""What every command line shares: the one user-error boundary (``common.cli_errors``), and the checks that
 run before any expensive work: option ranges, output paths that can be written, a video writer that opens."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from world_model.cli_checks import check_at_least, check_output_file, check_output_folder
-from world_model.cli_errors import USER_ERRORS, UserInputError, run_cli
+from common.cli_checks import check_at_least, check_output_file, check_output_folder
+from common.cli_errors import USER_ERRORS, UserInputError, run_cli
 
 __all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "add_speed_options",
            "add_integrity_options", "integrity_settings",
@@ -19,7 +19,7 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 def check_planner_options(args) -> None:
     """The planner options shared by ``lewm-plan`` and ``lewm-eval``: samples, iterations, horizon, noise."""
-    from world_model.cli_checks import check_seed
+    from common.cli_checks import check_seed
 
     check_seed(args)
     check_at_least(args, 2, "samples")  # the elites refit a distribution: one sample has no spread
@@ -161,7 +161,7 @@ def check_video_path(path, option: str = "--video") -> Path:
 
     import imageio.v2 as imageio
 
-    from world_model.io_utils import temp_name_parts
+    from common.io_utils import temp_name_parts
 
     path = check_output_file(path, option)
     if path.suffix.lower() not in VIDEO_SUFFIXES:

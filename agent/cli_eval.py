@@ -12,7 +12,7 @@ import shlex
 import sys
 import time
 
-from world_model.cli_help import help_style
+from common.cli_help import help_style
 from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
                               add_waypoint_options, check_at_least, check_output_folder, check_planner_options,
                               check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
@@ -103,7 +103,7 @@ def _check_eval_data(values: list[str] | None, tasks: list[str]) -> None:
 def _check_heldout_file(path: str, task: str) -> None:
     """The held-out file opens as a dataset and was collected on ``task`` (when it records its task)."""
     import envs
-    from world_model.dataset import read_attrs
+    from world_model.data.dataset import read_attrs
 
     recorded = str(read_attrs(path).get("env", "") or "")
     if recorded and envs.task_spec(recorded).name != task:
@@ -151,7 +151,7 @@ def _main(argv: list[str] | None) -> int:
     from agent.evaluation import evaluate, to_jsonable
     from agent.eval_replay import failure_videos
     from agent.report import SUITE_TITLES, markdown_table, write_reports
-    from world_model.subgoal import SubgoalPolicy
+    from world_model.policies.subgoal import SubgoalPolicy
 
     import_for(args.checkpoint, args.env_import)
     specs = [envs.task_spec(t) for t in (args.env or ["reacher"])]

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from world_model.cli_help import help_style
+from common.cli_help import help_style
 from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
                               add_waypoint_options, check_at_least, check_output_file, check_planner_options,
                               check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
@@ -104,7 +104,7 @@ def _check_args(args) -> None:
     from agent.thread_tuner import parse_threads
 
     args.threads = parse_threads(args.threads)
-    from world_model.cli_checks import check_image_size
+    from common.cli_checks import check_image_size
 
     check_image_size(args)
     if args.make_goal:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from world_model.io_utils import DiskFullError, atomic_write, atomic_write_text, remove_stale_temps
+from common.io_utils import DiskFullError, atomic_write, atomic_write_text, remove_stale_temps
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,12 @@ def _part_path(parts: Path, index: int) -> Path:
 
 
 # What each part records about itself beside its columns: the task, its episode index and the SHA-256 of its
-# columns (world_model.data_integrity.episode_digest), checked when the parts are merged.
+# columns (world_model.data.data_integrity.episode_digest), checked when the parts are merged.
 PART_IDENTITY = ("part_env", "part_index", "part_sha256")
 
 
 def _collect_part(job: tuple[CollectConfig, str, int]) -> int:
-    from world_model.data_integrity import episode_digest
+    from world_model.data.data_integrity import episode_digest
 
     cfg, parts, index = job
     episode = collect_episode(cfg, index)
@@ -235,7 +235,7 @@ def read_part(parts: Path, index: int, env: str | None = None) -> dict[str, np.n
     ``index`` and the checksum of its columns (PartMismatch naming what differs); parts written before identities
     were recorded load as they are.
     """
-    from world_model.data_integrity import episode_digest
+    from world_model.data.data_integrity import episode_digest
 
     with np.load(_part_path(parts, index)) as data:
         columns = {k: data[k] for k in data.files if k not in PART_IDENTITY}
@@ -264,7 +264,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     """
     import envs
     from envs.policies import check_policy
-    from world_model.dataset import write_episodes
+    from world_model.data.dataset import write_episodes
 
     cfg = replace(cfg, env=envs.task_spec(cfg.env).name)  # a gymnasium id works too; datasets record the name
     check_policy(cfg.policy, cfg.env)  # an unknown policy, or one for another task, fails before any work

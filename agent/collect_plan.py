@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml
 
 from agent.collect import CollectConfig, CollectError, collect
-from world_model.cpu_info import cpu_label
-from world_model.io_utils import atomic_write_text
+from common.cpu_info import cpu_label
+from common.io_utils import atomic_write_text
 
 MANIFEST = "manifest.json"
 

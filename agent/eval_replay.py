@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 VIDEO_FPS = 10
 

@@ -79,7 +79,7 @@ def lewm_pairs(dataset_path, episodes: int, goal_offset: int = 25, seed: int = 0
     """
     import h5py
 
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     try:
         with h5py.File(dataset_path, "r") as f:

@@ -16,7 +16,7 @@ def save_goal_png(path, image: np.ndarray, task: str, goal_qpos: np.ndarray) -> 
     atomically (a temporary file beside it, then a rename)."""
     from PIL import Image, PngImagePlugin
 
-    from world_model.io_utils import atomic_write
+    from common.io_utils import atomic_write
 
     meta = PngImagePlugin.PngInfo()
     meta.add_text(POSE_KEY, json.dumps({"task": task, "qpos": [float(q) for q in goal_qpos]}))
@@ -27,7 +27,7 @@ def save_goal_png(path, image: np.ndarray, task: str, goal_qpos: np.ndarray) -> 
 def read_goal_pose(path) -> tuple[str, np.ndarray] | None:
     """The (task, qpos) stored in a goal PNG by ``save_goal_png``, or None for any other image."""
     from agent.images import open_image
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     try:
         with open_image(path) as img:  # its pixel count checked first: reading text chunks may decode the image

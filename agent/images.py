@@ -39,7 +39,7 @@ MAX_PIXELS = 4096 * 4096  # a goal image's decoded size, checked from its header
 
 def check_pixel_count(size: tuple[int, int], name) -> None:
     """An image of ``size`` (width, height) is at most :data:`MAX_PIXELS`; else a one-line UserInputError."""
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     width, height = (int(v) for v in size)
     if width * height > MAX_PIXELS:
@@ -55,7 +55,7 @@ def open_image(path):
     try:
         img = Image.open(path)
     except Image.DecompressionBombError as exc:  # Pillow's own, far larger, limit: its message has the size
-        from world_model.cli_errors import UserInputError
+        from common.cli_errors import UserInputError
 
         raise UserInputError(f"image {path} is too large to read ({str(exc).split(' exceeds')[0]}); images are "
                              f"read up to {MAX_PIXELS / 1e6:.1f} M pixels (4096 x 4096): resize it") from None

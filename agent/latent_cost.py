@@ -20,7 +20,7 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     model's state readout (``state_lambda``; z-scored state units), so every part of the state the readout names
     weighs alike, whatever share of the latent it takes; "min": the nearest of the H predicted steps (a plan
     counts by the best moment it passes, as a success does when an episode stops on it); "value": the action
-    blocks to the goal by the learned goal value ``value`` (``world_model.value.GoalValue``), ``min_h (h + d(z_h,
+    blocks to the goal by the learned goal value ``value`` (``world_model.policies.value.GoalValue``), ``min_h (h + d(z_h,
     g))``: the blocks the plan takes to its best point plus the value's estimate of the rest.
     ``precision_context()`` wraps the rollout.
     """
@@ -66,7 +66,7 @@ def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def value_distance(value, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """Cost "value": predicted embeddings (B, N, H, D) -> (B, N) blocks, ``min_h (h + 1 + d(z_h, g))`` with the
-    goal value ``value`` (``world_model.value.GoalValue``); targets (B, D)."""
+    goal value ``value`` (``world_model.policies.value.GoalValue``); targets (B, D)."""
     if value is None:
         raise ValueError("cost 'value' needs a goal value (value.safetensors, lewm-train-value); this agent has "
                          "none: use cost 'all'")

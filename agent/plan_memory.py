@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 BYTES_PER_FLOAT = 4
 COPIES_PER_CANDIDATE = 10

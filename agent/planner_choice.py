@@ -7,7 +7,7 @@ proposal alone). ``--planner auto`` (the default of ``lewm-plan`` and ``lewm-eva
 plans with MPPI.
 
 It records ``"model_sha256"``, the weights digest of the model it was measured on: an agent refuses the file with
-another model's weights (``world_model.model_identity``).
+another model's weights (``world_model.model.model_identity``).
 
 It may also hold ``"settings"``: settings measured better for this checkpoint than the agent's defaults
 (``{"substep_correlation": 0.0, "cost": "min"}`` on Push-T, where independent per-step noise solved 200/250 pairs
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 FILE_NAME = "planning.json"
 DEFAULT_PLANNER = "mppi"
@@ -91,8 +91,8 @@ def checkpoint_settings(folder) -> dict:
 
 def checkpoint_choice_model(folder) -> str | None:
     """The ``model_sha256`` that ``folder/planning.json`` records (the weights digest of the model it was measured
-    on; see ``world_model.model_identity``); None when the file or the key is absent."""
-    from world_model.model_identity import MODEL_KEY
+    on; see ``world_model.model.model_identity``); None when the file or the key is absent."""
+    from world_model.model.model_identity import MODEL_KEY
 
     record = _read_choice(folder)
     return None if record is None else record.get(MODEL_KEY)
@@ -103,14 +103,14 @@ def write_planner_choice(folder, planner: str, evidence: str, settings: dict | N
     ``settings`` measured better for it (see ``SETTINGS``), tied to the checkpoint's weights (``model_sha256``: the
     digest its config.yaml records)."""
     from world_model import LeWMConfig
-    from world_model.model_identity import MODEL_KEY
+    from world_model.model.model_identity import MODEL_KEY
 
     path = Path(folder) / FILE_NAME
     config = Path(folder) / "config.yaml"
     sha = LeWMConfig.from_yaml(config).weights_sha256 if config.is_file() else None
     record = {"planner": planner, "evidence": evidence, **({"settings": settings} if settings else {}),
               **({MODEL_KEY: sha} if sha else {})}
-    from world_model.io_utils import atomic_write_text
+    from common.io_utils import atomic_write_text
 
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     checkpoint_settings(folder)  # refuse to leave a file behind that the agent would refuse

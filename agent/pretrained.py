@@ -14,7 +14,7 @@ PLANNERS = ("cem", "mppi", "icem", "proposal")  # "proposal": follow the proposa
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
 # plan. The sampling budget depends on what seeds the search (experiments/results/realtime.md):
 # - SEARCH_BUDGET (no proposal policy): LeWM's 300 samples, top 30; 15 iterations first, 5 per warm replan.
-# - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.proposal): the policy's plan starts
+# - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.policies.proposal): the policy's plan starts
 #   the search and is a candidate in every iteration, so 64 samples (top 6), 4 iterations first and 2 per warm
 #   replan keep the success of the search budget at about a tenth of its time.
 PLANNER_DEFAULTS = dict(horizon=5, init_std=1.0, seed=0,
@@ -43,7 +43,7 @@ def resolve_checkpoint(name_or_dir: str, task: str | None = None) -> Path:
     shipped = shipped_checkpoints()
     if name_or_dir in shipped:
         return shipped[name_or_dir]
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
     from world_model.interop.lewm_files import converted_folder, is_their_folder
 
     path = Path(name_or_dir)
@@ -71,7 +71,7 @@ def checkpoint_for(task: str, checkpoint: str | None) -> str:
     """The checkpoint a command uses for ``task``: ``--checkpoint`` when given, else the task's shipped model; a
     user's gymnasium env has none, and is told where its model is."""
     import envs
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     if checkpoint:
         return checkpoint
@@ -89,7 +89,7 @@ def import_for(checkpoint: str | None, module: str | None = None) -> None:
     import sys
 
     import envs
-    from world_model.cli_checks import MODULE_NAME
+    from common.cli_checks import MODULE_NAME
 
     envs.import_env_module(module)
     recorded = _recorded_module(checkpoint)
@@ -126,7 +126,7 @@ def resolve_device(device: str) -> torch.device:
     """The planners' device resolution, plus user-facing errors for an unknown device name (``auto``, ``cpu``,
     ``cuda`` or ``cuda:N``) and for CUDA asked for but absent."""
     from planners import resolve_device as planner_device
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     if isinstance(device, str) and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise UserInputError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
@@ -169,7 +169,7 @@ NUMBER_SETTINGS = ("init_std", "min_std", "temperature", "noise_corr", "substep_
 def check_setting_types(settings: dict) -> None:
     """Counts are integers and rates are numbers (None: the default), so ``num_samples="64"`` is one clear error
     here rather than a TypeError deep inside a planner."""
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     for key, value in settings.items():
         if value is None:
@@ -197,9 +197,9 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
     straight at the goal. ``subgoals``: the same choices for the checkpoint's ``subgoal.safetensors`` (a learned
-    high level, see ``world_model.subgoal``); where one is used it takes the waypoint graph's place. ``proposal``:
+    high level, see ``world_model.policies.subgoal``); where one is used it takes the waypoint graph's place. ``proposal``:
     the same choices for the checkpoint's ``proposal.safetensors`` (see
-    ``world_model.proposal``); one that plans further ahead than the planner gives its first blocks, one that
+    ``world_model.policies.proposal``); one that plans further ahead than the planner gives its first blocks, one that
     plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
     else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
@@ -209,7 +209,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
     ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
 
-    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.value``).
+    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.policies.value``).
     Loading one changes nothing by itself: cost ``"value"`` (given here, or the checkpoint's measured choice in
     ``planning.json``) ranks plans by it; ``value=False`` with the measured cost ``"value"`` falls back to ``"all"``.
     """
@@ -220,7 +220,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                          "refine_steps": refine_steps, "refine_lr": refine_lr, "replan_steps": replan_steps})
     from agent.planner_choice import AGENT_SETTINGS, checkpoint_choice_model, checkpoint_planner, checkpoint_settings
     from agent.planner_choice import FILE_NAME as CHOICE_FILE
-    from world_model.model_identity import check_built_for
+    from world_model.model.model_identity import check_built_for
 
     folder = resolve_checkpoint(name_or_dir, task=task)
     dev = resolve_device(device)
@@ -282,7 +282,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
 def _check_task(model, folder: Path, task: str | None) -> None:
     """A checkpoint names the task it was trained for (else it would plan in any env), and ``task`` (if given) is
     that one."""
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     if not str(model.cfg.task or "").strip():
         raise UserInputError(f"checkpoint {folder}: its config.yaml names no task (task is empty), so it cannot say "
@@ -296,7 +296,7 @@ def check_look(cfg, folder) -> None:
     """A model plans only in an env that draws what it was trained on: a checkpoint whose ``look`` differs from
     its task env's (``envs.task_look``) is refused, naming both."""
     import envs
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     try:
         look, note = envs.task_look(cfg.task)
@@ -312,7 +312,7 @@ def check_look(cfg, folder) -> None:
 def load_proposal(proposal, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
     """The ``ProposalPolicy`` that ``make_agent``'s ``proposal`` argument names (None for False/None); a file must
     have been trained for the model whose weights digest is ``model_sha256`` (None: not checked)."""
-    from world_model.proposal import FILE_NAME, ProposalPolicy
+    from world_model.policies.proposal import FILE_NAME, ProposalPolicy
 
     return _optional_file(proposal, folder, FILE_NAME, ProposalPolicy,
                           lambda path: ProposalPolicy.load(path, map_location=device), "proposal file",
@@ -322,7 +322,7 @@ def load_proposal(proposal, folder: Path, device, model_sha256: str | None = Non
 def load_value(value, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
     """The ``GoalValue`` that ``make_agent``'s ``value`` argument names (None for False/None); checked against
     ``model_sha256`` as :func:`load_proposal`."""
-    from world_model.value import FILE_NAME, GoalValue
+    from world_model.policies.value import FILE_NAME, GoalValue
 
     return _optional_file(value, folder, FILE_NAME, GoalValue, lambda path: GoalValue.load(path, map_location=device),
                           "goal value file", "lewm-train-value", model_sha256, trust_unverified)
@@ -331,7 +331,7 @@ def load_value(value, folder: Path, device, model_sha256: str | None = None, tru
 def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
     """The ``SubgoalPolicy`` that ``make_agent``'s ``subgoals`` argument names (None for False/None); checked
     against ``model_sha256`` as :func:`load_proposal`."""
-    from world_model.subgoal import FILE_NAME, SubgoalPolicy
+    from world_model.policies.subgoal import FILE_NAME, SubgoalPolicy
 
     return _optional_file(subgoals, folder, FILE_NAME, SubgoalPolicy,
                           lambda path: SubgoalPolicy.load(path, map_location=device), "subgoal file",
@@ -382,8 +382,8 @@ def _optional_file(choice, folder: Path, file_name: str, kind: type, load, what:
     ``"auto"`` -> ``folder/file_name`` when it exists; True -> that file, required; else a path to one.
 
     A file read from disk must record ``model_sha256`` (the weights digest of the model it was built for;
-    ``world_model.model_identity``); an object passed in is the caller's own and is not checked."""
-    from world_model.model_identity import check_built_for
+    ``world_model.model.model_identity``); an object passed in is the caller's own and is not checked."""
+    from world_model.model.model_identity import check_built_for
 
     if choice is None or choice is False:
         return None

@@ -68,7 +68,7 @@ def ray_run(args, task: str, folder, eval_data, suite: str, label: str, agent_kw
     parts = ray.get(refs)
     fits = min(p.settings.get("envs_at_once", group_size) for p in parts)
     if fits < min(group_size, args.episodes):
-        from world_model.cli_errors import UserInputError
+        from common.cli_errors import UserInputError
 
         raise UserInputError(f"a Ray worker fits only {fits} envs in memory, not the {group_size} of a job; pass "
                              f"--max-envs {fits}")

@@ -48,8 +48,8 @@ def record_episodes(env, policy, episodes: int, out, steps: int = 100, image_siz
     """
     from agent.collect import run_episode
     from envs.gym_task import GymTaskEnv
-    from world_model.cli_errors import UserInputError
-    from world_model.dataset import write_episodes
+    from common.cli_errors import UserInputError
+    from world_model.data.dataset import write_episodes
 
     if int(episodes) < 1 or int(steps) < 1:
         raise UserInputError(f"episodes and steps must be at least 1, got {episodes}, {steps}")

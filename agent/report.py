@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.registry import TASKS
-from world_model.io_utils import atomic_write, atomic_write_text
+from common.io_utils import atomic_write, atomic_write_text
 
 SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)",
                 "free": "free goal: a random pose, or the task's own target (budget per task: "

@@ -123,7 +123,7 @@ class ThreadTuner:
 
 def parse_threads(text: str | None) -> str | int | None:
     """``--threads``: ``auto`` (by measurement), a count >= 1, or None (torch's default); else a one-line error."""
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     if text is None or text == "auto":
         return text

@@ -1,7 +1,7 @@
 """A high level guided by the goal value: aim at the data frame within reach that is nearest the goal in moves.
 
 The waypoint graph (``agent.waypoints``) finds the way to a far goal by a shortest-path search over the data's
-embeddings, with per-task link and reach settings. With a goal value (``world_model.value``) no search is needed:
+embeddings, with per-task link and reach settings. With a goal value (``world_model.policies.value``) no search is needed:
 the value already says how many action blocks each data frame is from the goal. At each replan the agent aims at
 the frame, among those within ``reach`` of its current embedding, with the fewest blocks left to the goal; once
 the goal itself is within ``goal_blocks`` by the value, at the goal. The same two settings serve every task.
@@ -22,7 +22,7 @@ class ValueSubgoals:
     """Subgoals from data frames ranked by a goal value (see the module docstring).
 
     Args:
-        value: a ``world_model.value.GoalValue`` for the model's embeddings.
+        value: a ``world_model.policies.value.GoalValue`` for the model's embeddings.
         nodes: (M, D) embeddings of data frames (e.g. a waypoint file's nodes).
         reach: latent distance (squared Euclidean over ``2 D``) under which a frame is within reach.
         goal_blocks: the value (action blocks) under which the agent aims at the goal itself.

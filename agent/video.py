@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from world_model.cli_errors import UserInputError
-from world_model.io_utils import atomic_write, out_of_space
+from common.cli_errors import UserInputError
+from common.io_utils import atomic_write, out_of_space
 
 
 def write_video(path, frames: list[np.ndarray], fps: int = 25) -> None:
     """Writes ``frames`` (each uint8 (H, W, 3), all one size) to ``path`` (.mp4 or .gif) atomically.
 
-    Raises :class:`~world_model.io_utils.DiskFullError` when space runs out, and UserInputError (one line) for any
+    Raises :class:`~common.io_utils.DiskFullError` when space runs out, and UserInputError (one line) for any
     other writer failure or a file that does not read back with ``len(frames)`` frames.
     """
     import imageio.v2 as imageio

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from world_model.probe import probe_targets, ridge_linear, scores
+from world_model.training.probe import probe_targets, ridge_linear, scores
 
 
 def state_space(model, nodes: torch.Tensor, qpos: np.ndarray, episode: np.ndarray, min_r2: float = 0.5,

@@ -119,8 +119,8 @@ class WaypointGraph:
         of the model it was built for (None in files from before it was recorded)."""
         import zipfile
 
-        from world_model.cli_errors import UserInputError
-        from world_model.model_identity import MODEL_KEY
+        from common.cli_errors import UserInputError
+        from world_model.model.model_identity import MODEL_KEY
 
         path = Path(path)
         path = path / FILE_NAME if path.is_dir() else path
@@ -150,9 +150,9 @@ class WaypointGraph:
     def save(self, path) -> None:
         """Writes nodes (float16), episode ids, the two radii and any distance space to ``path`` (``.npz``),
         atomically."""
-        from world_model.io_utils import atomic_write
+        from common.io_utils import atomic_write
 
-        from world_model.model_identity import MODEL_KEY
+        from world_model.model.model_identity import MODEL_KEY
 
         space = {} if self.space is None else {"space_w": self.space[0].numpy(), "space_b": self.space[1].numpy()}
         if self.model_sha256:
@@ -290,7 +290,7 @@ def build_waypoints(model, dataset_path, stride: int | None = None, max_nodes: i
         raise ValueError(f"space must be 'latent' or 'state', got {space!r}")
     import h5py
 
-    from world_model.frame_encoding import encode_frames
+    from world_model.model.frame_encoding import encode_frames
 
     stride = stride or model.cfg.frameskip
     with h5py.File(dataset_path, "r") as f:

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from world_model.cpu_info import cpu_label  # noqa: F401 (the benchmarks import it from here)
+from common.cpu_info import cpu_label  # noqa: F401 (the benchmarks import it from here)
 
 
 def machine() -> dict:

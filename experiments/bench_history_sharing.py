@@ -27,7 +27,7 @@ from world_model import LeWM  # noqa: E402
 
 
 def baseline_class(commit: str):
-    source = subprocess.run(["git", "show", f"{commit}:world_model/fast_rollout.py"], cwd=ROOT, check=True,
+    source = subprocess.run(["git", "show", f"{commit}:world_model/rollout/fast_rollout.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "fast_rollout_baseline.py"
     path.write_text(source)

@@ -41,7 +41,7 @@ from bench_common import interleaved, machine  # noqa: E402
 from peer_swm import PeerLeWMCost, check_same_cost, load_peer_solvers, peer_lewm  # noqa: E402
 from planners import CEM  # noqa: E402
 from world_model import LeWM, LeWMConfig  # noqa: E402
-from world_model.precision import resolve_precision  # noqa: E402
+from world_model.rollout.precision import resolve_precision  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 PARTS = ("ratio", "batch", "flops", "success")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 from bench_common import machine  # noqa: E402
-from world_model.cpu_threads import SINGLE_THREAD_ROWS  # noqa: E402
+from common.cpu_threads import SINGLE_THREAD_ROWS  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results" / "realtime"
 INT_KEYS = ("samples", "iters", "warm_iters", "topk", "horizon")

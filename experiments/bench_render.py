@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from world_model.cpu_info import cpu_label
+from common.cpu_info import cpu_label
 
 CHOSEN = {"shadow_size": 512, "multisampling": False, "mesh_cell": 0.01}  # lewm/Cube-v0's look (envs.cube)
 # name: changes from OGBench's stock look. Keys: shadow_size (px, None = stock 4096, 0 = no shadows),

@@ -2,7 +2,7 @@
 
 One process; for each predictor, precision and candidate count, rounds alternate between: the rollout on one
 torch thread, on the machine's intra-op threads (torch's default), and split over worker threads with one torch
-thread each (``world_model.cpu_threads``, what ``LeWM.rollout`` now does). Prints medians, the ratios and the
+thread each (``common.cpu_threads``, what ``LeWM.rollout`` now does). Prints medians, the ratios and the
 largest difference of the split outputs from the unsplit ones. Timings only: tests check the split equals the
 unsplit rollout (tests/test_cpu_threads.py).
 
@@ -24,7 +24,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import machine  # noqa: E402
 from bench_planning import load_model  # noqa: E402
-from world_model.cpu_threads import split_workers  # noqa: E402
+from common.cpu_threads import split_workers  # noqa: E402
 
 
 def _ms(fn) -> float:

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from world_model import LeWM, LeWMConfig
-from world_model.trainer import build_optimizer, build_scheduler, train_step
+from world_model.training.trainer import build_optimizer, build_scheduler, train_step
 
 
 def bench(cfg: LeWMConfig, steps: int, device: torch.device) -> dict:

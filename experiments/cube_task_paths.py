@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from agent.evaluation import free_pairs
     from agent.waypoints import WaypointGraph, normalised_sq_distance
     from world_model import LeWM
-    from world_model.frame_encoding import encode_frames
+    from world_model.model.frame_encoding import encode_frames
 
     torch.set_num_threads(2)
     folder = Path(args.checkpoint)

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--heldout-out", help="held-out HDF5 file to write (with --heldout)")
     args = p.parse_args(argv)
 
-    from world_model.dataset import write_episodes
+    from world_model.data.dataset import write_episodes
 
     if args.heldout and not args.heldout_out:
         raise SystemExit("--heldout needs --heldout-out")
@@ -79,9 +79,9 @@ def _read_parts(parts: Path, count: int | None) -> tuple[list[dict], dict]:
 
 def _read_finished(path: Path, count: int | None) -> tuple[list[dict], dict]:
     """The first ``count`` (default all) episodes of a finished collection, and its attributes; the file is
-    checked first (per-episode checksums and values: ``world_model.data_integrity``)."""
-    from world_model.data_integrity import INDEX_COLUMNS, check_file
-    from world_model.dataset import open_dataset
+    checked first (per-episode checksums and values: ``world_model.data.data_integrity``)."""
+    from world_model.data.data_integrity import INDEX_COLUMNS, check_file
+    from world_model.data.dataset import open_dataset
 
     check_file(path)
     with open_dataset(path) as f:

@@ -20,8 +20,8 @@ import torch
 
 from agent.pretrained import resolve_checkpoint
 from world_model import LeWM
-from world_model.dataset import TrajectoryDataset
-from world_model.frame_encoding import encode_frames
+from world_model.data.dataset import TrajectoryDataset
+from world_model.model.frame_encoding import encode_frames
 
 
 def rollout_errors(model: LeWM, data: str, horizon: int, windows: int, seed: int = 0) -> dict:

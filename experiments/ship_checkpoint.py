@@ -13,7 +13,7 @@ training, which ``lewm-eval``'s LeWM protocol draws its start/goal pairs from.
 
 ``--stamp`` also records that digest (``model_sha256``) in the folder's companion files (``proposal.safetensors``,
 ``subgoal.safetensors``, ``waypoints*.npz``, ``planning.json``), which the agent refuses without it
-(``world_model.model_identity``). Their tensors and arrays stay bit for bit as they were.
+(``world_model.model.model_identity``). Their tensors and arrays stay bit for bit as they were.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import h5py
 import numpy as np
 
 from world_model import LeWM, LeWMConfig
-from world_model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
-from world_model.io_utils import atomic_write_text, file_sha256
-from world_model.model_identity import stamp_file
+from world_model.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from common.io_utils import atomic_write_text, file_sha256
+from world_model.model.model_identity import stamp_file
 
 STATE_COLUMNS = ("qpos", "qvel", "action", "ep_len", "ep_offset")
 

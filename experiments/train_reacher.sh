@@ -16,7 +16,7 @@ train() {  # train OUT STEPS [extra args...]
   local out=$1 steps=$2; shift 2
   local resume=()
   [[ -f $out/train_state.pt ]] && resume=(--resume)
-  "$PY" -m world_model.train --config experiments/configs/reacher.yaml --data "$DATA" --out "$out" \
+  "$PY" -m world_model.training.train --config experiments/configs/reacher.yaml --data "$DATA" --out "$out" \
     --steps "$steps" --no-progress "${resume[@]}" "$@"
 }
 

@@ -85,7 +85,7 @@ def restamp(path) -> None:
     import h5py
     import numpy as np
 
-    from world_model.data_integrity import EPISODE_SHA, episode_digest, frame_columns
+    from world_model.data.data_integrity import EPISODE_SHA, episode_digest, frame_columns
 
     with h5py.File(path, "r+") as f:
         names = frame_columns(f)

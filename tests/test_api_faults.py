@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_proposal_dims_are_bounded_before_allocation(dims, words, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from world_model.proposal import ProposalPolicy
+    from world_model.policies.proposal import ProposalPolicy
 
     path = ProposalPolicy(16, 10, 5, hidden=32, depth=1).save(tmp_path)
     with safe_open(str(path), framework="pt") as f:
@@ -95,7 +95,7 @@ def test_proposal_dims_are_bounded_before_allocation(dims, words, tmp_path):
 def test_long_dims_text_is_refused_before_parsing(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from world_model.proposal import ProposalPolicy
+    from world_model.policies.proposal import ProposalPolicy
 
     path = ProposalPolicy(16, 10, 5, hidden=32, depth=1).save(tmp_path)
     save_file(load_file(str(path)), str(path), metadata={"dims": "[" * 1_000_000})
@@ -105,7 +105,7 @@ def test_long_dims_text_is_refused_before_parsing(tmp_path):
 
 def test_a_dataset_we_may_not_read_is_not_called_damaged(tiny_reacher_h5, monkeypatch):
     """As root every file is readable, so the permission error is simulated where the file is opened."""
-    from world_model.dataset import open_dataset
+    from world_model.data.dataset import open_dataset
 
     real_open = builtins.open
 

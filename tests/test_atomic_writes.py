@@ -1,4 +1,4 @@
-"""Every write atomic and link-safe (``world_model.io_utils.atomic_write``): a unique temporary name made with
+"""Every write atomic and link-safe (``common.io_utils.atomic_write``): a unique temporary name made with
 O_EXCL, never a planted link followed, the temporary file removed on every error, Ctrl-C and SIGTERM, stale ones of
 killed writers removed by the next write, and a full disk reported as one error."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from world_model.io_utils import DiskFullError, atomic_write, atomic_write_text, in_child_process, remove_stale_temps
+from common.io_utils import DiskFullError, atomic_write, atomic_write_text, in_child_process, remove_stale_temps
 
 
 def _dead_pid() -> int:

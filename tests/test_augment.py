@@ -5,8 +5,8 @@ import torch
 from conftest import tiny_config
 
 from world_model import LeWM
-from world_model.augment import random_shift
-from world_model.config import ConfigError
+from world_model.model.augment import random_shift
+from world_model.model.config import ConfigError
 
 
 def test_every_frame_of_a_clip_moves_by_the_same_offset_within_pad():

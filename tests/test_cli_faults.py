@@ -204,7 +204,7 @@ def _proposal_with_dims(folder, changes: dict) -> None:
     from safetensors.torch import load_file, save_file
 
     from world_model import LeWM
-    from world_model.proposal import ProposalPolicy
+    from world_model.policies.proposal import ProposalPolicy
 
     model = LeWM.load(folder)
     path = ProposalPolicy(model.cfg.embed_dim, model.cfg.action_block_dim, 5, hidden=32, depth=1).save(

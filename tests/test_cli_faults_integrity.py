@@ -17,7 +17,7 @@ from cli_faults import assert_unchanged, assert_user_error, run_command, snapsho
 from conftest import model_sha
 
 from world_model import LeWM, LeWMConfig
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--no-progress"]
 
@@ -75,7 +75,7 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
     from agent.goal_files import save_goal_png
     from agent.planner_choice import FILE_NAME as CHOICE
     from agent.waypoints import WaypointGraph
-    from world_model.proposal import ProposalPolicy
+    from world_model.policies.proposal import ProposalPolicy
 
     root = tmp_path_factory.mktemp("integrity")
     paths = {"inputs": root, "checkpoint": tiny_checkpoint, "reacher_h5": tiny_reacher_h5}
@@ -204,8 +204,8 @@ def test_files_built_from_a_loaded_checkpoint_record_its_checksum(tiny_checkpoin
 def test_stamping_keeps_the_tensors_and_adds_the_checksum(tiny_checkpoint, tmp_path):
     from safetensors.torch import load_file
 
-    from world_model.model_identity import stamp_file
-    from world_model.proposal import ProposalPolicy
+    from world_model.model.model_identity import stamp_file
+    from world_model.policies.proposal import ProposalPolicy
 
     folder = _copy(tiny_checkpoint, tmp_path / "ck")
     torch.manual_seed(0)
@@ -224,7 +224,7 @@ def test_shipped_companion_files_record_their_model(name):
 
     from agent.pretrained import shipped_checkpoints
     from agent.waypoints import WaypointGraph
-    from world_model.proposal import ProposalPolicy
+    from world_model.policies.proposal import ProposalPolicy
 
     folder = shipped_checkpoints()[name]
     sha = model_sha(folder)

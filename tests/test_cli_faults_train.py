@@ -18,9 +18,9 @@ from cli_faults import assert_unchanged, assert_user_error, run_command, snapsho
 from conftest import restamp, tiny_config
 
 from world_model import LeWM, LeWMConfig
-from world_model.cli_errors import UserInputError
-from world_model.config import ConfigError
-from world_model.train import main as train_main
+from common.cli_errors import UserInputError
+from world_model.model.config import ConfigError
+from world_model.training.train import main as train_main
 
 TINY = dict(preset="cpu", image_size=32, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
             pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=64, batch_size=8, steps=2,
@@ -224,7 +224,7 @@ def _overwrite(path, offset: int, data: bytes) -> None:
 
 
 def test_saved_checkpoint_records_and_passes_its_checksum(checkpoint):
-    from world_model.io_utils import file_sha256
+    from common.io_utils import file_sha256
 
     written = yaml.safe_load((checkpoint / "config.yaml").read_text())["weights_sha256"]
     assert written == file_sha256(checkpoint / "model.safetensors")
@@ -280,7 +280,7 @@ def test_damaged_checkpoint_config_names_the_file(checkpoint, text):
 
 # ----- which data a resumed run accepts ------------------------------------------------------------------------------
 def test_resume_data_check_by_fingerprint_or_by_path_for_older_runs(tmp_path):
-    from world_model.run_data import check_resume_data
+    from world_model.training.run_data import check_resume_data
 
     fp = {"path": str(tmp_path / "a.h5"), "frames": 124, "episodes": 4, "digest": "0" * 16, "attrs": {"seed": "0"}}
     moved = {**fp, "path": str(tmp_path / "moved.h5")}

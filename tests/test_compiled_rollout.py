@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from test_fast_rollout import reference, trained_like
-from world_model import compiled_rollout
-
-
+from world_model.rollout import compiled_rollout
 def _inputs(th=2, n=6, horizon=2):
     """A short rollout (one history action, two steps, the window never slides): every code path of the rollout
     but the sliding window, with few kernels to compile (the compile is most of this file's time)."""
@@ -30,9 +28,8 @@ def test_compiled_rollout_equals_the_eager_rollout():
 
 
 def test_a_split_compiled_rollout_compiles_on_the_callers_thread_then_runs_on_the_workers(monkeypatch):
-    import world_model.fast_rollout as fr
-    from world_model import cpu_threads
-
+    import world_model.rollout.fast_rollout as fr
+    from common import cpu_threads
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     seen = []

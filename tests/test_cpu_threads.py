@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from test_fast_rollout import trained_like
-from world_model import cpu_threads
-from world_model.cpu_threads import map_spans, row_spans, split_workers
+from common import cpu_threads
+from common.cpu_threads import map_spans, row_spans, split_workers
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_split_rollout_equals_the_unsplit_one(th, chunk):
 
 
 def test_lewm_rollout_splits_large_cpu_rollouts_and_keeps_small_ones_whole(two_threads, monkeypatch):
-    import world_model.fast_rollout as fr
+    import world_model.rollout.fast_rollout as fr
 
     seen = []
     real = fr.map_spans

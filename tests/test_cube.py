@@ -89,7 +89,7 @@ def test_a_checkpoint_of_another_look_is_refused_naming_both_looks(tmp_path, rec
 
     from agent.pretrained import make_agent, shipped_checkpoints
     from world_model import LeWMConfig
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     folder = tmp_path / "old_cube"
     shutil.copytree(shipped_checkpoints()["cube"], folder)
@@ -221,7 +221,7 @@ def test_collected_data_record_the_look_and_training_copies_it(tmp_path):
     import h5py
 
     from agent.collect import CollectConfig, collect
-    from world_model.run_data import env_facts
+    from world_model.training.run_data import env_facts
 
     out = tmp_path / "cube.h5"
     collect(CollectConfig(env="cube", episodes=1, steps=3, image_size=SIZE, policy="oracle"), out, workers=1,

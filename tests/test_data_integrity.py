@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from cli_faults import assert_user_error, run_command
 
-from world_model.cli_errors import UserInputError
-from world_model.data_integrity import EPISODE_SHA, check_file
-from world_model.dataset import TrajectoryDataset, write_episodes
+from common.cli_errors import UserInputError
+from world_model.data.data_integrity import EPISODE_SHA, check_file
+from world_model.data.dataset import TrajectoryDataset, write_episodes
 
 ATTRS = {"env": "reacher", "action_low": np.array([-1.0, -1.0]), "action_high": np.array([1.0, 1.0])}
 
@@ -118,7 +118,7 @@ def test_a_huge_action_is_refused_without_an_action_box(tmp_path):
 
 
 def test_statistics_are_computed_in_float64_and_must_fit_float32():
-    from world_model.dataset import _action_stats
+    from world_model.data.dataset import _action_stats
 
     action = np.array([[3e38, 0.0], [-3e38, 0.0]], np.float32)  # float32 sums overflow; float64 std 3e38 fits
     mean, std = _action_stats(action, np.arange(2))

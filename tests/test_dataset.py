@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from agent.collect import CollectConfig, CollectError, collect, collect_episode
-from world_model.dataset import TrajectoryDataset, write_episodes
+from world_model.data.dataset import TrajectoryDataset, write_episodes
 
 
 def _synthetic_episode(length, offset, action_dim=2):

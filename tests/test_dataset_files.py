@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from world_model.cli_errors import UserInputError
-from world_model.dataset import TrajectoryDataset, write_episodes
+from common.cli_errors import UserInputError
+from world_model.data.dataset import TrajectoryDataset, write_episodes
 
 from test_dataset import _synthetic_episode
 

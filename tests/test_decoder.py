@@ -5,7 +5,7 @@ import torch
 from test_world_model import fit, small_cfg
 
 from world_model import LeWM
-from world_model.decoder import PixelDecoder, reconstruction_loss
+from world_model.model.decoder import PixelDecoder, reconstruction_loss
 
 
 def batch(cfg, b=4):

@@ -5,7 +5,7 @@ import torch
 from conftest import DEVICES
 from planners import CEM
 from world_model import LeWM, LeWMConfig
-from world_model.fast_rollout import FastRollout
+from world_model.rollout.fast_rollout import FastRollout
 
 
 def trained_like(history_size=3, depth=2, device="cpu", seed=0) -> LeWM:

@@ -11,8 +11,8 @@ import torch
 from agent.planner_choice import FILE_NAME, checkpoint_planner, write_planner_choice
 from agent.pretrained import PLANNERS, make_agent
 from planners import FollowProposal
-from world_model.cli_errors import UserInputError
-from world_model.proposal import ProposalPolicy
+from common.cli_errors import UserInputError
+from world_model.policies.proposal import ProposalPolicy
 from conftest import model_sha
 
 

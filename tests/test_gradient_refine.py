@@ -11,7 +11,7 @@ from test_fast_rollout import trained_like
 
 from agent.gradient_refine import refine_plan
 from agent.latent_cost import latent_goal_cost
-from world_model.precision import autocast_context
+from world_model.rollout.precision import autocast_context
 
 
 def problem(device="cpu", batch=3, horizon=4):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 COMMANDS = {"lewm-plan": "agent.cli_plan", "lewm-eval": "agent.cli_eval", "lewm-collect": "agent.cli_collect",
-            "lewm-train": "world_model.train", "lewm-train-proposal": "world_model.train_proposal",
-            "lewm-train-subgoal": "world_model.train_subgoal", "lewm-check-data": "world_model.check_data"}
+            "lewm-train": "world_model.training.train", "lewm-train-proposal": "world_model.policies.train_proposal",
+            "lewm-train-subgoal": "world_model.policies.train_subgoal", "lewm-check-data": "world_model.data.check_data"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,7 +44,7 @@ def test_a_stated_default_is_shown(monkeypatch):
 
 
 def test_train_config_help_names_configs_that_exist():
-    from world_model.train import STARTING_CONFIGS
+    from world_model.training.train import STARTING_CONFIGS
 
     names = [n.strip() for group in STARTING_CONFIGS for n in group.split(",")]
     assert len(names) >= 6

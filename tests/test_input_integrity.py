@@ -118,7 +118,7 @@ def test_written_files_follow_the_umask(tmp_path):
 def test_plan_memory_check_names_a_sample_count_that_fits(tiny_checkpoint, monkeypatch):
     import agent.plan_memory as plan_memory
     from agent.pretrained import make_agent
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     agent = make_agent(str(tiny_checkpoint), device="cpu", num_samples=1000, n_iters=1)
     monkeypatch.setattr(plan_memory, "available_bytes", lambda: 10 * 2 ** 20)
@@ -133,7 +133,7 @@ def test_one_flipped_byte_in_a_shipped_checkpoint_is_refused(tmp_path, where):
 
     from agent.pretrained import shipped_checkpoints
     from world_model import LeWM
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     folder = shutil.copytree(shipped_checkpoints()["reacher"], tmp_path / "reacher")
     weights = folder / "model.safetensors"

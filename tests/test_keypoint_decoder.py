@@ -6,8 +6,8 @@ from test_decoder import batch
 from test_world_model import fit, small_cfg
 
 from world_model import ConfigError, LeWM
-from world_model.decoder import reconstruction_loss
-from world_model.keypoint_decoder import KeypointDecoder, gaussian_maps
+from world_model.model.decoder import reconstruction_loss
+from world_model.model.keypoint_decoder import KeypointDecoder, gaussian_maps
 
 
 @pytest.mark.parametrize("x, y, row, col", [

@@ -5,7 +5,7 @@ from test_decoder import batch
 from test_world_model import fit, small_cfg
 
 from world_model import ConfigError, LeWM
-from world_model.keypoint_encoder import KeypointEncoder, spatial_expectation, spatial_moments
+from world_model.model.keypoint_encoder import KeypointEncoder, spatial_expectation, spatial_moments
 
 
 @pytest.mark.parametrize("row, col, expected", [

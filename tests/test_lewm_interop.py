@@ -15,7 +15,7 @@ import torch
 from swm_reference import build_their_model, swm, their_config
 from world_model.interop.cli import export_main, import_main
 from world_model.interop.lewm_layout import to_ours, vit_layout_of
-from world_model.lewm import LeWM
+from world_model.model.lewm import LeWM
 
 TOL = 1e-5
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -193,7 +193,7 @@ def test_missing_weight_is_named(tmp_path, capsys):
 
 def test_export_refuses_a_model_their_code_cannot_hold(tmp_path, capsys):
     """Their LeWM has only the ViT encoder: exporting a CNN model ends in one line, nothing written."""
-    from world_model.config import LeWMConfig
+    from world_model.model.config import LeWMConfig
 
     LeWM(LeWMConfig.preset("cpu").replace(task="reacher")).save(tmp_path / "cnn")
     assert export_main([str(tmp_path / "cnn"), "--out", str(tmp_path / "theirs")]) == 2

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from world_model.dataset import write_episodes
+from world_model.data.dataset import write_episodes
 
 from experiment_scripts import load_script as _load
 

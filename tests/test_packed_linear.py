@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from test_fast_rollout import trained_like
 
-from world_model.packed_linear import Linear, can_pack, cpu_packs_bf16
+from world_model.rollout.packed_linear import Linear, can_pack, cpu_packs_bf16
 
 needs_pack = pytest.mark.skipif(not can_pack("cpu", torch.bfloat16), reason="no oneDNN bf16 linear here")
 

@@ -9,7 +9,7 @@ from test_follow_proposal import load_choose_planner, run_summary
 
 from agent.planner_choice import FILE_NAME, checkpoint_settings, write_planner_choice
 from agent.pretrained import make_agent
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from conftest import DEVICES
 from test_fast_rollout import trained_like
 
 from planners import CEM
-from world_model import precision
-from world_model.precision import resolve_precision
+from world_model.rollout import precision
+from world_model.rollout.precision import resolve_precision
 
 
 def test_resolve_precision_keeps_explicit_choices_and_measures_auto(monkeypatch):
@@ -64,7 +64,7 @@ def test_bf16_plans_match_fp32_plans():
 
 
 def test_small_cpu_rollouts_run_on_one_thread_and_restore_the_count():
-    from world_model.cpu_threads import SINGLE_THREAD_ROWS, planning_threads
+    from common.cpu_threads import SINGLE_THREAD_ROWS, planning_threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

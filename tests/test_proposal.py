@@ -6,10 +6,10 @@ import torch
 from conftest import model_sha
 
 from planners import CEM
-from world_model.cli_errors import UserInputError
-from world_model.proposal import ProposalPolicy
-from world_model.proposal_data import EncodedEpisodes, HindsightSampler, action_blocks
-from world_model.train_proposal import train_proposal
+from common.cli_errors import UserInputError
+from world_model.policies.proposal import ProposalPolicy
+from world_model.policies.proposal_data import EncodedEpisodes, HindsightSampler, action_blocks
+from world_model.policies.train_proposal import train_proposal
 
 
 def toy_episodes(episodes=80, steps=40, frameskip=2, dim=16, seed=0):

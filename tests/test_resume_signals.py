@@ -14,7 +14,7 @@ from cli_faults import assert_user_error, run_command
 from conftest import installed_command
 from safetensors.torch import load_file
 
-from world_model.train import main
+from world_model.training.train import main
 
 TINY = dict(preset="cpu", image_size=32, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
             pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=64, batch_size=8, steps=60,
@@ -106,7 +106,7 @@ def test_resume_applies_and_reports_what_may_change(setup, short_run, tmp_path, 
     import shutil
 
     run = shutil.copytree(short_run, tmp_path / "run")
-    with caplog.at_level("INFO", logger="world_model.train"):
+    with caplog.at_level("INFO", logger="world_model.training.train"):
         assert main(["--config", str(setup["config"]), "--data", str(setup["data"]), "--out", str(run), "--resume",
                      "--steps", "6", "--set", "log_every=2", *THREADS]) == 0
     assert "--resume: steps 4 -> 6 (applied)" in caplog.text and "log_every 1 -> 2 (applied)" in caplog.text

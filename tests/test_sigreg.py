@@ -4,7 +4,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from world_model.sigreg import SIGReg
+from world_model.model.sigreg import SIGReg
 
 
 def reference_sigreg(proj: torch.Tensor, a: torch.Tensor, knots: int = 17) -> torch.Tensor:

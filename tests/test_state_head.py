@@ -11,9 +11,9 @@ from test_train import TINY
 from test_world_model import fit, small_cfg
 
 from world_model import LeWM
-from world_model.config import ConfigError, LeWMConfig
-from world_model.state_head import StateHead, state_statistics
-from world_model.train import main
+from world_model.model.config import ConfigError, LeWMConfig
+from world_model.model.state_head import StateHead, state_statistics
+from world_model.training.train import main
 
 
 def batch(cfg, b=4, nq=2, seed=0):

@@ -6,10 +6,10 @@ import torch
 from conftest import model_sha
 
 from test_proposal import toy_episodes
-from world_model.cli_errors import UserInputError
-from world_model.proposal_data import SubgoalSampler
-from world_model.subgoal import SubgoalPolicy
-from world_model.train_subgoal import train_subgoal
+from common.cli_errors import UserInputError
+from world_model.policies.proposal_data import SubgoalSampler
+from world_model.policies.subgoal import SubgoalPolicy
+from world_model.policies.train_subgoal import train_subgoal
 
 
 def test_subgoal_targets_are_the_frame_k_blocks_ahead_or_the_nearer_goal():

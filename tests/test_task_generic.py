@@ -17,8 +17,8 @@ from agent.report import markdown_table
 from envs.policies import DoorSeekingPolicy, HeldRandomPolicy, check_policy, make_policy
 from envs.two_room import room_of
 from world_model import LeWM
-from world_model.dataset import TrajectoryDataset, dataset_angle_qpos, read_attrs
-from world_model.probe import probe_targets, run_probe
+from world_model.data.dataset import TrajectoryDataset, dataset_angle_qpos, read_attrs
+from world_model.training.probe import probe_targets, run_probe
 
 FAST = dict(num_samples=8, n_iters=1, horizon=2, device="cpu")
 
@@ -60,7 +60,7 @@ def test_probe_on_positions_is_a_plain_regression(tiny_tworoom_h5, angle_qpos):
 
 
 def test_lewm_train_takes_task_and_angles_from_the_dataset(tiny_tworoom_h5, tiny_reacher_h5):
-    from world_model.train import _data
+    from world_model.training.train import _data
 
     cfg, _, _ = _data(tiny_config(task=""), str(tiny_tworoom_h5))
     assert cfg.task == "tworoom" and cfg.angle_qpos == []

@@ -46,7 +46,7 @@ def test_explores_each_count_keeps_the_fastest_and_explores_again_on_drift():
 
 
 def test_parse_threads():
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     assert parse_threads("auto") == "auto" and parse_threads("3") == 3 and parse_threads(None) is None
     with pytest.raises(UserInputError, match="--threads must be auto or a thread count"):

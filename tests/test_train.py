@@ -10,10 +10,10 @@ import yaml
 from safetensors.torch import load_file
 
 from world_model import LeWM, LeWMConfig
-from world_model import trainer
-from world_model.probe import main as probe_main
-from world_model.probe import ridge_fit, scores
-from world_model.train import main
+from world_model.training import trainer
+from world_model.training.probe import main as probe_main
+from world_model.training.probe import ridge_fit, scores
+from world_model.training.train import main
 
 TINY = dict(preset="cpu", image_size=32, cnn_channels=[8, 16, 32], embed_dim=32, enc_width=32, proj_hidden=64,
             pred_depth=1, pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=64, batch_size=8,
@@ -130,7 +130,7 @@ def test_scale_collapse_is_reported_even_with_a_high_rank(caplog):
     """The lambda=0 ablation's collapse: tiny embeddings whose effective rank stays high."""
     import logging
 
-    from world_model.run_log import RunLog
+    from world_model.training.run_log import RunLog
 
     metrics = {"val_pred": 1e-4, "val_pred_rel": 1.1, "val_sigreg": 25.8, "std_mean": 0.006, "std_min": 0.005,
                "eff_rank": 150.0}
@@ -163,7 +163,7 @@ def test_torchrun_two_processes_data_parallel(tmp_path, tiny_yaml, tiny_reacher_
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
-                           "world_model.train", "--config", tiny_yaml(steps=2, eval_every=2), "--data",
+                           "world_model.training.train", "--config", tiny_yaml(steps=2, eval_every=2), "--data",
                            str(tiny_reacher_h5), "--out", str(run), "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

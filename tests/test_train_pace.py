@@ -3,7 +3,7 @@
 import yaml
 from cli_faults import assert_user_error, run_command
 
-from world_model.train_pace import TrainPace, format_duration
+from world_model.training.train_pace import TrainPace, format_duration
 
 
 class FakeClock:

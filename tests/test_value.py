@@ -6,10 +6,10 @@ import torch
 from conftest import model_sha
 
 from agent.latent_cost import value_distance
-from world_model.proposal_data import EncodedEpisodes, action_blocks
-from world_model.train_value import rank_diagnostics, train_value
-from world_model.value import GoalValue
-from world_model.value_data import ValueSampler
+from world_model.policies.proposal_data import EncodedEpisodes, action_blocks
+from world_model.policies.train_value import rank_diagnostics, train_value
+from world_model.policies.value import GoalValue
+from world_model.policies.value_data import ValueSampler
 
 
 def chain_episodes(episodes=60, steps=40, frameskip=2, dim=8, seed=0):
@@ -74,7 +74,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     resumed, _ = train_value(data, 8, state_path=tmp_path / "b.pt", resume=True, **settings)
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
-    from world_model.cli_errors import UserInputError
+    from common.cli_errors import UserInputError
 
     with pytest.raises(UserInputError, match="other settings"):
         train_value(data, 8, state_path=tmp_path / "b.pt", resume=True, **{**settings, "batch": 64})

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from world_model import CheckpointMismatchError, ConfigError, LeWM, LeWMConfig
-from world_model.predictor import AdaLNZeroBlock
+from world_model.model.predictor import AdaLNZeroBlock
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 

@@ -4,8 +4,8 @@ Public API::
 
     from world_model import LeWM, LeWMConfig
 """
-from world_model.config import ConfigError, LeWMConfig
-from world_model.checkpoint import CheckpointMismatchError
-from world_model.lewm import LeWM
+from world_model.model.config import ConfigError, LeWMConfig
+from world_model.model.checkpoint import CheckpointMismatchError
+from world_model.model.lewm import LeWM
 
 __all__ = ["LeWM", "LeWMConfig", "ConfigError", "CheckpointMismatchError"]

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from world_model.cli_checks import check_at_least, check_output_folder
-from world_model.cli_errors import UserInputError, run_cli
+from common.cli_checks import check_at_least, check_output_folder
+from common.cli_errors import UserInputError, run_cli
 from world_model.interop.lewm_layout import VIT_LAYOUTS
 
 
@@ -94,7 +94,7 @@ def _export(argv) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     from world_model.interop.lewm_files import write_their_checkpoint
-    from world_model.lewm import LeWM
+    from world_model.model.lewm import LeWM
 
     model = LeWM.load(args.checkpoint)
     dropped = write_their_checkpoint(model, out, args.vit_layout)

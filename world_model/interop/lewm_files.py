@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from world_model.checkpoint import CheckpointMismatchError, _describe_mismatch
-from world_model.cli_errors import UserInputError
-from world_model.config import LeWMConfig
+from world_model.model.checkpoint import CheckpointMismatchError, _describe_mismatch
+from common.cli_errors import UserInputError
+from world_model.model.config import LeWMConfig
 from world_model.interop.lewm_layout import (config_from_theirs, config_from_weights, config_to_theirs, to_ours,
                                              to_theirs)
-from world_model.io_utils import atomic_write, atomic_write_text
+from common.io_utils import atomic_write, atomic_write_text
 
 THEIR_WEIGHTS = "weights.pt"
 THEIR_CONFIG = "config.json"
@@ -144,7 +144,7 @@ def read_their_checkpoint(path, frameskip: int = 5, **overrides):
     Raises:
         UserInputError (and subclasses): any file or key that cannot be mapped, in one line.
     """
-    from world_model.lewm import LeWM
+    from world_model.model.lewm import LeWM
 
     weights, config = find_source(path)
     theirs = load_state(weights)

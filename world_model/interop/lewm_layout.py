@@ -17,7 +17,7 @@ import re
 
 import torch
 
-from world_model.cli_errors import UserInputError
+from common.cli_errors import UserInputError
 
 # Hugging Face ViT sizes as stable-pretraining's ``vit_hf`` names them: (hidden_size, layers, heads); MLP 4x.
 VIT_SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16),
