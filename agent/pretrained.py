@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PLANNERS = ("cem", "mppi", "icem", "proposal")  # "proposal": follow the proposal policy, no search
+from planners.registry import PLANNERS, planner_class, planner_names  # noqa: F401 (PLANNERS: the one registry)
 
 # Planner settings the agent uses unless told otherwise: horizon 5, initial std 1, replanning every block with a
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
@@ -139,25 +139,20 @@ def resolve_device(device: str) -> torch.device:
 
 def make_planner(name: str, action_dim: int, action_low, action_high, device: torch.device, substeps: int = 1,
                  **settings):
-    """A planner by name (``cem``, ``mppi``, ``icem``, ``proposal``) with the agent's defaults, overridden by
+    """A planner by its registered name (``planners.registry``) with the agent's defaults, overridden by
     ``settings``.
 
     ``substeps`` is the model's frameskip: the sampling noise is then correlated across a block's env steps
     (``SUBSTEP_CORRELATION`` unless ``substep_correlation`` is given).
     """
-    from planners import CEM, ICEM, MPPI, FollowProposal
-
-    classes = {"cem": CEM, "mppi": MPPI, "icem": ICEM, "proposal": FollowProposal}
-    if name not in classes:
-        raise ValueError(f"unknown planner {name!r}; known: {', '.join(PLANNERS)}")
+    cls = planner_class(name)  # ValueError naming the known planners
     settings = {k: v for k, v in settings.items() if v is not None}
     kwargs = {**PLANNER_DEFAULTS, "num_samples": SEARCH_BUDGET["num_samples"], "n_iters": SEARCH_BUDGET["n_iters"],
               "topk": 30, "substeps": substeps,
               "substep_correlation": SUBSTEP_CORRELATION if substeps > 1 else 0.0, **settings}
     if "topk" not in settings:  # keep the default elite fraction (30 of 300) for other sample counts
         kwargs["topk"] = min(kwargs["num_samples"], max(2, min(kwargs["topk"], kwargs["num_samples"] // 10)))
-    return classes[name](action_dim=action_dim, action_low=action_low, action_high=action_high, device=device,
-                         **kwargs)
+    return cls(action_dim=action_dim, action_low=action_low, action_high=action_high, device=device, **kwargs)
 
 
 INTEGER_SETTINGS = ("num_samples", "n_iters", "warm_iters", "horizon", "topk", "seed", "receding_horizon",
@@ -189,8 +184,8 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                value="auto", **planner_settings):
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
-    ``planner``: a name in ``PLANNERS``, a planner object, or ``"auto"`` (default): the checkpoint's measured
-    choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
+    ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
+    checkpoint's measured choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
     Planner settings that ``planning.json`` records apply to a planner given by name, unless given here; so does
     its ``cost`` (``None``: the checkpoint's, else ``"all"``; see ``agent.latent_cost``).
 
@@ -228,7 +223,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     _check_task(model, folder, task)
     identity = dict(model_sha256=model.checkpoint_sha256, trust_unverified=trust_unverified)
     if planner == "auto":
-        planner = checkpoint_planner(folder, PLANNERS)
+        planner = checkpoint_planner(folder, tuple(planner_names()))
     measured = checkpoint_settings(folder)  # the checkpoint's measured settings, unless the caller gave their own
     if (folder / CHOICE_FILE).is_file():
         check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",
@@ -252,13 +247,13 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
             raise ValueError(f"the proposal policy plans {policy.horizon} blocks ahead, fewer than the planner's "
                              f"{horizon}: retrain it with lewm-train-proposal --horizon {horizon}, or plan without it")
         policy = None
-    if planner == "proposal" and policy is None:
-        raise ValueError(f"planner 'proposal' follows the checkpoint's proposal policy, and {folder} has none for "
+    if isinstance(planner, str) and planner_class(planner).needs_proposal and policy is None:
+        raise ValueError(f"planner {planner!r} follows the checkpoint's proposal policy, and {folder} has none for "
                          f"horizon {horizon}: train one with lewm-train-proposal, or choose another planner")
     budget = PROPOSAL_BUDGET if policy is not None else SEARCH_BUDGET
     name = planner if isinstance(planner, str) else type(planner).__name__
     if isinstance(planner, str):
-        if planner == "icem":  # iCEM shifts its kept elites by the whole blocks executed between plans
+        if planner_class(planner).shifts_between_plans:  # e.g. iCEM's kept elites, by the blocks executed
             within_block = replan_steps is not None and replan_steps < model.cfg.frameskip
             planner_settings.setdefault("shift_steps", 0 if within_block else receding_horizon)
         for key in ("num_samples", "n_iters"):

@@ -51,7 +51,15 @@ class SamplingPlanner:
             the substeps' noise is independent, and it averages out: a system driven by such candidates barely
             moves, and a goal that needs a large motion is never found. Correlated noise samples held actions,
             like the data policy's.
+
+    Traits a subclass may set (read by the agent's factory, ``planners.registry``):
+        needs_proposal: the planner executes a proposal policy's plan, so an agent must have one.
+        shifts_between_plans: the planner carries state across :meth:`plan` calls that must be shifted by the
+            blocks executed in between (its ``shift_steps`` argument).
     """
+
+    needs_proposal: bool = False
+    shifts_between_plans: bool = False
 
     def __init__(
         self,

@@ -26,6 +26,8 @@ class FollowProposal(SamplingPlanner):
             planner the same way.
     """
 
+    needs_proposal = True
+
     def __init__(self, horizon: int, action_dim: int, action_low=-1.0, action_high=1.0,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, eval_final: bool = True,
                  seed: int = 0, **ignored) -> None:

@@ -34,6 +34,8 @@ class ICEM(CEM):
         **kwargs: see :class:`~planners.base.SamplingPlanner` (``num_samples``, ``topk``, ``min_std``, ...).
     """
 
+    shifts_between_plans = True
+
     def __init__(self, *args, noise_beta: float = 2.0, momentum: float = 0.1, keep_frac: float = 0.3,
                  pop_decay: float = 1.25, shift_steps: int = 1, **kwargs) -> None:
         super().__init__(*args, momentum=momentum, **kwargs)
