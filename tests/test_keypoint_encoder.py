@@ -95,7 +95,7 @@ def test_lewm_with_keypoints_trains_and_reloads(tmp_path):
     (dict(image_size=18), "divisible by 4"),
     (dict(keypoint_trunk=[8]), "2\\+ layers"),
     (dict(keypoints=0), "keypoints must be at least 1"),
-    (dict(encoder="resnet"), "'vit', 'cnn' or 'keypoints'"),
+    (dict(encoder="resnet"), "encoder must be one of 'cnn', 'vit', 'keypoints', got 'resnet'"),
     (dict(keypoint_temperature=0.0), "keypoint_temperature must be greater than 0"),
 ])
 def test_bad_keypoint_settings_are_refused(changes, message):

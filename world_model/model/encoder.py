@@ -2,15 +2,19 @@
 
 Both take float images ``(N, 3, H, W)`` in [0, 1], apply ImageNet mean/std normalisation and return one
 feature vector per image ``(N, width)``: the final-LayerNorm [CLS] token for the ViT, a linear map of the
-flattened last feature map for the CNN.
+flattened last feature map for the CNN. Each is registered by name in ``world_model.model.encoders`` and built
+from a config by its ``from_config``; its ``config_problem`` says what in a config it cannot work with.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from world_model.model.config import LeWMConfig
+if TYPE_CHECKING:
+    from world_model.model.config import LeWMConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,6 +94,19 @@ class ViTEncoder(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
+    @classmethod
+    def from_config(cls, cfg: LeWMConfig) -> "ViTEncoder":
+        return cls(cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads, cfg.enc_mlp_ratio)
+
+    @staticmethod
+    def config_problem(cfg: LeWMConfig) -> str | None:
+        """What in ``cfg`` this encoder cannot work with (one sentence), or None."""
+        if cfg.image_size % cfg.patch_size:
+            return f"image_size {cfg.image_size} is not a multiple of patch_size {cfg.patch_size}"
+        if cfg.enc_width % cfg.enc_heads:
+            return f"enc_width {cfg.enc_width} is not divisible by enc_heads {cfg.enc_heads}"
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 3, H, W) float in [0, 1] -> [CLS] features (N, width)."""
         x = self.patch_embed(self.normalize(x)).flatten(2).transpose(1, 2)  # (N, P, width)
@@ -123,19 +140,18 @@ class CNNEncoder(nn.Module):
         self.fc = nn.Linear(c_in * side * side, width)
         self.out_dim = width
 
+    @classmethod
+    def from_config(cls, cfg: LeWMConfig) -> "CNNEncoder":
+        return cls(cfg.image_size, cfg.cnn_channels, cfg.enc_width)
+
+    @staticmethod
+    def config_problem(cfg: LeWMConfig) -> str | None:
+        """What in ``cfg`` this encoder cannot work with (one sentence), or None."""
+        if cfg.image_size % (2 ** len(cfg.cnn_channels)):
+            return f"image_size {cfg.image_size} is not divisible by 2**{len(cfg.cnn_channels)} (cnn_channels)"
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 3, H, W) float in [0, 1] -> features (N, width)."""
         return self.fc(self.convs(self.normalize(x)).flatten(1))
 
-
-def build_encoder(cfg: LeWMConfig) -> nn.Module:
-    """The encoder named by ``cfg.encoder``; its output width is ``.out_dim``."""
-    if cfg.encoder == "keypoints":
-        from world_model.model.keypoint_encoder import KeypointEncoder  # imports this module's ImageNetNormalize
-
-        return KeypointEncoder(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width,
-                               cfg.keypoint_temperature, cfg.keypoint_moments)
-    if cfg.encoder == "vit":
-        return ViTEncoder(cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads,
-                          cfg.enc_mlp_ratio)
-    return CNNEncoder(cfg.image_size, cfg.cnn_channels, cfg.enc_width)

@@ -12,11 +12,16 @@ a whole elongated part then says which way it lies, which its mean position alon
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from world_model.model.encoder import ImageNetNormalize
+
+if TYPE_CHECKING:
+    from world_model.model.config import LeWMConfig
 
 
 def _softmax_maps(logits: torch.Tensor, temperature: torch.Tensor):
@@ -77,6 +82,18 @@ class KeypointEncoder(nn.Module):
         self.moments = moments
         self.fc = nn.Linear((5 if moments else 2) * keypoints + c_in, width)
         self.out_dim = width
+
+    @classmethod
+    def from_config(cls, cfg: LeWMConfig) -> "KeypointEncoder":
+        return cls(cfg.image_size, cfg.keypoint_trunk, cfg.keypoints, cfg.enc_width, cfg.keypoint_temperature,
+                   cfg.keypoint_moments)
+
+    @staticmethod
+    def config_problem(cfg: LeWMConfig) -> str | None:
+        """What in ``cfg`` this encoder cannot work with (one sentence), or None."""
+        if cfg.image_size % 4 or len(cfg.keypoint_trunk) < 2:
+            return "the keypoints encoder needs image_size divisible by 4 and keypoint_trunk of 2+ layers"
+        return None
 
     def forward(self, x: torch.Tensor, with_points: bool = False):
         """x: (N, 3, H, W) float in [0, 1] -> features (N, width); with ``with_points`` also the points (N, K, 2)

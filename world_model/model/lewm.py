@@ -10,7 +10,7 @@ from torch import nn
 from world_model.model.action_encoder import ActionEncoder
 from world_model.model.augment import random_shift
 from world_model.model.config import LeWMConfig
-from world_model.model.encoder import build_encoder
+from world_model.model.encoders import build_encoder
 from world_model.model.predictor import Predictor
 from world_model.model.projector import Projector
 from world_model.model.decoder import build_decoder, decoder_terms
