@@ -20,3 +20,33 @@ def test_readme_gym_loop_runs():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"success: (True|False) max joint error \(rad\): \d", result.stdout)
+
+
+def readme_shell_commands() -> list[str]:
+    """Each `lewm-*` command line of the README's bash blocks, continuation lines joined."""
+    shell = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)).replace("\\\n", " ")
+    return [line.strip() for line in shell.splitlines() if line.strip().startswith("lewm-")]
+
+
+def test_readme_shell_commands_are_installed_and_parse():
+    """Every command the README tells a user to run is an installed command and takes the options it is given
+    (parsed, not run: the runs themselves are tested in test_cube.py, test_pusht.py and the CLI tests)."""
+    import importlib
+    import shlex
+    from importlib.metadata import entry_points
+
+    root = README.parent
+    installed = {e.name: e.value.split(":")[0] for e in entry_points(group="console_scripts")
+                 if e.name.startswith("lewm-")}
+    lines = readme_shell_commands()
+    assert len(lines) >= 15, lines
+    for line in lines:
+        line = re.sub(r'"\$\(cat ([^)]+)\)"', lambda m: shlex.quote((root / m.group(1)).read_text().strip()), line)
+        args = shlex.split(line.replace('"$CAM"', "'{}'"), comments=True)
+        assert args[0] in installed, f"the README runs {args[0]}, which is not an installed command"
+        build_parser = getattr(importlib.import_module(installed[args[0]]), "build_parser", None)
+        if build_parser is not None:
+            try:
+                build_parser().parse_args(args[1:])
+            except SystemExit:
+                raise AssertionError(f"README command does not parse: {line}") from None
