@@ -51,8 +51,8 @@ reacher-model: setup
 	[ -f data/reacher_eval.h5 ] || $(VENV)/bin/lewm-collect --env reacher --episodes 100 --steps 100 --seed 1 --out data/reacher_eval.h5
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/reacher.yaml --data data/reacher.h5 \
 		--out runs/reacher_cpu --steps $(REACHER_STEPS) $$([ -f runs/reacher_cpu/train_state.pt ] && echo --resume)
-	$(PY) experiments/ship_checkpoint.py --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
-	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
+	$(VENV)/bin/lewm-ship --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
+	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(MAKE) reacher-eval
 
@@ -75,8 +75,8 @@ pointmass-model tworoom-model: %-model: setup
 		--policy $(POLICY_$*) --workers 1 --out data/$*_heldout.h5
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/$*.yaml --out runs/$*_cpu \
 		--threads 1 $$([ -f runs/$*_cpu/train_state.pt ] && echo --resume)
-	$(PY) experiments/ship_checkpoint.py --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
-	$(PY) experiments/build_waypoints.py --checkpoint world_model/checkpoints/$* --data data/$*.h5
+	$(VENV)/bin/lewm-ship --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
+	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/results/$*_eval
 
@@ -129,14 +129,14 @@ value-eval: setup
 		--out experiments/results/value/tworoom_free_nograph_mppi_value_td
 
 # The planner each easy task's checkpoint uses by default (about 25 min): the proposal policy alone against MPPI +
-# proposal on both suites; experiments/choose_planner.py writes two rooms' planning.json (reacher and point mass
+# proposal on both suites; lewm-choose-planner writes two rooms' planning.json (reacher and point mass
 # keep MPPI: their policies alone lose success). Rerun after rebuilding a model: shipping one clears the file.
 .PHONY: planner-choice
 planner-choice: setup
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --planner proposal --no-progress \
 		--out experiments/results/follow_easy_tasks
 	$(VENV)/bin/lewm-eval --env tworoom --planner mppi --no-progress --out experiments/results/tworoom_mppi_default
-	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/tworoom \
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/tworoom \
 		experiments/results/tworoom_mppi_default/results.json experiments/results/follow_easy_tasks/results.json
 
 realtime-bench: setup bench-deps
@@ -168,7 +168,7 @@ pusht-model: setup
 		--data data/pusht3k.h5 --out runs/pusht_state3k --threads 2 \
 		$$([ -f runs/pusht_state3k/train_state.pt ] && echo --resume)
 	cp world_model/checkpoints/pusht/README.md /tmp/pusht_checkpoint_README.md
-	$(PY) experiments/ship_checkpoint.py --run runs/pusht_state3k --heldout data/pusht_heldout.h5 --name pusht
+	$(VENV)/bin/lewm-ship --run runs/pusht_state3k --heldout data/pusht_heldout.h5 --name pusht
 	cp /tmp/pusht_checkpoint_README.md world_model/checkpoints/pusht/README.md
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
 		--data data/pusht3k.h5
@@ -178,7 +178,7 @@ pusht-eval: setup
 	for seed in 0 1 2 3 4; do $(PUSHT_EVAL) --suite lewm --seed $$seed --out $(PUSHT_RECORDS)/state3k_min_seed$$seed \
 		|| exit 1; done
 	$(PUSHT_EVAL) --suite free --out $(PUSHT_RECORDS)/state3k_task_min
-	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
 		--setting cost=min $(PUSHT_RECORDS)/state3k_min_seed*/results.json $(PUSHT_RECORDS)/state3k_task_min/results.json
 
 # ---- a cube model, from scratch (about 1.5 h on a 2-core CPU) -------------------------------------------------
@@ -197,7 +197,7 @@ cube-model: setup
 		--out data/cube.h5
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/cube_keypoints.yaml --data data/cube.h5 \
 		--out runs/cube_keypoints $$([ -f runs/cube_keypoints/train_state.pt ] && echo --resume)
-	$(PY) experiments/ship_checkpoint.py --run runs/cube_keypoints --heldout data/cube_heldout.h5 --name cube
+	$(VENV)/bin/lewm-ship --run runs/cube_keypoints --heldout data/cube_heldout.h5 --name cube
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data data/cube.h5
 	$(MAKE) cube-eval
 
@@ -213,7 +213,7 @@ cube-eval: setup
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --out experiments/results/cube_eval/follow_nontrivial
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --seed 1 \
 		--out experiments/results/cube_eval/follow_nontrivial_seed1
-	$(PY) experiments/choose_planner.py --checkpoint world_model/checkpoints/cube $(addsuffix /results.json,$(CUBE_LEWM))
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube $(addsuffix /results.json,$(CUBE_LEWM))
 	$(CUBE_EVAL) --suite free --planner mppi --out experiments/results/cube_eval/keypoints_ogbench_tasks
 	$(CUBE_EVAL) --suite free --planner proposal --out experiments/results/cube_eval/follow_ogbench_tasks
 
@@ -241,7 +241,7 @@ reacher-v5: setup
 	[ -f data/reacher5_heldout.h5 ] || $(R5_COLLECT) --episodes 100 --seed 1 --out data/reacher5_heldout.h5
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/gym_reacher_v5.yaml \
 		--data data/reacher5.h5 --out runs/reacher5 $$([ -f runs/reacher5/train_state.pt ] && echo --resume)
-	$(PY) experiments/build_waypoints.py --checkpoint runs/reacher5/model --data data/reacher5.h5
+	$(VENV)/bin/lewm-waypoints --checkpoint runs/reacher5/model --data data/reacher5.h5
 	$(VENV)/bin/lewm-eval --env Reacher-v5 --checkpoint runs/reacher5/model --eval-data data/reacher5_heldout.h5 \
 		--suite lewm --planner cem --episodes 50 --no-waypoints --out experiments/results/reacher_v5/straight
 	$(VENV)/bin/lewm-eval --env Reacher-v5 --checkpoint runs/reacher5/model --eval-data data/reacher5_heldout.h5 \

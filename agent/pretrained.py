@@ -227,7 +227,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     measured = checkpoint_settings(folder)  # the checkpoint's measured settings, unless the caller gave their own
     if (folder / CHOICE_FILE).is_file():
         check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",
-                        how_to_rebuild="experiments/choose_planner.py", **identity)
+                        how_to_rebuild="lewm-choose-planner", **identity)
     goal_value = load_value(value, folder, dev, **identity)
     cost = cost or measured.get("cost", "all")
     if cost == "value" and goal_value is None:
@@ -368,7 +368,7 @@ def load_waypoints(waypoints, folder: Path, model_sha256: str | None = None, tru
     from agent.waypoints import FILE_NAME, WaypointGraph
 
     return _optional_file(waypoints, folder, FILE_NAME, WaypointGraph, WaypointGraph.load, "waypoint file",
-                          "experiments/build_waypoints.py", model_sha256, trust_unverified)
+                          "lewm-waypoints", model_sha256, trust_unverified)
 
 
 def _optional_file(choice, folder: Path, file_name: str, kind: type, load, what: str, how_to_build: str,

@@ -140,10 +140,10 @@ class WaypointGraph:
                     settings["space"] = (f["space_w"].astype(np.float32), f["space_b"].astype(np.float32))
         except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
             raise UserInputError(f"waypoint file {path} is damaged ({exc.__class__.__name__}); rebuild it with "
-                                 f"experiments/build_waypoints.py or plan with --no-waypoints") from None
+                                 "lewm-waypoints or plan with --no-waypoints") from None
         if nodes.ndim != 2 or len(episode) != len(nodes) or not np.isfinite(nodes).all():
             raise UserInputError(f"waypoint file {path} is damaged (nodes {nodes.shape}, {len(episode)} episode ids); "
-                                 f"rebuild it with experiments/build_waypoints.py or plan with --no-waypoints")
+                                 f"rebuild it with lewm-waypoints or plan with --no-waypoints")
         settings.update(overrides)
         return cls(torch.from_numpy(nodes), episode, **settings)
 

@@ -34,7 +34,7 @@ CASES = [
     ("bad-start-state", "lewm-plan", ["--goal", "{goal}", "--start-state", "1,2,3"], ["state must have 2 values"]),
     ("no-waypoint-file", "lewm-plan", ["--goal", "{goal}", "--waypoints"], ["no waypoint file"]),
     ("waypoint-file-missing", "lewm-plan", ["--goal", "{goal}", "--waypoint-file", "{work}/none.npz"],
-     ["--waypoint-file", "no such file", "build_waypoints.py"]),
+     ["--waypoint-file", "no such file", "lewm-waypoints"]),
     ("no-proposal-file", "lewm-plan", ["--goal", "{goal}", "--proposal"], ["no proposal file", "lewm-train-proposal"]),
     ("zero-warm-iters", "lewm-plan", ["--goal", "{goal}", "--warm-iters", "0"], ["--warm-iters must be at least 1"]),
     ("negative-refine-steps", "lewm-plan", ["--goal", "{goal}", "--refine-steps", "-1"],

@@ -34,7 +34,7 @@ CASES = [
     ("proposal-without-model", "lewm-plan", ["--checkpoint", "{bare_proposal}"],
      ["proposal.safetensors does not record which model"]),
     ("waypoints-of-another-model", "lewm-plan", ["--checkpoint", "{checkpoint}", "--waypoint-file", "{other_graph}"],
-     ["was built for another model", "build_waypoints.py"]),
+     ["was built for another model", "lewm-waypoints"]),
     ("planning-json-of-another-model", "lewm-plan", ["--checkpoint", "{other_choice}"],
      ["planning.json was built for another model"]),
     ("eval-proposal-of-another-model", "lewm-eval", ["--checkpoint", "{other_proposal}"],
@@ -219,7 +219,7 @@ def test_stamping_keeps_the_tensors_and_adds_the_checksum(tiny_checkpoint, tmp_p
 
 @pytest.mark.parametrize("name", ["reacher", "pointmass", "tworoom", "cube", "pusht"])
 def test_shipped_companion_files_record_their_model(name):
-    """Every shipped model's companion files record its checksum (experiments/ship_checkpoint.py --stamp)."""
+    """Every shipped model's companion files record its checksum (lewm-ship --stamp)."""
     import json
 
     from agent.pretrained import shipped_checkpoints

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -85,15 +84,19 @@ def test_a_bad_planner_choice_is_one_clear_error(tmp_path, content, message):
 
 
 def load_choose_planner():
-    import importlib.util
-    from pathlib import Path
+    """The module of ``lewm-choose-planner``."""
+    import agent.cli_choose_planner
 
-    script = Path(__file__).resolve().parents[1] / "experiments" / "choose_planner.py"
-    spec = importlib.util.spec_from_file_location("choose_planner", script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return agent.cli_choose_planner
+
+
+def refused(capsys, command, argv) -> str:
+    """Runs a command's ``main`` that must refuse ``argv``: its one-line error (exit status 2)."""
+    capsys.readouterr()
+    assert command.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and ": error: " in error, error
+    return error
 
 
 def run_summary(planner, successes, checkpoint, suite="lewm", seconds=0.04):
@@ -102,7 +105,7 @@ def run_summary(planner, successes, checkpoint, suite="lewm", seconds=0.04):
             "settings": {"nontrivial_pairs_only": True}}
 
 
-def test_choose_planner_pools_runs_and_records_the_winner(tmp_path):
+def test_choose_planner_pools_runs_and_records_the_winner(tmp_path, capsys):
     choose_planner = load_choose_planner()
     folder = tmp_path / "ckpt"
     folder.mkdir()
@@ -118,12 +121,12 @@ def test_choose_planner_pools_runs_and_records_the_winner(tmp_path):
     assert checkpoint_planner(folder, PLANNERS) == "proposal"
     alone = tmp_path / "alone.json"
     alone.write_text(json.dumps([run_summary("proposal", 30, folder)]))
-    with pytest.raises(SystemExit, match="needs two planners"):
-        choose_planner.main(["--checkpoint", str(folder), str(alone)])
+    assert "needs two planners" in refused(capsys, choose_planner, ["--checkpoint", str(folder), str(alone)])
     other = tmp_path / "other.json"
     other.write_text(json.dumps([run_summary("mppi", 1, tmp_path / "elsewhere")]))
-    with pytest.raises(SystemExit, match="no run of"):
-        choose_planner.main(["--checkpoint", str(folder), str(other)])
+    assert "no run of" in refused(capsys, choose_planner, ["--checkpoint", str(folder), str(other)])
+    other.write_text("not json")
+    assert "is not JSON" in refused(capsys, choose_planner, ["--checkpoint", str(folder), str(other)])
 
 
 @pytest.mark.parametrize("runs, expected", [

@@ -9,7 +9,9 @@ import pytest
 
 COMMANDS = {"lewm-plan": "agent.cli_plan", "lewm-eval": "agent.cli_eval", "lewm-collect": "agent.cli_collect",
             "lewm-train": "world_model.training.train", "lewm-train-proposal": "world_model.policies.train_proposal",
-            "lewm-train-subgoal": "world_model.policies.train_subgoal", "lewm-check-data": "world_model.data.check_data"}
+            "lewm-train-subgoal": "world_model.policies.train_subgoal", "lewm-check-data": "world_model.data.check_data",
+            "lewm-waypoints": "agent.cli_waypoints", "lewm-ship": "world_model.model.ship",
+            "lewm-choose-planner": "agent.cli_choose_planner", "lewm-merge": "agent.cli_merge"}
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,16 +1,11 @@
-"""experiments/merge_parts.py splits a finished collection into training and held-out files, episode for episode."""
+"""lewm-merge splits a finished collection into training and held-out files, episode for episode."""
 
 import h5py
 import numpy as np
 import pytest
 
+from agent.cli_merge import main
 from world_model.data.dataset import write_episodes
-
-from experiment_scripts import load_script as _load
-
-
-def load_script():
-    return _load("merge_parts")
 
 
 def episode(index: int, length: int) -> dict:
@@ -29,7 +24,7 @@ def collection(tmp_path):
 
 def test_splits_a_finished_file_keeping_order_and_attributes(collection, tmp_path):
     train, held = tmp_path / "train.h5", tmp_path / "held.h5"
-    load_script().main([str(collection), "--heldout", "2", "--train", str(train), "--heldout-out", str(held)])
+    assert main([str(collection), "--heldout", "2", "--train", str(train), "--heldout-out", str(held)]) == 0
     with h5py.File(train) as f:
         np.testing.assert_array_equal(f["ep_len"][:], [5, 6, 7])
         np.testing.assert_array_equal(np.unique(f["qpos"][:]), [0, 1, 2])
@@ -44,8 +39,13 @@ def test_splits_a_finished_file_keeping_order_and_attributes(collection, tmp_pat
     (["--heldout", "5"], "leaves no training episodes"),
     (["--episodes", "9"], "holds 5 episodes"),
     (["--heldout", "1"], "needs --heldout-out"),
+    (["--source-missing"], "no such collection"),
 ])
-def test_rejects_impossible_splits(collection, tmp_path, args, message):
-    extra = [] if "needs" in message else ["--heldout-out", str(tmp_path / "h.h5")]
-    with pytest.raises(SystemExit, match=message):
-        load_script().main([str(collection), "--train", str(tmp_path / "t.h5"), *args, *extra])
+def test_rejects_impossible_splits_in_one_line(collection, tmp_path, args, message, capsys):
+    extra = [] if "needs" in message or "such" in message else ["--heldout-out", str(tmp_path / "h.h5")]
+    source = str(tmp_path / "none.h5") if args == ["--source-missing"] else str(collection)
+    args = [] if args == ["--source-missing"] else args
+    assert main([source, "--train", str(tmp_path / "t.h5"), "--no-progress", *args, *extra]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("lewm-merge: error: ") and message in error and error.count("\n") == 1, error
+    assert not (tmp_path / "t.h5").exists()

@@ -247,31 +247,33 @@ def test_agent_plans_towards_waypoints_from_a_real_dataset(tiny_reacher_h5, tiny
         make_agent(str(tiny_checkpoint), waypoints=True)
 
 
-def test_build_script_writes_a_directed_graph_under_its_own_name(tiny_reacher_h5, tiny_checkpoint, tmp_path):
-    """experiments/build_waypoints.py --directed --lead --out: the graph file named, the checkpoint left alone."""
+def test_lewm_waypoints_writes_a_directed_graph_under_its_own_name(tiny_reacher_h5, tiny_checkpoint, tmp_path,
+                                                                    capsys):
+    """lewm-waypoints --directed --lead --out: the graph file named, the checkpoint left alone."""
     import shutil
 
-    from experiment_scripts import load_script
+    from agent.cli_waypoints import main
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
     out = tmp_path / "waypoints_directed.npz"
-    load_script("build_waypoints").main(["--checkpoint", str(folder), "--data", str(tiny_reacher_h5), "--link",
-                                         "0.01", "--reach", "0.02", "--directed", "--lead", "2", "--out", str(out)])
+    assert main(["--checkpoint", str(folder), "--data", str(tiny_reacher_h5), "--link", "0.01", "--reach", "0.02",
+                 "--directed", "--lead", "2", "--out", str(out), "--no-progress"]) == 0
     graph = WaypointGraph.load(out)
     assert (graph.directed, graph.lead, graph.link) == (True, 2, 0.01)
     assert not (folder / FILE_NAME).exists()
     # --from-graph: the same nodes under another setting, the rest kept, no data read
     rebuilt = tmp_path / "rebuilt.npz"
-    load_script("build_waypoints").main(["--from-graph", str(out), "--link-cost", "2", "--out", str(rebuilt)])
+    assert main(["--from-graph", str(out), "--link-cost", "2", "--out", str(rebuilt)]) == 0
     again = WaypointGraph.load(rebuilt)
     assert (again.directed, again.lead, again.link, again.link_cost) == (True, 2, 0.01, 2.0)
     torch.testing.assert_close(again.nodes, graph.nodes)
     for bad in (["--from-graph", str(out)], ["--from-graph", str(out), "--out", str(rebuilt), "--space", "state"],
                 ["--checkpoint", str(folder)]):
-        with pytest.raises(SystemExit) as exit_info:
-            load_script("build_waypoints").main(bad)
-        assert exit_info.value.code == 2
+        capsys.readouterr()
+        assert main(bad) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("lewm-waypoints: error: ") and error.count("\n") == 1, error
 
 
 def test_the_shipped_directed_cube_graph_loads_for_its_model():

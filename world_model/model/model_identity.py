@@ -51,7 +51,7 @@ def check_built_for(path, recorded, model_sha256: str | None, what: str, how_to_
 def stamp_file(path, model_sha256: str) -> None:
     """Writes ``model_sha256`` into an auxiliary file that predates it, leaving its content otherwise as it was
     (tensors and arrays bit for bit): a ``.safetensors`` file's metadata, an ``.npz`` archive's arrays, a ``.json``
-    object's keys. For a checkpoint's own files only (``experiments/ship_checkpoint.py --stamp``): stamping says
+    object's keys. For a checkpoint's own files only (``lewm-ship --stamp``): stamping says
     "this file was built for this model".
     """
     import json

@@ -1,8 +1,8 @@
-"""Record a checkpoint's default planner from evaluations of it: the fastest of the planners that do best.
+"""``lewm-choose-planner``: record a checkpoint's default planner, the fastest of those that evaluate best.
 
     lewm-eval --env cube --suite lewm --nontrivial --planner mppi --planner proposal --seed 0 --out eval/s0
     lewm-eval ... --seed 1 --out eval/s1
-    python experiments/choose_planner.py --checkpoint world_model/checkpoints/cube eval/s0/results.json eval/s1/results.json
+    lewm-choose-planner --checkpoint world_model/checkpoints/cube eval/s0/results.json eval/s1/results.json
 
 Writes ``<checkpoint>/planning.json`` (``agent.planner_choice``), which ``--planner auto`` (the default) reads.
 Successes are pooled per planner and suite over every run given. A planner qualifies when it reaches the most
@@ -13,20 +13,23 @@ Runs that used waypoints count under their planner; runs of other checkpoints in
 ``--setting substep_correlation=0`` (repeatable) records planner settings beside the choice
 (``agent.planner_choice.SETTINGS``); then only runs made with those settings count:
 
-    python experiments/choose_planner.py --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
-        eval/nc0_s*/results.json eval/cem_nc0_s*/results.json
+    lewm-choose-planner --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 eval/s*/results.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.planner_choice import DEFAULT_PLANNER, SETTINGS, write_planner_choice
 from agent.pretrained import PLANNERS
+from common.cli_errors import UserInputError, run_cli
+
+PROG = "lewm-choose-planner"
 
 
 @dataclass
@@ -106,30 +109,48 @@ def parse_setting(text: str) -> tuple[str, float | str]:
     return name, number
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    from common.cli_help import help_style
+
+    p = argparse.ArgumentParser(**help_style(PROG, __doc__))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to write planning.json into")
     p.add_argument("results", nargs="+", help="results.json files of lewm-eval runs of that checkpoint")
     p.add_argument("--setting", type=parse_setting, action="append", default=[],
                    help="NAME=VALUE: a planner setting to record; only runs made with it count (repeatable)")
-    args = p.parse_args(argv)
+    return p
+
+
+def _read_runs(path: str) -> list[dict]:
+    """The run summaries of one ``lewm-eval`` results.json."""
+    try:
+        runs = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}): give lewm-eval's results.json") \
+            from None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "checkpoint" in r for r in runs):
+        raise UserInputError(f"{path} is not a lewm-eval results.json (a list of run summaries)")
+    return runs
+
+
+def _main(argv) -> int:
+    args = build_parser().parse_args(argv)
     settings = dict(args.setting)
     folder = Path(args.checkpoint).resolve()
     runs, skipped = [], 0
     for path in args.results:
-        for run in json.loads(Path(path).read_text()):
+        for run in _read_runs(path):
             if Path(run["checkpoint"]).resolve() != folder:
                 skipped += 1  # a run of another checkpoint (e.g. another task of a multi-task lewm-eval)
             elif all(run["settings"].get(name) == value for name, value in settings.items()):
                 runs.append(run)
     if not runs:
         made_with = f" made with {settings}" if settings else ""
-        raise SystemExit(f"no run of {folder}{made_with} in {', '.join(args.results)}")
+        raise UserInputError(f"no run of {folder}{made_with} in {', '.join(args.results)}")
     if len({run["task"] for run in runs}) != 1:
-        raise SystemExit("the runs are of several tasks: compare planners on one")
+        raise UserInputError("the runs are of several tasks: compare planners on one")
     totals = pooled(runs)
     if len(totals) < 2:
-        raise SystemExit(f"only {', '.join(totals)} was evaluated on {folder}: a choice needs two planners or more")
+        raise UserInputError(f"only {', '.join(totals)} was evaluated on {folder}: a choice needs two planners or more")
     winner = choose(totals)
     nontrivial = " (lewm: non-trivial pairs)" if any(r["settings"].get("nontrivial_pairs_only") for r in runs) else ""
     evidence = f"pooled over {len(args.results)} file(s){nontrivial}: {describe(totals)}"
@@ -139,5 +160,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    """Console entry point ``lewm-choose-planner``; returns the exit status."""
+    return run_cli(PROG, _main, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())
