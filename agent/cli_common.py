@@ -8,10 +8,12 @@ from pathlib import Path
 
 from common.cli_checks import check_at_least, check_output_file, check_output_folder
 from common.cli_errors import USER_ERRORS, UserInputError, run_cli
+from common.cli_help import SwitchOrValue, removed
 
-__all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "add_speed_options",
-           "add_integrity_options", "integrity_settings",
-           "speed_settings",
+__all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "planner_choices",
+           "free_budgets", "add_planner_options", "add_speed_options", "add_tuning_options", "add_own_env_options",
+           "add_removed_options",
+           "REMOVED_OPTIONS", "add_integrity_options", "integrity_settings", "waypoint_choice", "speed_settings",
            "check_output_file", "check_output_folder", "check_video_path", "parse_indices", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -37,70 +39,111 @@ def check_planner_options(args) -> None:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
 
 
-def add_cost_option(p) -> None:
-    """``--cost``: the goal cost the planner scores plans by (lewm-plan and lewm-eval)."""
-    p.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
+def planner_choices() -> list[str]:
+    """``--planner``'s choices: ``auto`` and every name of the planner registry (``planners.registry``)."""
+    from planners.registry import planner_names
+
+    return ["auto", *planner_names()]
+
+
+def free_budgets() -> str:
+    """Each built-in task's free-goal budget as the task declares it: "reacher 200, pointmass 300, ..."."""
+    import envs
+
+    return ", ".join(f"{spec.name} {spec.free_budget}" for spec in envs.TASKS.values())
+
+
+def add_planner_options(g) -> None:
+    """What the agent plans with and towards, besides ``--planner`` (lewm-plan and lewm-eval): ``--cost``, the high
+    level (``--waypoints [FILE]``, ``--subgoals [learned|value]``) and the checkpoint's ``--proposal`` and
+    ``--value``."""
+    import argparse
+
+    g.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
                         "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
                         "default: the checkpoint's planning.json, else all")
-
-
-def add_speed_options(p) -> None:
-    """The search (``--horizon``, ``--noise-corr``), its budget (``--samples``, ``--iters``, ``--warm-iters``),
-    ``--precision``/``--bf16``, ``--proposal``, ``--subgoals``, ``--refine-steps``/``--refine-lr``, ``--compile`` and
-    ``--replan-steps``, shared by ``lewm-plan`` and ``lewm-eval``."""
-    import argparse
-
-    p.add_argument("--horizon", type=int, help="planning horizon in action blocks (default: the checkpoint's "
-                   "planning.json, else 5)")
-    p.add_argument("--noise-corr", type=float, help="correlation of the sampling noise across the env steps of an "
-                   "action block, in [0, 1); 0 = independent per step (default: the checkpoint's planning.json, "
-                   "else 0.8)")
-    p.add_argument("--samples", type=int, help="planner samples per iteration (default 64 with the checkpoint's "
-                   "proposal policy, else 300)")
-    p.add_argument("--iters", type=int, help="planner iterations of an episode's first plan (default 4 with the "
-                   "checkpoint's proposal policy, else 15)")
-    p.add_argument("--warm-iters", type=int, help="planner iterations for warm-started replans (default 2 with the "
-                   "checkpoint's proposal policy, else 5)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="world-model precision while planning: auto = bf16 where this machine runs it faster")
-    p.add_argument("--bf16", action="store_true", help="same as --precision bf16")
-    p.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
+    g.add_argument("--waypoints", action=SwitchOrValue, metavar="FILE",
+                   help="approach far goals through a waypoint graph: --waypoints the checkpoint's waypoints.npz, "
+                        "--waypoints FILE another graph (e.g. waypoints_directed.npz beside the cube model, for "
+                        "OGBench's long tasks), --no-waypoints straight at the goal; default: the checkpoint's "
+                        "graph when it has one (the shipped reacher, pointmass and tworoom models do)")
+    g.add_argument("--subgoals", action=SwitchOrValue, metavar="KIND", choices=["learned", "value"],
+                   const="learned",
+                   help="aim each replan at a subgoal on the way to the goal, in place of waypoints: learned (the "
+                        "checkpoint's subgoal.safetensors, what --subgoals alone means) or value (the data frame "
+                        "within reach that the goal value puts nearest the goal: the frames of the checkpoint's "
+                        "waypoint file, needs value.safetensors); --no-subgoals: none; default: learned when the "
+                        "checkpoint has subgoal.safetensors")
+    g.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
                    help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
                         "when the checkpoint has one")
-    p.add_argument("--value", action=argparse.BooleanOptionalAction, default=None,
+    g.add_argument("--value", action=argparse.BooleanOptionalAction, default=None,
                    help="load the checkpoint's goal value (value.safetensors, lewm-train-value); --no-value plans "
                         "without it, on the latent distance, where the checkpoint's planning.json chose cost "
                         "'value'; default: when the checkpoint has one")
-    p.add_argument("--value-subgoals", action="store_true",
-                   help="aim each replan at the data frame within reach that the goal value puts nearest the goal "
-                        "(the frames of the checkpoint's waypoint file; needs value.safetensors)")
-    p.add_argument("--subgoals", action=argparse.BooleanOptionalAction, default=None,
-                   help="aim each replan at the checkpoint's learned subgoal on the way to the goal "
-                        "(subgoal.safetensors, in place of waypoints); default: when the checkpoint has one")
-    p.add_argument("--refine-steps", type=int, default=0,
-                   help="gradient steps on each plan the planner returns, through the world model (default 0: none)")
-    p.add_argument("--refine-lr", type=float, default=0.1,
-                   help="step size of --refine-steps, in normalised action units (default 0.1)")
-    p.add_argument("--compile", action="store_true",
+
+
+def add_speed_options(g) -> None:
+    """The search budget (``--samples``, ``--iters``, ``--warm-iters``), ``--precision`` and ``--compile`` (lewm-plan
+    and lewm-eval; each adds its own ``--threads`` and ``--device``). Defaults as the agent keeps them
+    (``agent.pretrained``)."""
+    from agent.pretrained import PROPOSAL_BUDGET, SEARCH_BUDGET
+
+    def said(key: str) -> str:
+        return f"default {PROPOSAL_BUDGET[key]} with the checkpoint's proposal policy, else {SEARCH_BUDGET[key]}"
+
+    g.add_argument("--samples", type=int, metavar="N", help=f"planner samples per iteration ({said('num_samples')})")
+    g.add_argument("--iters", type=int, metavar="N",
+                   help=f"planner iterations of an episode's first plan ({said('n_iters')})")
+    g.add_argument("--warm-iters", type=int, metavar="N", help=f"planner iterations for warm-started replans "
+                   f"({said('warm_iters')})")
+    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="world-model precision while planning: auto = bf16 where this machine runs it faster")
+    g.add_argument("--compile", action="store_true",
                    help="run the planning rollout through torch.compile: faster replans after a one-off compile "
                         "(minutes the first time on a machine, then cached); needs a C++ compiler, else a warning")
-    p.add_argument("--replan-steps", type=int,
+
+
+def add_tuning_options(g) -> None:
+    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--replan-steps``, ``--refine-steps`` and
+    ``--refine-lr`` (lewm-plan and lewm-eval)."""
+    from agent.pretrained import PLANNER_DEFAULTS, SUBSTEP_CORRELATION
+
+    g.add_argument("--horizon", type=int, metavar="N", help="planning horizon in action blocks (default: the "
+                   f"checkpoint's planning.json, else {PLANNER_DEFAULTS['horizon']})")
+    g.add_argument("--noise-corr", type=float, metavar="X", help="correlation of the sampling noise across the "
+                   "env steps of an action block, in [0, 1); 0 = independent per step (default: the "
+                   f"checkpoint's planning.json, else {SUBSTEP_CORRELATION})")
+    g.add_argument("--replan-steps", type=int, metavar="N",
                    help="replan every this many env steps, a divisor of the model's frameskip (default: the "
                         "frameskip, once per action block); smaller reacts sooner and plans more often")
+    g.add_argument("--refine-steps", type=int, metavar="N", default=0,
+                   help="gradient steps on each plan the planner returns, through the world model (default 0: none)")
+    g.add_argument("--refine-lr", type=float, metavar="X", default=0.1,
+                   help="step size of --refine-steps, in normalised action units (default 0.1)")
 
 
-def add_waypoint_options(p) -> None:
-    """``--waypoints / --no-waypoints`` and ``--waypoint-file`` (lewm-plan and lewm-eval)."""
-    import argparse
+def add_own_env_options(g) -> None:
+    """``--import`` and ``--tolerance``: planning in a gymnasium env of the user's own (lewm-plan and lewm-eval)."""
+    from envs.gym_task import DEFAULT_TOLERANCE
 
-    p.add_argument("--waypoints", action=argparse.BooleanOptionalAction, default=None,
-                   help="approach far goals through the checkpoint's waypoint graph (waypoints.npz); default: when "
-                        "the checkpoint has one (the shipped reacher, pointmass and tworoom models do)")
-    p.add_argument("--waypoint-file", type=Path, metavar="FILE",
-                   help="a waypoint graph to use instead of the checkpoint's waypoints.npz (e.g. the directed graph "
-                        "for OGBench's long tasks, waypoints_directed.npz beside the cube model)")
+    g.add_argument("--import", dest="env_import", metavar="MODULE",
+                   help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")
+    g.add_argument("--tolerance", type=float, metavar="X", help="a gymnasium id's success test: every qpos entry "
+                   f"within this of the goal's (angles wrapped; default {DEFAULT_TOLERANCE})")
+
+
+# Options that were replaced, with their replacement: naming one is a one-line error that says what to write.
+REMOVED_OPTIONS = {"--bf16": "--precision bf16", "--waypoint-file": "--waypoints FILE",
+                   "--value-subgoals": "--subgoals value"}
+
+
+def add_removed_options(p) -> None:
+    """:data:`REMOVED_OPTIONS` on a parser (hidden from --help; see ``common.cli_help.removed``)."""
+    for option, replacement in REMOVED_OPTIONS.items():
+        removed(p, option, replacement)
 
 
 def add_integrity_options(p) -> None:
@@ -118,24 +161,24 @@ def integrity_settings(args) -> dict:
 
 
 def waypoint_choice(args):
-    """``make_agent``'s ``waypoints`` argument from :func:`add_waypoint_options`' options."""
-    if args.waypoint_file is None:
-        return "auto" if args.waypoints is None else args.waypoints
-    if args.waypoints is False:
-        raise UserInputError("--waypoint-file names a graph and --no-waypoints turns graphs off: choose one")
-    if not args.waypoint_file.is_file():
-        raise UserInputError(f"--waypoint-file {args.waypoint_file}: no such file; build one with "
-                             f"experiments/build_waypoints.py")
-    return str(args.waypoint_file)
+    """``make_agent``'s ``waypoints`` argument from ``--waypoints [FILE]`` / ``--no-waypoints``: "auto" (unset),
+    True, False, or the path of a graph file (which must exist)."""
+    if args.waypoints is None:
+        return "auto"
+    if isinstance(args.waypoints, bool):
+        return args.waypoints
+    if not Path(args.waypoints).is_file():
+        raise UserInputError(f"--waypoints {args.waypoints}: no such file; build one with lewm-waypoints")
+    return str(args.waypoints)
 
 
 def speed_settings(args) -> dict:
-    """``make_agent`` keyword arguments from :func:`add_speed_options`' options."""
+    """``make_agent`` keyword arguments from the planner, speed and tuning options."""
+    subgoals = {None: "auto", "learned": True, "value": "value", False: False}[args.subgoals]
     return {"num_samples": args.samples, "n_iters": args.iters, "warm_iters": args.warm_iters,
-            "precision": "bf16" if args.bf16 else args.precision,
+            "precision": args.precision,
             "proposal": "auto" if args.proposal is None else args.proposal,
-            "subgoals": "value" if getattr(args, "value_subgoals", False) else
-            "auto" if args.subgoals is None else args.subgoals,
+            "subgoals": subgoals,
             "value": "auto" if getattr(args, "value", None) is None else args.value,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}

@@ -12,64 +12,88 @@ import shlex
 import sys
 import time
 
-from common.cli_help import help_style
-from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
-                              add_waypoint_options, check_at_least, check_output_folder, check_planner_options,
-                              check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
+from common.cli_help import essentials, help_style
+from agent.cli_common import (UserInputError, add_integrity_options, add_own_env_options, add_planner_options,
+                              add_removed_options, add_speed_options, add_tuning_options, check_at_least,
+                              check_output_folder, check_planner_options, check_video_path, free_budgets,
+                              integrity_settings, planner_choices, run_cli, speed_settings, waypoint_choice)
+
+
+def lewm_budget() -> int:
+    """The LeWM protocol's env steps per episode, as the evaluation keeps it."""
+    from agent.evaluation import SUITES
+
+    return int(SUITES["lewm"]["budget"])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(**help_style("lewm-eval", __doc__))
-    p.add_argument("--env", action="append", help="task, or the gymnasium id a --checkpoint was trained on "
-                   "(repeatable); default: reacher")
-    p.add_argument("--import", dest="env_import", metavar="MODULE",
-                   help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")
-    p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
-                   "of the goal's (angles wrapped; default 0.05)")
-    p.add_argument("--suite", action="append", choices=["lewm", "free"],
-                   help="protocol (repeatable); default: both")
-    p.add_argument("--planner", action="append", choices=["auto", "cem", "mppi", "icem", "proposal"],
-                   help="planner (repeatable); proposal: follow the checkpoint's proposal policy, no search; default "
-                        "auto: the checkpoint's measured choice (planning.json), else mppi")
-    p.add_argument("--checkpoint", help="checkpoint folder or shipped name; default: the task's shipped model")
-    p.add_argument("--eval-data", action="append",
-                   help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
-                        "default: the shipped model's own held-out file if present")
-    p.add_argument("--episodes", type=int, default=50, help="episodes per task, suite and planner")
-    p.add_argument("--max-envs", type=int, help="episodes stepped and planned together (default: all of them, or as "
-                   "many as fit in memory)")
-    p.add_argument("--nontrivial", action="store_true", help="lewm suite: draw only start/goal pairs whose start is "
-                   "not already a success (default: all pairs, the trivial ones counted in the report)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the start/goal draws and the planner")
-    p.add_argument("--budget", type=int,
-                   help="env steps per episode (default: 50 for lewm; for free the task's own budget: "
-                        "reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", help="CPU threads: auto (the fastest count by measurement, as lewm-plan does; the "
-                   "outcomes then depend on timing), or a count; default: torch's (one per core)")
-    p.add_argument("--receding-horizon", type=int, default=1, help="action blocks executed between replans")
-    add_cost_option(p)
-    add_speed_options(p)
-    add_integrity_options(p)
-    add_waypoint_options(p)
-    p.add_argument("--out", default="eval_results", help="folder for results.json, results.md, results.png")
-    p.add_argument("--video-failures", metavar="DIR",
-                   help="write a video of every failed episode (beside its goal image) into DIR")
-    p.add_argument("--replay", nargs=2, metavar=("RESULTS", "EPISODE"),
-                   help="run one recorded episode again instead of evaluating: a results.json of lewm-eval and the "
-                        "episode's index in its run (its start and goal states are recorded)")
-    p.add_argument("--replay-run", type=int, metavar="N",
-                   help="with --replay: which run of the results.json (needed when it holds several)")
-    p.add_argument("--video", help="with --replay: write the replayed episode beside its goal image to this .mp4")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run each group of --max-envs episodes (default 10) of each run as a job on a Ray cluster "
-                        "at ADDRESS (e.g. auto, ray://host:10001), or on a local Ray instance without one; the "
-                        "per-episode outcomes are those of a local run with the same --max-envs. Needs "
-                        "pip install lewm-plan[ray]")
-    p.add_argument("--ray-cpus", type=float, help="CPUs each --ray job asks for (default: the threads it plans "
-                   "with, torch's count here or --threads)")
-    p.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs each --ray job asks for (0.5: two jobs share one)")
+    p = argparse.ArgumentParser(**help_style("lewm-eval", __doc__), usage="lewm-eval [--env TASK ...] [--suite "
+                                "lewm|free ...] [--planner NAME ...] [--episodes N] [--out DIR] [options]")
+    first = essentials(p)
+    first.add_argument("--env", action="append", metavar="TASK", help="task, or the gymnasium id a --checkpoint "
+                       "was trained on (repeatable); default: reacher")
+    first.add_argument("--suite", action="append", choices=["lewm", "free"],
+                       help="protocol (repeatable): lewm (the LeWM paper's: held-out start/goal pairs, "
+                            f"{lewm_budget()} env steps), free (random reachable goals, the task's own budget); "
+                            "default: both")
+    first.add_argument("--checkpoint", metavar="DIR",
+                       help="checkpoint folder or shipped name; default: the task's shipped model")
+    first.add_argument("--eval-data", action="append", metavar="[TASK=]FILE.h5",
+                       help="held-out trajectories for the lewm suite, TASK=FILE.h5 or FILE.h5 (one task); "
+                            "default: the shipped model's own held-out file if present")
+    first.add_argument("--episodes", type=int, default=50, metavar="N", help="episodes per task, suite and planner")
+    first.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the start/goal draws and the planner")
+    first.add_argument("--out", default="eval_results", metavar="DIR",
+                       help="folder for results.json, results.md, results.png")
+    planner = p.add_argument_group("planner")
+    planner.add_argument("--planner", action="append", choices=planner_choices(),
+                         help="planner (repeatable); proposal: follow the checkpoint's proposal policy, no search; "
+                              "default auto: the checkpoint's measured choice (planning.json), else mppi")
+    add_planner_options(planner)
+    protocol = p.add_argument_group("protocol")
+    protocol.add_argument("--budget", type=int, metavar="N",
+                          help=f"env steps per episode (default: {lewm_budget()} for lewm; for free the task's own "
+                               f"budget: {free_budgets()})")
+    protocol.add_argument("--nontrivial", action="store_true", help="lewm suite: draw only start/goal pairs whose "
+                          "start is not already a success (default: all pairs, the trivial ones counted in the "
+                          "report)")
+    output = p.add_argument_group("output")
+    output.add_argument("--video-failures", metavar="DIR",
+                        help="write a video of every failed episode (beside its goal image) into DIR")
+    output.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    speed = p.add_argument_group("advanced: search speed")
+    add_speed_options(speed)
+    speed.add_argument("--max-envs", type=int, metavar="N", help="episodes stepped and planned together (default: "
+                       "all of them, or as many as fit in memory)")
+    speed.add_argument("--threads", metavar="auto|N",
+                       help="CPU threads: auto (the fastest count by measurement, as lewm-plan does; the outcomes "
+                            "then depend on timing), or a count; default: torch's (one per core)")
+    speed.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    shape = p.add_argument_group("advanced: search shape")
+    add_tuning_options(shape)
+    shape.add_argument("--receding-horizon", type=int, default=1, metavar="N",
+                       help="action blocks executed between replans")
+    replay = p.add_argument_group("replay one episode")
+    replay.add_argument("--replay", nargs=2, metavar=("RESULTS", "EPISODE"),
+                        help="run one recorded episode again instead of evaluating: a results.json of lewm-eval and "
+                             "the episode's index in its run (its start and goal states are recorded)")
+    replay.add_argument("--replay-run", type=int, metavar="N",
+                        help="with --replay: which run of the results.json (needed when it holds several)")
+    replay.add_argument("--video", metavar="FILE",
+                        help="with --replay: write the replayed episode beside its goal image to this .mp4")
+    ray = p.add_argument_group("a Ray cluster")
+    ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                     help="run each group of --max-envs episodes (default 10) of each run as a job on a Ray cluster "
+                          "at ADDRESS (e.g. auto, ray://host:10001), or on a local Ray instance without one; the "
+                          "per-episode outcomes are those of a local run with the same --max-envs. Needs "
+                          "pip install lewm-plan[ray]")
+    ray.add_argument("--ray-cpus", type=float, metavar="N", help="CPUs each --ray job asks for (default: the "
+                     "threads it plans with, torch's count here or --threads)")
+    ray.add_argument("--ray-gpus", type=float, default=0.0, metavar="N",
+                     help="GPUs each --ray job asks for (0.5: two jobs share one)")
+    add_own_env_options(p.add_argument_group("a gymnasium env of your own"))
+    add_integrity_options(p.add_argument_group("checkpoint checks"))
+    add_removed_options(p)
     return p
 
 

@@ -1,6 +1,6 @@
 """``lewm-plan``: drive a task's robot towards the pose shown in a goal image.
 
-    lewm-plan --env reacher --goal goal.png [--planner auto|cem|mppi|icem|proposal] [--video out.mp4]
+    lewm-plan --env reacher --goal goal.png --video out.mp4
     lewm-plan --env reacher --make-goal goal.png --seed 3      # render a random reachable goal pose
 """
 
@@ -12,43 +12,54 @@ import time
 
 import numpy as np
 
-from common.cli_help import help_style
-from agent.cli_common import (UserInputError, add_cost_option, add_integrity_options, add_speed_options,
-                              add_waypoint_options, check_at_least, check_output_file, check_planner_options,
-                              check_video_path, integrity_settings, run_cli, speed_settings, waypoint_choice)
+from common.cli_help import essentials, help_style
+from agent.cli_common import (UserInputError, add_integrity_options, add_own_env_options, add_planner_options,
+                              add_removed_options, add_speed_options, add_tuning_options, check_at_least,
+                              check_output_file, check_planner_options, check_video_path, free_budgets,
+                              integrity_settings, planner_choices, run_cli, speed_settings, waypoint_choice)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(**help_style("lewm-plan", __doc__))
-    p.add_argument("--env", default="reacher", help="task name, or the gymnasium id a --checkpoint was trained on")
-    p.add_argument("--import", dest="env_import", metavar="MODULE",
-                   help="module that registers your gymnasium id (yours to name: a checkpoint never imports one)")
-    p.add_argument("--tolerance", type=float, help="a gymnasium id's success test: every qpos entry within this "
-                   "of the goal's (angles wrapped; default 0.05)")
-    goal = p.add_mutually_exclusive_group(required=True)
-    goal.add_argument("--goal", help="goal image (PNG/JPEG) to reach")
+    p = argparse.ArgumentParser(**help_style("lewm-plan", __doc__), usage="lewm-plan (--goal PNG | --make-goal "
+                                "PNG) [--env TASK] [--checkpoint DIR] [options]")
+    first = essentials(p)
+    first.add_argument("--env", default="reacher", metavar="TASK",
+                       help="task name, or the gymnasium id a --checkpoint was trained on")
+    goal = first.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--goal", metavar="PNG", help="goal image (PNG/JPEG) to reach")
     goal.add_argument("--make-goal", metavar="PNG", help="write a goal image and exit: a random reachable pose, or "
                       "the task's own target (pusht)")
-    p.add_argument("--goal-state", help="with --make-goal: the pose to render, comma-separated qpos")
-    p.add_argument("--checkpoint", help="checkpoint folder or shipped name (default: the task's shipped model)")
-    p.add_argument("--planner", default="auto", choices=["auto", "cem", "mppi", "icem", "proposal"],
-                   help="trajectory optimiser; proposal: follow the checkpoint's proposal policy, no search; auto: the "
-                        "checkpoint's measured choice (planning.json), else mppi")
-    add_waypoint_options(p)
-    p.add_argument("--steps", type=int, help="env-step budget, stops early on success (default: the task's "
-                   "free-goal budget: reacher 200, pointmass 300, tworoom 200, pusht 300, cube 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the start pose (and of --make-goal's pose)")
-    p.add_argument("--start-state", help="start pose, comma-separated qpos (default: random from --seed)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", default="auto",
-                   help="CPU threads: auto (the fastest count, measured on the first warm replans and measured again "
-                        "when their latency drifts), or a count")
-    add_cost_option(p)
-    add_speed_options(p)
-    add_integrity_options(p)
-    p.add_argument("--video", help="write the episode beside the goal image to this .mp4/.gif")
-    p.add_argument("--image-size", type=int, help="with --make-goal: image side (default: the model's)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    first.add_argument("--checkpoint", metavar="DIR",
+                       help="checkpoint folder or shipped name (default: the task's shipped model)")
+    first.add_argument("--steps", type=int, metavar="N", help="env-step budget, stops early on success (default: "
+                       f"the task's free-goal budget: {free_budgets()})")
+    first.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seed of the start pose (and of --make-goal's pose)")
+    planner = p.add_argument_group("planner")
+    planner.add_argument("--planner", default="auto", choices=planner_choices(),
+                         help="trajectory optimiser; proposal: follow the checkpoint's proposal policy, no search; "
+                              "auto: the checkpoint's measured choice (planning.json), else mppi")
+    add_planner_options(planner)
+    output = p.add_argument_group("output")
+    output.add_argument("--video", metavar="FILE", help="write the episode beside the goal image to this .mp4/.gif")
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    speed = p.add_argument_group("advanced: search speed")
+    add_speed_options(speed)
+    speed.add_argument("--threads", default="auto", metavar="auto|N",
+                       help="CPU threads: auto (the fastest count, measured on the first warm replans and measured "
+                            "again when their latency drifts), or a count")
+    speed.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_tuning_options(p.add_argument_group("advanced: search shape"))
+    poses = p.add_argument_group("start and goal poses")
+    poses.add_argument("--start-state", metavar="QPOS",
+                       help="start pose, comma-separated qpos (default: random from --seed)")
+    poses.add_argument("--goal-state", metavar="QPOS",
+                       help="with --make-goal: the pose to render, comma-separated qpos")
+    poses.add_argument("--image-size", type=int, metavar="PX",
+                       help="with --make-goal: image side (default: the model's)")
+    add_own_env_options(p.add_argument_group("a gymnasium env of your own"))
+    add_integrity_options(p.add_argument_group("checkpoint checks"))
+    add_removed_options(p)
     return p
 
 

@@ -31,6 +31,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         return text + " (default: %(default)s)"
 
+    def _format_action_invocation(self, action):
+        return getattr(action, "invocation", None) or super()._format_action_invocation(action)
+
     def _fill_text(self, text, width, indent):
         return "\n".join(indent + line for line in text.splitlines())
 
@@ -51,3 +54,56 @@ def help_style(prog: str, doc: str | None) -> dict:
     first = plain((doc or prog).strip().splitlines()[0])
     return {"prog": prog, "description": first, "epilog": examples(prog, doc) or None,
             "formatter_class": HelpFormatter}
+
+
+def essentials(p: argparse.ArgumentParser, title: str = "essentials"):
+    """The parser's first group, retitled: ``-h`` and the options every run needs (task, goal, checkpoint,
+    episodes, output). Add the rest to later ``p.add_argument_group`` groups, the ``advanced: ...`` ones last but
+    the rarely needed; positional arguments go here too (``group.add_argument("files", ...)``)."""
+    group = p._optionals  # argparse's own first group: it already holds -h
+    group.title = title
+    return group
+
+
+class RemovedOption(argparse.Action):
+    """An option that was replaced: hidden from ``--help``, and naming it fails with one line that names its
+    replacement (``--bf16 was replaced by --precision bf16``), through the command's user-error boundary."""
+
+    def __init__(self, option_strings, dest, replacement: str = "", **kwargs):
+        kwargs.update(nargs="*", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from common.cli_errors import UserInputError
+
+        raise UserInputError(f"{option_string} was replaced by {self.replacement}")
+
+
+def removed(p: argparse.ArgumentParser, option: str, replacement: str) -> None:
+    """Registers ``option`` as replaced by ``replacement`` (see :class:`RemovedOption`)."""
+    p.add_argument(option, action=RemovedOption, replacement=replacement, dest=f"removed_{option.strip('-')}")
+
+
+class SwitchOrValue(argparse.Action):
+    """``--NAME [VALUE]`` / ``--no-NAME`` in one option: ``--NAME`` alone stores ``const`` (True by default),
+    ``--NAME VALUE`` the value, ``--no-NAME`` False; unset stays None (the default "auto"). Both forms on one
+    command line is an error, not "the last one wins"."""
+
+    def __init__(self, option_strings, dest, metavar="VALUE", **kwargs):
+        name = option_strings[0]
+        negative = "--no-" + name[2:]
+        kwargs.setdefault("const", True)
+        super().__init__([name, negative], dest, nargs="?", metavar=metavar, **kwargs)
+        self.invocation = f"{name} [{metavar}], {negative}"
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from common.cli_errors import UserInputError
+
+        negative = option_string.startswith("--no-")
+        if negative and values != self.const:  # argparse passes const when no value follows
+            raise UserInputError(f"{option_string} takes no value (got {values!r})")
+        if getattr(namespace, self.dest, None) is not None:
+            raise UserInputError(f"{self.option_strings[0]} given twice, or with {self.option_strings[1]}: "
+                                 f"choose one")
+        setattr(namespace, self.dest, False if negative else values)

@@ -93,7 +93,7 @@ def test_eval_lewm_suite_without_data_is_a_clear_error(tiny_checkpoint, tmp_path
 
 @pytest.mark.parametrize("where", ["checkpoint", "file"])
 def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, tmp_path, where):
-    """The checkpoint's own waypoints.npz with --waypoints, or a graph elsewhere with --waypoint-file."""
+    """The checkpoint's own waypoints.npz with --waypoints, or a graph elsewhere with --waypoints FILE."""
     from agent.waypoints import FILE_NAME, build_waypoints
     from world_model import LeWM
 
@@ -102,7 +102,7 @@ def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, t
     graph = build_waypoints(LeWM.load(folder), tiny_reacher_h5, link=0.01, reach=0.02, progress=False)
     graph_file = folder / FILE_NAME if where == "checkpoint" else tmp_path / "directed.npz"
     graph.save(graph_file)
-    option = ["--waypoints"] if where == "checkpoint" else ["--waypoint-file", graph_file]
+    option = ["--waypoints"] if where == "checkpoint" else ["--waypoints", graph_file]
     out = tmp_path / "eval"
     result = run("lewm-eval", "--suite", "free", "--episodes", 2, "--budget", 4, "--checkpoint", folder,
                  *option, "--out", out, *FAST)

@@ -33,7 +33,7 @@ CASES = [
      ["proposal.safetensors was built for another model", "lewm-train-proposal"]),
     ("proposal-without-model", "lewm-plan", ["--checkpoint", "{bare_proposal}"],
      ["proposal.safetensors does not record which model"]),
-    ("waypoints-of-another-model", "lewm-plan", ["--checkpoint", "{checkpoint}", "--waypoint-file", "{other_graph}"],
+    ("waypoints-of-another-model", "lewm-plan", ["--checkpoint", "{checkpoint}", "--waypoints", "{other_graph}"],
      ["was built for another model", "lewm-waypoints"]),
     ("planning-json-of-another-model", "lewm-plan", ["--checkpoint", "{other_choice}"],
      ["planning.json was built for another model"]),
