@@ -1,7 +1,7 @@
 # lewm-plan: set-up, tests, and the reproducible pipelines.
 # torch is installed first and pinned. Which build: on Linux, PyPI's torch is the CUDA build (several GB), right for
 # a machine with an NVIDIA GPU; TORCH_INDEX=auto (the default) takes PyPI's with a GPU and PyTorch's CPU index
-# (https://download.pytorch.org/whl/cpu) without one, when that index answers (experiments/torch_index.py).
+# (https://download.pytorch.org/whl/cpu) without one, when that index answers (experiments/setup/torch_index.py).
 # Choose yourself: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu (or .../whl/cu128), or
 # TORCH_INDEX= for pip's own index and config (an offline machine with local wheels).
 PYTHON ?= python3
@@ -22,7 +22,7 @@ export MUJOCO_GL ?= egl
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	index='$(TORCH_INDEX)'; [ "$$index" != auto ] || index=$$($(PY) experiments/torch_index.py); \
+	index='$(TORCH_INDEX)'; [ "$$index" != auto ] || index=$$($(PY) experiments/setup/torch_index.py); \
 	echo "installing $(TORCH) from $${index:-pip's own index}"; \
 	$(PIP) install -q "$(TORCH)" $${index:+--index-url "$$index"}
 	PYTHONWARNINGS=ignore::UserWarning $(PIP) install -q -e ".[dev,ray]"
@@ -58,7 +58,7 @@ reacher-model: setup
 
 reacher-eval: setup
 	$(VENV)/bin/lewm-eval --env reacher --suite lewm --suite free --planner cem --planner mppi --episodes 50 \
-		--out experiments/results/reacher_eval
+		--out experiments/reacher/reacher_eval
 
 # ---- the shipped pointmass and tworoom models, from scratch (about 40 min each on a 2-core CPU) --------------
 # 400 training and 100 held-out episodes of 100 steps (tworoom: the door-seeking policy), 2,000 steps of the cpu
@@ -78,20 +78,20 @@ pointmass-model tworoom-model: %-model: setup
 	$(VENV)/bin/lewm-ship --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
 	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/$* --data data/$*.h5
-	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/results/$*_eval
+	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/$*/$*_eval
 
 # The cross-task tables of the README (all three shipped models, LeWM protocol): CEM with waypoints (the
 # default), and CEM and MPPI aiming straight at the goal (about 1.5 h together on a 2-core CPU).
 cross-task-eval: setup
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --suite lewm --planner cem \
-		--out experiments/results/cross_task_waypoints
+		--out experiments/tasks/cross_task_waypoints
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --suite lewm --planner cem --planner mppi \
-		--no-waypoints --out experiments/results/cross_task
+		--no-waypoints --out experiments/tasks/cross_task
 
 # ---- the shipped proposal policies only (about 5 min per task on a 2-core CPU) --------------------------------
 # Re-collects the first episodes of each model's training data (same seed; 400 reacher, 300 point mass / two
 # rooms) and trains the checkpoint's proposal.safetensors on them with the world model frozen; then the real-time
-# benchmark (experiments/results/realtime.md, about 40 min).
+# benchmark (experiments/bench/realtime.md, about 40 min).
 PROPOSAL_EPISODES_reacher := 400
 PROPOSAL_EPISODES_pointmass := 300
 PROPOSAL_EPISODES_tworoom := 300
@@ -120,13 +120,13 @@ reacher-value tworoom-value: %-value: setup
 		--data $(DATA_HOME)/easy/$*.h5 --max-goal-blocks 20
 
 value-eval: setup
-	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --out experiments/results/value/reacher_free_nograph_all
+	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --out experiments/value/reacher_free_nograph_all
 	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --cost value \
-		--out experiments/results/value/reacher_free_nograph_value_td
+		--out experiments/value/reacher_free_nograph_value_td
 	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi \
-		--out experiments/results/value/tworoom_free_nograph_mppi_all
+		--out experiments/value/tworoom_free_nograph_mppi_all
 	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi --cost value \
-		--out experiments/results/value/tworoom_free_nograph_mppi_value_td
+		--out experiments/value/tworoom_free_nograph_mppi_value_td
 
 # The planner each easy task's checkpoint uses by default (about 25 min): the proposal policy alone against MPPI +
 # proposal on both suites; lewm-choose-planner writes two rooms' planning.json (reacher and point mass
@@ -134,15 +134,15 @@ value-eval: setup
 .PHONY: planner-choice
 planner-choice: setup
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --planner proposal --no-progress \
-		--out experiments/results/follow_easy_tasks
-	$(VENV)/bin/lewm-eval --env tworoom --planner mppi --no-progress --out experiments/results/tworoom_mppi_default
+		--out experiments/tasks/follow_easy_tasks
+	$(VENV)/bin/lewm-eval --env tworoom --planner mppi --no-progress --out experiments/tworoom/tworoom_mppi_default
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/tworoom \
-		experiments/results/tworoom_mppi_default/results.json experiments/results/follow_easy_tasks/results.json
+		experiments/tworoom/tworoom_mppi_default/results.json experiments/tasks/follow_easy_tasks/results.json
 
 realtime-bench: setup bench-deps
-	bash experiments/realtime_bench.sh
+	bash experiments/bench/realtime_bench.sh
 
-# stable-worldmodel 0.1.1, the baseline of experiments/bench_planning.py (its solvers only: no dependencies pulled)
+# stable-worldmodel 0.1.1, the baseline of experiments/bench/bench_planning.py (its solvers only: no dependencies)
 bench-deps: setup
 	$(PIP) install -q --no-deps stable-worldmodel==0.1.1 einops
 
@@ -153,10 +153,10 @@ bench-deps: setup
 # shipped with its held-out states and a proposal policy; then the LeWM protocol (pose success) and the Push-T task
 # (coverage, 300 steps) with MPPI and CEM sampling independent per-step noise and scoring plans by their nearest
 # predicted step, and the checkpoint's planner chosen from them and recorded with those settings
-# (experiments/results/pusht.md, sections 8, 10 and 11).
+# (experiments/pusht/pusht.md, sections 8, 10 and 11).
 PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --planner mppi --planner cem --noise-corr 0 \
 	--cost min
-PUSHT_RECORDS := experiments/results/pusht_eval
+PUSHT_RECORDS := experiments/pusht/pusht_eval
 .PHONY: pusht-model pusht-eval
 pusht-model: setup
 	mkdir -p data runs
@@ -204,18 +204,18 @@ cube-model: setup
 # LeWM protocol on two draws of non-trivial pairs (the headline): the searches (MPPI, CEM) and the proposal policy
 # alone; the planner with the most pooled successes becomes the checkpoint's default (planning.json); then OGBench's
 # five tasks (about 40 min). The records of the previous, CNN-encoder model stay in cube_eval/.
-CUBE_LEWM := experiments/results/cube_eval/keypoints_nontrivial experiments/results/cube_eval/keypoints_nontrivial_seed1 \
-	experiments/results/cube_eval/follow_nontrivial experiments/results/cube_eval/follow_nontrivial_seed1
+CUBE_LEWM := experiments/cube/cube_eval/keypoints_nontrivial experiments/cube/cube_eval/keypoints_nontrivial_seed1 \
+	experiments/cube/cube_eval/follow_nontrivial experiments/cube/cube_eval/follow_nontrivial_seed1
 cube-eval: setup
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --out experiments/results/cube_eval/keypoints_nontrivial
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --out experiments/cube/cube_eval/keypoints_nontrivial
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --seed 1 \
-		--out experiments/results/cube_eval/keypoints_nontrivial_seed1
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --out experiments/results/cube_eval/follow_nontrivial
+		--out experiments/cube/cube_eval/keypoints_nontrivial_seed1
+	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --out experiments/cube/cube_eval/follow_nontrivial
 	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --seed 1 \
-		--out experiments/results/cube_eval/follow_nontrivial_seed1
+		--out experiments/cube/cube_eval/follow_nontrivial_seed1
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube $(addsuffix /results.json,$(CUBE_LEWM))
-	$(CUBE_EVAL) --suite free --planner mppi --out experiments/results/cube_eval/keypoints_ogbench_tasks
-	$(CUBE_EVAL) --suite free --planner proposal --out experiments/results/cube_eval/follow_ogbench_tasks
+	$(CUBE_EVAL) --suite free --planner mppi --out experiments/cube/cube_eval/keypoints_ogbench_tasks
+	$(CUBE_EVAL) --suite free --planner proposal --out experiments/cube/cube_eval/follow_ogbench_tasks
 
 # ---- the cube's data at OGBench's scale (resumable, outside the checkout) ---------------------------------------
 # experiments/configs/cube_data.yaml: 20 shards of 100 episodes x 500 steps (1 M frames) of OGBench's pick-and-place
@@ -228,7 +228,7 @@ cube-data: setup
 # ---- your own environment: gymnasium's MuJoCo Reacher-v5, collect -> train -> evaluate (about 35 min here) -----
 # A third-party env through envs.gym_task.GymTaskEnv: pixels from render() with a top-down camera (the default
 # one shows the arm 8 px long at 64 px) and the target dot hidden (a static distractor the world model learned
-# instead of the arm: experiments/results/reacher_v5.md), held-random torques at 0.15 of the box, success by state
+# instead of the arm: experiments/reacher/reacher_v5.md), held-random torques at 0.15 of the box, success by state
 # match (both joints within 0.05 rad, wrapped; the target's coordinates do not move within an episode).
 R5_CAMERA := {"xml_file": "./experiments/configs/reacher_v5_hidden_target.xml", \
 	"default_camera_config": {"distance": 0.6, "elevation": -90.0, "azimuth": 90.0, "lookat": [0.0, 0.0, 0.0]}}
@@ -243,6 +243,6 @@ reacher-v5: setup
 		--data data/reacher5.h5 --out runs/reacher5 $$([ -f runs/reacher5/train_state.pt ] && echo --resume)
 	$(VENV)/bin/lewm-waypoints --checkpoint runs/reacher5/model --data data/reacher5.h5
 	$(VENV)/bin/lewm-eval --env Reacher-v5 --checkpoint runs/reacher5/model --eval-data data/reacher5_heldout.h5 \
-		--suite lewm --planner cem --episodes 50 --no-waypoints --out experiments/results/reacher_v5/straight
+		--suite lewm --planner cem --episodes 50 --no-waypoints --out experiments/reacher/reacher_v5/straight
 	$(VENV)/bin/lewm-eval --env Reacher-v5 --checkpoint runs/reacher5/model --eval-data data/reacher5_heldout.h5 \
-		--suite lewm --planner cem --episodes 50 --out experiments/results/reacher_v5/waypoints
+		--suite lewm --planner cem --episodes 50 --out experiments/reacher/reacher_v5/waypoints

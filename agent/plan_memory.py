@@ -1,7 +1,7 @@
 """Will a plan fit in memory? A check before planning, so a too-large ``--samples`` (or too many envs planned
 together) is one clear line, not a process killed by the kernel with exit status 137 and no word.
 
-Measured on the CPU (experiments/results/plan_memory.md; shipped reacher model, horizon 5, latent 192, action
+Measured on the CPU (experiments/bench/plan_memory.md; shipped reacher model, horizon 5, latent 192, action
 block 10, rollouts in chunks of 1024 candidates): one plan holds about 31 KB per candidate, i.e. 8 float32
 copies of a candidate's predicted latents and actions. The estimate below allows 10. On CUDA the rollout is not
 chunked and torch raises its own out-of-memory error, which the command-line boundary turns into one line.

@@ -12,7 +12,7 @@ from planners.registry import PLANNERS, planner_class, planner_names  # noqa: F4
 
 # Planner settings the agent uses unless told otherwise: horizon 5, initial std 1, replanning every block with a
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
-# plan. The sampling budget depends on what seeds the search (experiments/results/realtime.md):
+# plan. The sampling budget depends on what seeds the search (experiments/bench/realtime.md):
 # - SEARCH_BUDGET (no proposal policy): LeWM's 300 samples, top 30; 15 iterations first, 5 per warm replan.
 # - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.policies.proposal): the policy's plan starts
 #   the search and is a candidate in every iteration, so 64 samples (top 6), 4 iterations first and 2 per warm

@@ -1,7 +1,7 @@
 """Waypoints for far goals: a graph over embeddings of the training data, searched once per goal.
 
 The latent goal cost only has a slope near the goal: beyond a task-specific *reach* (about 1.4 rad for reacher,
-0.14 m for the point tasks; ``experiments/results/latent_reach``) two embeddings are as far apart as two random
+0.14 m for the point tasks; ``experiments/model/latent_reach``) two embeddings are as far apart as two random
 ones, so a planner cannot tell which way a far goal lies, and in Two-Room the cost even rises on the way. The
 data knows the way: its trajectories connect the states they visited. This module keeps the embeddings of the
 training frames at action-block spacing as graph nodes, links each to the next block of its trajectory (the data

@@ -8,7 +8,7 @@ saves on small ops). Splitting the *rows* instead, between worker threads that e
 their share with one torch thread, keeps every core busy for the whole call: torch releases the GIL inside each
 op, and the rows never meet until the end.
 
-Measured on a 2-core Zen 4 with AVX512-BF16 (``experiments/bench_row_split.py``; ``experiments/results/
+Measured on a 2-core Zen 4 with AVX512-BF16 (``experiments/bench/bench_row_split.py``; ``experiments/
 realtime.md``), 300 candidates x 5 steps from one history frame: shipped reacher predictor bf16 96.6 ms on two
 intra-op threads against 65.3 ms split over two workers (1.48x), paper-size predictor 375.7 -> 269.7 ms (1.39x);
 fp32 1.2-1.23x. Results are the same rows computed the same way, so they equal the unsplit rollout.

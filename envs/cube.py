@@ -17,7 +17,7 @@ lacks (``shared/reference/manipulation.md``, A3):
   multisampling, and the arm's 185,000-triangle meshes drawn with their vertices merged on a 1-cm grid
   (``envs.mesh_detail``; physics untouched). On Mesa's llvmpipe that is about 9 ms a 64-px frame against 142 ms
   for OGBench's stock settings and 57 ms for the same look with full meshes, 0.8/255 mean pixel difference
-  (``experiments/bench_render.py``, record in ``experiments/results/render``). Data, goals and evaluation all
+  (``experiments/bench/bench_render.py``, record in ``experiments/bench/render``). Data, goals and evaluation all
   render the same way; checkpoints of another look are refused (``look`` in their config).
 - **OGBench's evaluation tasks.** ``free_pair(rng, index)`` builds OGBench's single-cube task ``index % 5 + 1`` the
   way its task mode does (arm at a random pose, the cube at the task's start, jittered by 1 cm, random yaw; the goal

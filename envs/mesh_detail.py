@@ -1,7 +1,7 @@
 """Coarser drawing meshes for small frames: a software renderer's time goes to triangles a 64-px camera cannot see.
 
 OGBench's UR5e and Robotiq meshes hold about 185,000 triangles; drawn twice per frame (the shadow map, then the
-image) they are about 90 % of a 64-px frame's time on Mesa's llvmpipe (``experiments/results/render``). At that
+image) they are about 90 % of a 64-px frame's time on Mesa's llvmpipe (``experiments/bench/render``). At that
 size one pixel covers 1-2 cm of the arm, so detail below a few millimetres changes no pixel.
 
 ``coarsen_drawn_meshes`` clusters each drawn mesh's vertices on a grid of ``cell`` metres and keeps one existing

@@ -15,7 +15,7 @@ adds what goal-image planning needs and the stock env lacks (``shared/reference/
 - **Relative actions** (as stable-worldmodel, whose Push-T the LeWM paper uses): an action in [-1, 1]^2 moves
   the PD controller's target to ``agent + 100 px x action``. A planner's zero action then means "stay", not "go
   to the canvas corner", and an action has the same effect anywhere on the table (measured:
-  ``experiments/results/pusht.md``).
+  ``experiments/pusht/pusht.md``).
 
 Success, two criteria:
 ``"pose"`` (default; stable-worldmodel / DINO-WM, the LeWM paper's numbers): agent xy and block xy together

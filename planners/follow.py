@@ -3,7 +3,7 @@
 A sampling planner trusts the cost function's ranking. Where the cost is a model's latent distance to a goal image,
 search can find plans the model scores well that do worse in the world: on the OGBench cube the shipped model's
 proposal policy alone solved 90 of 100 LeWM-protocol pairs, the same policy refined by MPPI 71
-(``experiments/results/cube.md``). GC-IDM (arXiv 2605.08732) reports the same on LeWM models. This planner keeps
+(``experiments/cube/cube.md``). GC-IDM (arXiv 2605.08732) reports the same on LeWM models. This planner keeps
 the planner interface, so an agent switches by name (``--planner proposal``) or by its checkpoint's measured
 choice (``planning.json``, see ``agent.planner_choice``).
 """

@@ -1,4 +1,4 @@
-"""experiments/data_coverage.py counts room changes and floor coverage of a two-room dataset correctly."""
+"""experiments/tworoom/data_coverage.py counts room changes and floor coverage of a two-room dataset correctly."""
 from pathlib import Path
 
 import h5py

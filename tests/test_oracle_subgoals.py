@@ -1,4 +1,4 @@
-"""experiments/cube_oracle_subgoals.py: the perfect high level hands the embedding ``lead`` blocks past the agent's
+"""experiments/cube/cube_oracle_subgoals.py: the perfect high level hands the embedding ``lead`` blocks past the agent's
 progress, never goes back, and hands the goal itself once the path runs out or with lead 0."""
 
 import torch

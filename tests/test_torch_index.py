@@ -28,7 +28,7 @@ def test_a_gpu_gets_pypis_cuda_build_and_a_cpu_only_linux_the_cpu_index():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 @pytest.mark.parametrize("index,expected", [(CPU, f'index=\'{CPU}\''), ("", "index=''"),
-                                            ("auto", "experiments/torch_index.py")])
+                                            ("auto", "experiments/setup/torch_index.py")])
 def test_make_setup_passes_the_index_to_pip(index, expected, tmp_path):
     venv = tmp_path / "v"
     out = subprocess.run(["make", "-n", "-B", f"VENV={venv}", f"TORCH_INDEX={index}", f"{venv}/.installed"],

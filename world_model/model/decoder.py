@@ -2,7 +2,7 @@
 
 The JEPA prediction loss never needs an object whose motion nothing else depends on. In Push-T the pusher is
 kinematic, so its future follows from the actions alone and the block can be left out of the embedding at no
-cost; SIGReg is then satisfied by the pusher and noise (``experiments/results/pusht.md``: block angle R^2 ~ 0).
+cost; SIGReg is then satisfied by the pusher and noise (``experiments/pusht/pusht.md``: block angle R^2 ~ 0).
 With ``recon_lambda > 0`` the embeddings must also redraw their frame through this small transposed-CNN decoder,
 which puts every visible object in them. The LeWM paper found a reconstruction term unhelpful on its Push-T
 (86 % against 96 %), where its ViT already saw the block; here it is off by default and used where measured.

@@ -1,7 +1,7 @@
 """A keypoint-bottleneck pixel decoder: the embedding must say where the parts of every moving object are.
 
 The transposed-CNN decoder (``decoder.py``) redraws a frame from the whole embedding through a 4x4 grid; after
-4,000 steps it draws the Push-T block as a blob with no orientation (``experiments/results/pusht.md``), so the
+4,000 steps it draws the Push-T block as a blob with no orientation (``experiments/pusht/pusht.md``), so the
 angle never had to enter the embedding. Here the embedding is mapped *linearly* to K points (x, y) in [-1, 1];
 each point is drawn as a Gaussian bump on a coarse grid, a learned constant map supplies the static scene, and a
 small CNN paints the frame from those maps. Convolutions draw an object from bumps at its parts easily (a bar

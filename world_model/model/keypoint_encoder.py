@@ -1,7 +1,7 @@
 """A spatial-softmax keypoint encoder: where things are, to a fraction of a pixel, in a few numbers.
 
 The strided CNN ends on a 4x4 map at 64 px, so an object's position reaches the embedding only through coarse
-cells; a 4-px-thick Push-T block 20 px from its goal is one cell away (``experiments/results/pusht.md``). Here the
+cells; a 4-px-thick Push-T block 20 px from its goal is one cell away (``experiments/pusht/pusht.md``). Here the
 trunk stops at stride 4 (16x16 at 64 px); each of K output channels is turned into a probability map by a softmax
 over the pixels, and its expected x and y become two features (the "deep spatial autoencoder" keypoints of
 visuomotor learning). Orientation-selective channels give points on an object's parts, so its angle is the

@@ -1,7 +1,7 @@
 """An optional state readout: a training-only term that makes the embedding hold the collected state linearly.
 
 Where the prediction loss and a pixel decoder leave a part of the scene out of the embedding (Push-T's block angle:
-``experiments/results/pusht.md``), ``state_lambda > 0`` adds the error of a linear map from each frame's embedding
+``experiments/pusht/pusht.md``), ``state_lambda > 0`` adds the error of a linear map from each frame's embedding
 to that frame's state, as the collector recorded it (``qpos``; angles as cos and sin, every target z-scored with the
 training split's statistics). The state is used in training only: planning still sees pixels alone. Off by default
 (LeWM trains from pixels alone); a checkpoint trained with it says so in its config (``state_lambda``).

@@ -3,7 +3,7 @@
 The fast rollout (``world_model.rollout.fast_rollout``) runs several hundred small kernels per call; inductor fuses the
 element-wise work between the products. Measured on a 2-core Zen 4, one thread, 64 candidates x 5 steps: bf16
 40.5 -> 29.4 ms (1.38x), fp32 61.0 -> 51.3 ms (1.19x), outputs within 1.9 % (bf16) and 7e-7 (fp32) of eager
-(``experiments/bench_compile.py``, ``experiments/results/realtime.md``). The price is the first call for each input
+(``experiments/bench/bench_compile.py``, ``experiments/bench/realtime.md``). The price is the first call for each input
 shape: minutes with a cold cache, a few seconds once inductor's on-disk cache holds it. Shapes are static
 (``dynamic=False``): one agent on one env sees the same few shapes for its whole life.
 
@@ -11,7 +11,7 @@ Where the candidates are split over CPU worker threads (``common.cpu_threads``: 
 per-span rollout is compiled instead and each worker runs the compiled graph; a call whose shapes were not compiled
 yet runs its spans on the caller's thread (compiling them there), later calls on the workers. Measured on the same
 CPU, reacher model, 300 candidates x 5 steps, bf16: 67.2 ms eager split over two workers, 54.3 ms compiled and split
-(1.24x), 84.6 ms compiled on one thread of two OpenMP threads (``experiments/results/planning_speed.md``).
+(1.24x), 84.6 ms compiled on one thread of two OpenMP threads (``experiments/bench/planning_speed.md``).
 
 Compilation needs a C++ compiler; where it fails, planning goes on with the eager rollout and a warning says why
 (never silently, never an error for a speed option).

@@ -4,7 +4,7 @@ In bf16 on the CPU ``F.linear`` runs through oneDNN, which reorders the weight i
 call; a plan calls each of the rollout's few dozen weights hundreds of times. Packing each weight once, and fusing
 the GELU after the first MLP product into the product's epilogue (one pass less over the (rows, mlp width)
 activations), removes that work. The results are the same products in the same precision (the fused GELU within
-bf16 rounding: ``tests/test_fast_rollout.py``). Measured in ``experiments/results/realtime.md``.
+bf16 rounding: ``tests/test_fast_rollout.py``). Measured in ``experiments/bench/realtime.md``.
 
 Where packing is not available (no oneDNN, a CPU whose oneDNN has no bf16 reorder, another device, fp32, where
 torch uses MKL's own GEMM) or the code is
