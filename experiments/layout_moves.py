@@ -52,6 +52,13 @@ RESULTS = {
     "value": "value",
     "world_model*": "model/", "latent_reach": "model/latent_reach",
 }
+# Scripts that became installed commands: "python experiments/X.py" -> the command; a link to one -> its module.
+TOOLS = {"build_waypoints": ("lewm-waypoints", "agent/cli_waypoints.py"),
+         "ship_checkpoint": ("lewm-ship", "world_model/model/ship.py"),
+         "choose_planner": ("lewm-choose-planner", "agent/cli_choose_planner.py"),
+         "merge_parts": ("lewm-merge", "agent/cli_merge.py")}
+TOOL = re.compile(r"(\]\()?((?:\.\./)*)(?:(?:\.venv/bin/)?python3? |\$\(PY\) )?experiments/("
+                  + "|".join(TOOLS) + r")\.py")
 TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".cfg", ".sh", ".toml", ".json", ".txt", ".xml"}
 TEXT_NAMES = {"Makefile"}
 
@@ -113,6 +120,13 @@ LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 
 
 def rewrite_text(text: str) -> str:
+    def tool(match):
+        link, ups, name = match.group(1), match.group(2), match.group(3)
+        command, module = TOOLS[name]
+        return f"{link}{ups}{module}" if link else f"{ups}{command}"
+
+    text = TOOL.sub(tool, text)
+
     def sub(match):
         old = match.group(0)
         # a glob or brace list (planners*.md, planning_speed.{json,md}) or a sentence's full stop: map the part
@@ -170,8 +184,9 @@ def main(argv=None) -> int:
     if args.check:
         left = [f"{path}: {m.group(0)}" for path in tracked(others=True) if is_text(path)
                 and path != f"{EXP}/layout_moves.py"
-                for m in OLD.finditer((ROOT / path).read_text(errors="replace"))
-                if new_path(m.group(0).rstrip(".,*{")) is not None]
+                for m in [*OLD.finditer((ROOT / path).read_text(errors="replace")),
+                          *TOOL.finditer((ROOT / path).read_text(errors="replace"))]
+                if m.re is TOOL or new_path(m.group(0).rstrip(".,*{")) is not None]
         print("\n".join(left) or "no old paths named")
         return 1 if left else 0
     mapping = moves()
