@@ -13,47 +13,61 @@ import json
 import sys
 
 from agent.camera_preview import MIN_MOVING_FRACTION
-from common.cli_help import help_style
+from common.cli_help import essentials, help_style
 from agent.cli_common import check_at_least, check_output_file, parse_indices, run_cli
+
+
+def _policy_names() -> str:
+    """"held_random (any task), door_seeking (tworoom), ...": the data policies and the tasks each fits."""
+    from envs.policies import POLICIES
+
+    return ", ".join(f"{name} ({', '.join(cls.tasks) if cls.tasks else 'any task'})" for name, cls in POLICIES.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-collect", __doc__))
-    p.add_argument("--env", help="task name (see envs.TASKS) or any gymnasium id, e.g. Reacher-v5 (required unless "
-                   "--plan)")
-    p.add_argument("--plan", metavar="YAML",
-                   help="collect a collection plan instead (shards of several data policies, agent.collect_plan): "
-                        "into --out, a folder, by default $LEWM_DATA/<env> (~/.cache/lewm/<env>); rerun the same "
-                        "command to resume")
-    p.add_argument("--max-shards", type=int, help="with --plan: collect at most this many shards in this run")
-    p.add_argument("--env-kwargs", default="", metavar="JSON",
-                   help="a gymnasium id's gym.make keyword arguments, as a JSON object")
-    p.add_argument("--import", dest="env_import", default="", metavar="MODULE",
-                   help="module to import first: the one that registers your gymnasium id")
-    p.add_argument("--angle-qpos", default="", metavar="I,J",
-                   help="a gymnasium id's qpos entries that are angles (wrapped in success tests and the probe)")
-    p.add_argument("--episodes", type=int, help="number of episodes (required unless --preview)")
-    p.add_argument("--steps", type=int, default=100, help="env steps per episode")
-    p.add_argument("--out", help="output HDF5 file (its folder must exist; required unless --preview)")
-    p.add_argument("--preview", metavar="PNG",
-                   help="check the camera instead of collecting: write a few frames of one episode of the data "
-                        f"policy to PNG and say how much of the image the robot fills (warns under "
-                        f"{100 * MIN_MOVING_FRACTION:.0f} %%)")
-    p.add_argument("--image-size", type=int, default=64, help="observation side in pixels")
-    p.add_argument("--seed", type=int, default=0, help="collection seed (with the episode index, fixes episodes)")
-    p.add_argument("--policy", default="held_random",
-                   help="data policy: held_random (any task), push (pusht: scripted pushes from every side) or "
-                        "door_seeking (tworoom: held-random wandering with noisy trips through the door)")
-    p.add_argument("--max-hold", type=int, default=10,
-                   help="held-random policy: longest hold of one random action, in env steps")
-    p.add_argument("--door-prob", type=float, default=0.5,
-                   help="door_seeking policy: probability that a wandering segment ends with a trip through the "
-                        "door")
-    p.add_argument("--action-scale", type=float, default=1.0,
-                   help="held-random policy: the fraction of the env's action box it samples from, about its centre "
-                        "(recorded with the data: planners search the same box)")
-    p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    first = essentials(p)
+    first.add_argument("--env", metavar="TASK", help="task name (see envs.TASKS) or any gymnasium id, e.g. "
+                       "Reacher-v5 (required unless --plan)")
+    first.add_argument("--episodes", type=int, metavar="N", help="number of episodes (required unless --preview)")
+    first.add_argument("--steps", type=int, default=100, metavar="N", help="env steps per episode")
+    first.add_argument("--out", metavar="FILE", help="output HDF5 file (its folder must exist; required unless "
+                       "--preview); with --plan a folder")
+    first.add_argument("--policy", default="held_random", metavar="NAME", help=f"data policy: {_policy_names()}")
+    first.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="collection seed (with the episode index, fixes episodes)")
+    plan = p.add_argument_group("data at scale: a collection plan")
+    plan.add_argument("--plan", metavar="YAML",
+                      help="collect a collection plan instead (shards of several data policies, agent.collect_plan): "
+                           "into --out, a folder, by default $LEWM_DATA/<env> (~/.cache/lewm/<env>); rerun the same "
+                           "command to resume")
+    plan.add_argument("--max-shards", type=int, metavar="N", help="with --plan: collect at most this many shards in "
+                      "this run")
+    camera = p.add_argument_group("camera and images")
+    camera.add_argument("--image-size", type=int, default=64, metavar="PX", help="observation side in pixels")
+    camera.add_argument("--preview", metavar="PNG",
+                        help="check the camera instead of collecting: write a few frames of one episode of the data "
+                             f"policy to PNG and say how much of the image the robot fills (warns under "
+                             f"{100 * MIN_MOVING_FRACTION:.0f} %%)")
+    policy = p.add_argument_group("data policy settings")
+    policy.add_argument("--max-hold", type=int, default=10, metavar="N",
+                        help="held-random policy: longest hold of one random action, in env steps")
+    policy.add_argument("--door-prob", type=float, default=0.5, metavar="P",
+                        help="door_seeking policy: probability that a wandering segment ends with a trip through the "
+                             "door")
+    policy.add_argument("--action-scale", type=float, default=1.0, metavar="X",
+                        help="held-random policy: the fraction of the env's action box it samples from, about its "
+                             "centre (recorded with the data: planners search the same box)")
+    run = p.add_argument_group("speed and progress")
+    run.add_argument("--workers", type=int, default=2, metavar="N", help="parallel worker processes")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    own = p.add_argument_group("a gymnasium env of your own")
+    own.add_argument("--import", dest="env_import", default="", metavar="MODULE",
+                     help="module to import first: the one that registers your gymnasium id")
+    own.add_argument("--env-kwargs", default="", metavar="JSON",
+                     help="a gymnasium id's gym.make keyword arguments, as a JSON object")
+    own.add_argument("--angle-qpos", default="", metavar="I,J",
+                     help="a gymnasium id's qpos entries that are angles (wrapped in success tests and the probe)")
     return p
 
 

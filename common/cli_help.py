@@ -1,9 +1,14 @@
-"""Terminal help for every ``lewm-*`` command: plain text, each default said once, usage examples at the end.
+"""Terminal help for every ``lewm-*`` command: plain text, options in groups, each default said once, usage
+examples at the end.
 
     p = argparse.ArgumentParser(**help_style("lewm-plan", __doc__))
+    first = essentials(p)                           # -h and what every run needs
+    speed = p.add_argument_group("advanced: search speed")
+    removed(p, "--bf16", "--precision bf16")         # a replaced option: one line naming its replacement
 
+- Groups: :func:`essentials` first, then the groups most runs touch, the ``advanced: ...`` ones after them.
 - A default is appended as ``(default: X)`` only when there is one to say (not None, not False for a switch, not
-  an empty list) and the help text does not state it already.
+  an empty list or string) and the help text does not state it already.
 - reStructuredText markup of docstrings (````x````, `` `x` ``) is dropped: the help is read in a terminal.
 - The module docstring's command lines (indented lines that start with the command name) become an ``examples:``
   section.
@@ -26,7 +31,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        unsaid = default is None or default is False or default is argparse.SUPPRESS or default == []
+        unsaid = default is None or default is False or default is argparse.SUPPRESS or default in ([], "")
         if unsaid or "default" in text.lower():
             return text
         return text + " (default: %(default)s)"

@@ -16,11 +16,11 @@ from common.cli_errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli_help import help_style
+    from common.cli_help import essentials, help_style
 
     p = argparse.ArgumentParser(**help_style("lewm-check-data", __doc__))
-    p.add_argument("files", nargs="+", metavar="FILE", help="HDF5 datasets (lewm-collect's layout)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    essentials(p).add_argument("files", nargs="+", metavar="FILE", help="HDF5 datasets (lewm-collect's layout)")
+    p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from common.cli_checks import check_at_least, check_output_folder
 from common.cli_errors import UserInputError, run_cli
+from common.cli_help import essentials, help_style
 from world_model.interop.lewm_layout import VIT_LAYOUTS
 
 
@@ -29,24 +30,26 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def build_import_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lewm-import", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Convert a le-wm / stable-worldmodel LeWM checkpoint (weights.pt + config.json, or a "
-                    "*_weight.ckpt state dict) into a checkpoint of ours for lewm-plan, lewm-eval and the agent. "
-                    "Reads tensors only; never unpickles code (*_object.ckpt is refused).")
-    p.add_argument("source", metavar="DIR_OR_FILE", help="folder with weights.pt + config.json, or a weights file")
-    p.add_argument("--out", required=True, help="our checkpoint folder to write (config.yaml + model.safetensors)")
-    p.add_argument("--task", default=None,
-                   help="our task the model was trained on (pusht, cube, tworoom, reacher, ...); default: a task "
-                        "named in the source path, else none")
-    p.add_argument("--frameskip", type=int, default=5,
-                   help="env steps per action block (the action encoder takes frameskip x action_dim values)")
-    p.add_argument("--action-mean", type=_floats, default=None,
-                   help="per-dimension mean of the raw actions the model was trained on (comma-separated); "
-                        "le-wm z-scores actions with its dataset's statistics. Default: 0")
-    p.add_argument("--action-std", type=_floats, default=None,
-                   help="per-dimension std of those actions (comma-separated). Default: 1")
-    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out folder")
+    p = argparse.ArgumentParser(**{**help_style("lewm-import", __doc__), "description": (
+        "lewm-import: convert a le-wm / stable-worldmodel LeWM checkpoint (weights.pt + config.json, or a\n"
+        "*_weight.ckpt state dict) into a checkpoint of ours for lewm-plan, lewm-eval and the agent.\n"
+        "Reads tensors only; never unpickles code (*_object.ckpt is refused).")})
+    first = essentials(p)
+    first.add_argument("source", metavar="DIR_OR_FILE", help="folder with weights.pt + config.json, or a weights file")
+    first.add_argument("--out", required=True, metavar="DIR",
+                       help="our checkpoint folder to write (config.yaml + model.safetensors)")
+    first.add_argument("--task", default=None, help="our task the model was trained on (pusht, cube, tworoom, "
+                       "reacher, ...); default: a task named in the source path, else none")
+    model = p.add_argument_group("what the checkpoint does not record")
+    model.add_argument("--frameskip", type=int, default=5, metavar="N",
+                       help="env steps per action block (the action encoder takes frameskip x action_dim values)")
+    model.add_argument("--action-mean", type=_floats, default=None, metavar="X,Y,...",
+                       help="per-dimension mean of the raw actions the model was trained on (comma-separated); "
+                            "le-wm z-scores actions with its dataset's statistics. Default: 0")
+    model.add_argument("--action-std", type=_floats, default=None, metavar="X,Y,...",
+                       help="per-dimension std of those actions (comma-separated). Default: 1")
+    p.add_argument_group("output").add_argument("--force", action="store_true",
+                                                help="overwrite a non-empty --out folder")
     return p
 
 
@@ -76,16 +79,18 @@ def _import(argv) -> int:
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lewm-export", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Write a checkpoint of ours (ViT encoder) as le-wm / stable-worldmodel's weights.pt + "
-                    "config.json, loadable by stable_worldmodel.wm.utils.load_pretrained.")
-    p.add_argument("checkpoint", help="our checkpoint folder (config.yaml + model.safetensors)")
-    p.add_argument("--out", required=True, help="folder to write weights.pt and config.json into")
-    p.add_argument("--vit-layout", choices=VIT_LAYOUTS, default="transformers4",
-                   help="Hugging Face ViT key names: transformers4 (transformers 4.x, the published checkpoints) or "
-                        "transformers5 (transformers 5.x)")
-    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out folder")
+    p = argparse.ArgumentParser(**{**help_style("lewm-export", __doc__), "description": (
+        "lewm-export: write a checkpoint of ours (ViT encoder) as le-wm / stable-worldmodel's weights.pt +\n"
+        "config.json, loadable by stable_worldmodel.wm.utils.load_pretrained.")})
+    first = essentials(p)
+    first.add_argument("checkpoint", metavar="DIR", help="our checkpoint folder (config.yaml + model.safetensors)")
+    first.add_argument("--out", required=True, metavar="DIR", help="folder to write weights.pt and config.json into")
+    layout = p.add_argument_group("format")
+    layout.add_argument("--vit-layout", choices=VIT_LAYOUTS, default="transformers4",
+                        help="Hugging Face ViT key names: transformers4 (transformers 4.x, the published checkpoints) "
+                             "or transformers5 (transformers 5.x)")
+    p.add_argument_group("output").add_argument("--force", action="store_true",
+                                                help="overwrite a non-empty --out folder")
     return p
 
 

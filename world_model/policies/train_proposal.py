@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.cli_help import help_style
+from common.cli_help import essentials, help_style
 from common.cli_errors import UserInputError, run_cli
 from world_model.policies.proposal import ProposalPolicy
 from world_model.policies.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset, split_episodes
@@ -99,17 +99,23 @@ def check_horizon(path, horizon: int, frameskip: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-train-proposal", __doc__))
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
-    p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
-    p.add_argument("--out", help="folder for proposal.safetensors (default: the checkpoint folder)")
-    p.add_argument("--horizon", type=int, default=5, help="action blocks per proposed plan (the planner's horizon)")
-    p.add_argument("--steps", type=int, default=2000, help="optimisation steps")
-    p.add_argument("--batch", type=int, default=512, help="samples per step")
-    p.add_argument("--max-goal-blocks", type=int, default=8, help="hindsight goals are 1..this many blocks ahead")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the train/validation split of the episodes, the proposal network's initial weights and "
-                        "the training samples")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    first = essentials(p)
+    first.add_argument("--checkpoint", required=True, metavar="DIR",
+                       help="checkpoint folder (config.yaml + model.safetensors)")
+    first.add_argument("--data", required=True, metavar="FILE",
+                       help="the HDF5 dataset the model was trained on (lewm-collect)")
+    first.add_argument("--out", metavar="DIR", help="folder for proposal.safetensors (default: the checkpoint folder)")
+    training = p.add_argument_group("training")
+    training.add_argument("--horizon", type=int, default=5, metavar="N",
+                          help="action blocks per proposed plan (the planner's horizon)")
+    training.add_argument("--steps", type=int, default=2000, metavar="N", help="optimisation steps")
+    training.add_argument("--batch", type=int, default=512, metavar="N", help="samples per step")
+    training.add_argument("--max-goal-blocks", type=int, default=8, metavar="N",
+                          help="hindsight goals are 1..this many blocks ahead")
+    training.add_argument("--seed", type=int, default=0, metavar="N",
+                          help="seed of the train/validation split of the episodes, the proposal network's initial "
+                               "weights and the training samples")
+    p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from common.cli_help import help_style
+from common.cli_help import essentials, help_style
 from common.cli_errors import UserInputError, run_cli
 from world_model.policies.fit_mlp import fit_keeping_best
 from world_model.policies.proposal_data import EncodedEpisodes, SubgoalSampler, encode_dataset, split_episodes
@@ -67,19 +67,27 @@ def train_subgoal(data: EncodedEpisodes, embed_dim: int, subgoal_blocks: int = 4
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-train-subgoal", __doc__))
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
-    p.add_argument("--data", required=True, help="the HDF5 dataset the model was trained on (lewm-collect)")
-    p.add_argument("--out", help="folder for subgoal.safetensors (default: the checkpoint folder)")
-    p.add_argument("--subgoal-blocks", type=int, default=4, help="action blocks from here to the predicted subgoal")
-    p.add_argument("--max-goal-blocks", type=int, default=24, help="hindsight goals are 1..this many blocks ahead")
-    p.add_argument("--reach", type=float, help="latent distance (squared, over 2 x embed dim) under which the agent "
-                   "aims at the goal itself instead of a subgoal; default: always the subgoal")
-    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
-    p.add_argument("--batch", type=int, default=512, help="samples per step")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the train/validation split of the episodes, the subgoal network's initial weights and "
-                        "the training samples")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    first = essentials(p)
+    first.add_argument("--checkpoint", required=True, metavar="DIR",
+                       help="checkpoint folder (config.yaml + model.safetensors)")
+    first.add_argument("--data", required=True, metavar="FILE",
+                       help="the HDF5 dataset the model was trained on (lewm-collect)")
+    first.add_argument("--out", metavar="DIR", help="folder for subgoal.safetensors (default: the checkpoint folder)")
+    subgoal = p.add_argument_group("the subgoal")
+    subgoal.add_argument("--subgoal-blocks", type=int, default=4, metavar="N",
+                         help="action blocks from here to the predicted subgoal")
+    subgoal.add_argument("--max-goal-blocks", type=int, default=24, metavar="N",
+                         help="hindsight goals are 1..this many blocks ahead")
+    subgoal.add_argument("--reach", type=float, metavar="X", help="latent distance (squared, over 2 x embed dim) "
+                         "under which the agent aims at the goal itself instead of a subgoal; default: always the "
+                         "subgoal")
+    training = p.add_argument_group("training")
+    training.add_argument("--steps", type=int, default=3000, metavar="N", help="optimisation steps")
+    training.add_argument("--batch", type=int, default=512, metavar="N", help="samples per step")
+    training.add_argument("--seed", type=int, default=0, metavar="N",
+                          help="seed of the train/validation split of the episodes, the subgoal network's initial "
+                               "weights and the training samples")
+    p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
 

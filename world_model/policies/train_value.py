@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from common.cli_errors import UserInputError, run_cli
+from common.cli_help import essentials, help_style
 from common.io_utils import atomic_write
 from world_model.policies.proposal_data import EncodedEpisodes, encode_dataset, split_episodes
 from world_model.training.trainer import warmup_cosine
@@ -161,27 +162,29 @@ def train_value(data: EncodedEpisodes, embed_dim: int, estimator: str = "td", st
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lewm-train-value", description=__doc__.splitlines()[0],
-        epilog="example: lewm-train-value --checkpoint world_model/checkpoints/reacher --data reacher.h5")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.yaml + model.safetensors)")
-    p.add_argument("--data", required=True, nargs="+", metavar="H5",
-                   help="the model's HDF5 dataset(s) (lewm-collect; several files, e.g. a collection plan's "
-                        "shards, are joined)")
-    p.add_argument("--out", help="folder for value.safetensors (default: the checkpoint folder)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default="td",
-                   help="td: one-block backups (the better planner on reacher's free goals, 48/50 against mc's "
-                        "41/50: docs/value.md); mc: lower expectile of the data's temporal distance (default: td)")
-    p.add_argument("--steps", type=int, default=4000, help="optimisation steps (default: 4000)")
-    p.add_argument("--batch", type=int, default=512, help="samples per step (default: 512)")
-    p.add_argument("--max-goal-blocks", type=int, default=40,
-                   help="the farthest hindsight goal, in action blocks; farther reads as this far (default: 40)")
-    p.add_argument("--tau", type=float, default=0.3,
-                   help="expectile: below 0.5 favours the shorter ways (default: 0.3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the episode split and the draws (default: 0)")
-    p.add_argument("--save-every", type=int, default=500, help="steps between saved progress (default: 500)")
-    p.add_argument("--resume", action="store_true", help="continue from the saved progress beside the output")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p = argparse.ArgumentParser(**help_style("lewm-train-value", __doc__))
+    first = essentials(p)
+    first.add_argument("--checkpoint", required=True, metavar="DIR",
+                       help="checkpoint folder (config.yaml + model.safetensors)")
+    first.add_argument("--data", required=True, nargs="+", metavar="H5",
+                       help="the model's HDF5 dataset(s) (lewm-collect; several files, e.g. a collection plan's "
+                            "shards, are joined)")
+    first.add_argument("--out", metavar="DIR", help="folder for value.safetensors (default: the checkpoint folder)")
+    training = p.add_argument_group("training")
+    training.add_argument("--estimator", choices=ESTIMATORS, default="td",
+                          help="td: one-block backups (the better planner on reacher's free goals, 48/50 against "
+                               "mc's 41/50: docs/value.md); mc: lower expectile of the data's temporal distance")
+    training.add_argument("--steps", type=int, default=4000, metavar="N", help="optimisation steps")
+    training.add_argument("--batch", type=int, default=512, metavar="N", help="samples per step")
+    training.add_argument("--max-goal-blocks", type=int, default=40, metavar="N",
+                          help="the farthest hindsight goal, in action blocks; farther reads as this far")
+    training.add_argument("--tau", type=float, default=0.3, metavar="X",
+                          help="expectile: below 0.5 favours the shorter ways")
+    training.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the episode split and the draws")
+    progress = p.add_argument_group("saved progress and output")
+    progress.add_argument("--save-every", type=int, default=500, metavar="N", help="steps between saved progress")
+    progress.add_argument("--resume", action="store_true", help="continue from the saved progress beside the output")
+    progress.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
 

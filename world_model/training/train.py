@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from world_model.model.checkpoint import init_weights
-from common.cli_help import help_style
+from common.cli_help import essentials, help_style
 from common.cli_errors import run_cli
 from world_model.model.config import ConfigError, LeWMConfig
 from common.io_utils import atomic_write_text
@@ -50,29 +50,37 @@ CONFIG_HELP = ("YAML config, e.g. in experiments/configs/: "
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(**help_style("lewm-train", __doc__))
-    p.add_argument("--config", required=True, help=CONFIG_HELP)
-    p.add_argument("--data", nargs="+", default=None, metavar="FILE",
-                   help="HDF5 dataset, or several (their episodes are used together; e.g. the shards of "
-                        "lewm-collect --plan) (default: data_path in the config)")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
-    p.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: config)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
-    p.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start a new run from a checkpoint folder's weights and normalisation (fine-tuning)")
-    p.add_argument("--allow-other-data", action="store_true",
-                   help="with --resume: continue on data other than the run's (keeps its action normalisation)")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: config)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
-                   help="override config keys (YAML values); may be given more than once")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help="save the model and the resumable state every N steps (default: the config's "
-                        "checkpoint_every)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's choice)")
-    p.add_argument("--import", dest="env_import", default=None, metavar="MODULE",
-                   help="the module that registers your gymnasium env's id; recorded in the checkpoint as a hint "
-                        "(loading a checkpoint never imports it: pass --import to lewm-plan/lewm-eval too)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    first = essentials(p)
+    first.add_argument("--config", required=True, metavar="YAML", help=CONFIG_HELP)
+    first.add_argument("--data", nargs="+", default=None, metavar="FILE",
+                       help="HDF5 dataset, or several (their episodes are used together; e.g. the shards of "
+                            "lewm-collect --plan) (default: data_path in the config)")
+    first.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<config name>)")
+    first.add_argument("--steps", type=int, default=None, metavar="N", help="total optimisation steps (default: "
+                       "config)")
+    first.add_argument("--seed", type=int, default=None, metavar="N", help="training seed (default: config)")
+    config = p.add_argument_group("config")
+    config.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override config keys (YAML values); may be given more than once")
+    config.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                        help="save the model and the resumable state every N steps (default: the config's "
+                             "checkpoint_every)")
+    resume = p.add_argument_group("resume or fine-tune")
+    resume.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    resume.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start a new run from a checkpoint folder's weights and normalisation (fine-tuning)")
+    resume.add_argument("--allow-other-data", action="store_true",
+                        help="with --resume: continue on data other than the run's (keeps its action normalisation)")
+    output = p.add_argument_group("output")
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    speed = p.add_argument_group("advanced: speed")
+    speed.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    speed.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="CPU threads per process (default: torch's choice)")
+    p.add_argument_group("a gymnasium env of your own").add_argument(
+        "--import", dest="env_import", default=None, metavar="MODULE",
+        help="the module that registers your gymnasium env's id; recorded in the checkpoint as a hint (loading a "
+             "checkpoint never imports it: pass --import to lewm-plan/lewm-eval too)")
     return p
 
 
