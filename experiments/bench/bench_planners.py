@@ -170,7 +170,8 @@ def main() -> None:
     p.add_argument("--action-dim", type=int, default=10, help="action block size (frameskip x raw action dim)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads; 0 keeps torch's default. 1 because on a shared 2-core machine two "
-                        "threads stall at OpenMP barriers whenever another job runs (experiments/bench/planners_2threads.md)")
+                        "threads stall at OpenMP barriers whenever another job runs "
+                        "(experiments/bench/planners_2threads.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="planners", help="results file stem under experiments/bench/")
     args = p.parse_args()
