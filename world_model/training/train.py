@@ -39,13 +39,13 @@ log = logging.getLogger("world_model.training.train")
 
 
 # The configs a user starts from (tests check that each exists); the others in experiments/configs/ are the
-# ablations of experiments/.
+# ablations recorded in experiments/<topic>/.
 STARTING_CONFIGS = {"cpu.yaml": "LeWM sized for a CPU, any task", "paper.yaml": "the LeWM paper's, for a GPU",
                     "reacher.yaml, pointmass.yaml, tworoom.yaml, cube.yaml, pusht.yaml": "the shipped models",
                     "gym_reacher_v5.yaml": "a gymnasium env of your own: copy it"}
 CONFIG_HELP = ("YAML config, e.g. in experiments/configs/: "
                + "; ".join(f"{names} ({what})" for names, what in STARTING_CONFIGS.items())
-               + "; the other files there are the ablations of experiments/")
+               + "; the other files there are the ablations recorded in experiments/<topic>/")
 
 
 def build_parser() -> argparse.ArgumentParser:
