@@ -110,13 +110,16 @@ def parse_setting(text: str) -> tuple[str, float | str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli_help import help_style
+    from common.cli_help import essentials, help_style
 
     p = argparse.ArgumentParser(**help_style(PROG, __doc__))
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder to write planning.json into")
-    p.add_argument("results", nargs="+", help="results.json files of lewm-eval runs of that checkpoint")
-    p.add_argument("--setting", type=parse_setting, action="append", default=[],
-                   help="NAME=VALUE: a planner setting to record; only runs made with it count (repeatable)")
+    first = essentials(p)
+    first.add_argument("--checkpoint", required=True, metavar="DIR", help="checkpoint folder to write planning.json "
+                       "into")
+    first.add_argument("results", nargs="+", help="results.json files of lewm-eval runs of that checkpoint")
+    p.add_argument_group("planner settings").add_argument(
+        "--setting", type=parse_setting, action="append", default=[], metavar="NAME=VALUE",
+        help="a planner setting to record; only runs made with it count (repeatable)")
     return p
 
 

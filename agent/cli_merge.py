@@ -23,15 +23,19 @@ PROG = "lewm-merge"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli_help import help_style
+    from common.cli_help import essentials, help_style
 
     p = argparse.ArgumentParser(**help_style(PROG, __doc__))
-    p.add_argument("source", help="a finished collection (.h5) or the <out>.parts folder of an unfinished one")
-    p.add_argument("--episodes", type=int, help="episodes to use (0 .. N-1; needed for a parts folder)")
-    p.add_argument("--heldout", type=int, default=0, help="how many of them (the last) go to the held-out file")
-    p.add_argument("--train", required=True, help="training HDF5 file to write")
-    p.add_argument("--heldout-out", help="held-out HDF5 file to write (with --heldout)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    first = essentials(p)
+    first.add_argument("source", help="a finished collection (.h5) or the <out>.parts folder of an unfinished one")
+    first.add_argument("--train", required=True, metavar="FILE", help="training HDF5 file to write")
+    first.add_argument("--episodes", type=int, metavar="N", help="episodes to use (0 .. N-1; needed for a parts "
+                       "folder)")
+    held = p.add_argument_group("held-out episodes")
+    held.add_argument("--heldout", type=int, default=0, metavar="N",
+                      help="how many of them (the last) go to the held-out file")
+    held.add_argument("--heldout-out", metavar="FILE", help="held-out HDF5 file to write (with --heldout)")
+    p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
 
 

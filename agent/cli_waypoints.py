@@ -7,7 +7,7 @@
 Encodes every frameskip-th frame of the data with the checkpoint's encoder (whole episodes, up to ``--max-nodes``)
 and writes ``waypoints.npz`` (float16 embeddings, episode ids, the link and reach radii, the model's checksum) into
 the checkpoint folder, where ``lewm-plan`` / ``lewm-eval`` (``--waypoints``) find it; or, with ``--out``, a graph
-under another name for ``--waypoint-file``. ``--from-graph FILE`` rebuilds an existing graph file's nodes under
+under another name for ``--waypoints FILE``. ``--from-graph FILE`` rebuilds an existing graph file's nodes under
 other settings (no data, no encoding): every setting given replaces the file's, the rest are kept.
 """
 from __future__ import annotations
@@ -23,30 +23,39 @@ PROG = "lewm-waypoints"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli_help import help_style
+    from common.cli_help import essentials, help_style
 
     p = argparse.ArgumentParser(**help_style(PROG, __doc__))
-    p.add_argument("--checkpoint", type=Path, help="the model whose encoder embeds the data (not with --from-graph)")
-    p.add_argument("--data", help="the HDF5 dataset the model was trained on (not with --from-graph)")
-    p.add_argument("--from-graph", type=Path, help="rebuild this graph file's nodes under the settings given")
-    p.add_argument("--max-nodes", type=int, default=8000, help="encode whole episodes up to this many nodes")
-    p.add_argument("--link", type=float, default=None, help="link radius (default 0.1)")
-    p.add_argument("--reach", type=float, default=None, help="reach radius (default 0.5)")
-    p.add_argument("--space", choices=["latent", "state"], default=None,
-                   help="measure distances between embeddings, or between state estimates read off them "
-                        "(needs the data's qpos); default latent")
-    p.add_argument("--directed", action="store_true",
-                   help="follow the data forward in time only; links cost --link-cost blocks")
-    p.add_argument("--out", type=Path, help="graph file to write (default: CHECKPOINT/waypoints.npz, which the "
-                   "agent uses by default; any other name is used with --waypoint-file)")
-    p.add_argument("--lead", type=int, default=0,
-                   help="aim this many hops along the shortest path (needs --directed; 0: the reachable node "
-                        "closest to the goal)")
-    p.add_argument("--track", action="store_true", help="with --lead, keep to the path matched at the last replan")
-    p.add_argument("--link-cost", type=float, default=None,
-                   help="directed: blocks a link between near nodes costs (default 1; above 1 paths keep to one "
-                        "recording)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    first = essentials(p)
+    first.add_argument("--checkpoint", type=Path, metavar="DIR",
+                       help="the model whose encoder embeds the data (not with --from-graph)")
+    first.add_argument("--data", metavar="FILE", help="the HDF5 dataset the model was trained on (not with "
+                       "--from-graph)")
+    first.add_argument("--out", type=Path, metavar="FILE", help="graph file to write (default: "
+                       "CHECKPOINT/waypoints.npz, which the agent uses by default; any other name is used with "
+                       "--waypoints FILE)")
+    graph = p.add_argument_group("the graph")
+    graph.add_argument("--link", type=float, default=None, metavar="X", help="link radius (default 0.1)")
+    graph.add_argument("--reach", type=float, default=None, metavar="X", help="reach radius (default 0.5)")
+    graph.add_argument("--space", choices=["latent", "state"], default=None,
+                       help="measure distances between embeddings, or between state estimates read off them "
+                            "(needs the data's qpos); default latent")
+    graph.add_argument("--max-nodes", type=int, default=8000, metavar="N",
+                       help="encode whole episodes up to this many nodes")
+    graph.add_argument("--from-graph", type=Path, metavar="FILE",
+                       help="rebuild this graph file's nodes under the settings given")
+    directed = p.add_argument_group("a directed graph")
+    directed.add_argument("--directed", action="store_true",
+                          help="follow the data forward in time only; links cost --link-cost blocks")
+    directed.add_argument("--lead", type=int, default=0, metavar="N",
+                          help="aim this many hops along the shortest path (needs --directed; 0: the reachable node "
+                               "closest to the goal)")
+    directed.add_argument("--track", action="store_true",
+                          help="with --lead, keep to the path matched at the last replan")
+    directed.add_argument("--link-cost", type=float, default=None, metavar="X",
+                          help="directed: blocks a link between near nodes costs (default 1; above 1 paths keep to "
+                               "one recording)")
+    p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 

@@ -59,16 +59,20 @@ def companion_files(folder: Path) -> list[Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from common.cli_help import help_style
+    from common.cli_help import essentials, help_style
 
     p = argparse.ArgumentParser(**help_style(PROG, __doc__))
-    p.add_argument("--run", type=Path, help="training run folder (holds model/)")
-    p.add_argument("--heldout", type=Path, help="held-out trajectories collected with another seed (.h5)")
-    p.add_argument("--name", help="shipped name, e.g. reacher: the folder world_model/checkpoints/NAME")
-    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: fp16)")
-    p.add_argument("--stamp", nargs="+", type=Path, metavar="FOLDER",
-                   help="only add/refresh weights_sha256 in these checkpoint folders' config.yaml, and model_sha256 "
-                        "in their companion files")
+    first = essentials(p)
+    first.add_argument("--run", type=Path, metavar="DIR", help="training run folder (holds model/)")
+    first.add_argument("--heldout", type=Path, metavar="FILE",
+                       help="held-out trajectories collected with another seed (.h5)")
+    first.add_argument("--name", help="shipped name, e.g. reacher: the folder world_model/checkpoints/NAME")
+    p.add_argument_group("weights").add_argument("--fp32", action="store_true",
+                                                 help="keep float32 weights (default: fp16)")
+    p.add_argument_group("checksums only").add_argument(
+        "--stamp", nargs="+", type=Path, metavar="FOLDER",
+        help="only add/refresh weights_sha256 in these checkpoint folders' config.yaml, and model_sha256 in their "
+             "companion files")
     return p
 
 
