@@ -20,10 +20,10 @@ from agent.cli_common import (UserInputError, add_integrity_options, add_own_env
 
 
 def lewm_budget() -> int:
-    """The LeWM protocol's env steps per episode, as the evaluation keeps it."""
-    from agent.evaluation import SUITES
+    """The LeWM protocol's env steps per episode, as every task keeps it (``envs.task.TaskDefaults``)."""
+    from envs.task import LEWM_BUDGET
 
-    return int(SUITES["lewm"]["budget"])
+    return LEWM_BUDGET
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,7 +87,7 @@ def _make_goal(args, spec) -> int:
     if args.goal_state:
         from envs.goal_env import check_state
 
-        pose, _ = env._as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")
+        pose, _ = env.as_state(_floats(args.goal_state, "--goal-state"), "--goal-state")
         check_state(env, pose, np.zeros(env.nv), "--goal-state")  # a pose inside the task's world
     else:
         pose = env.sample_goal_state(np.random.default_rng(args.seed))
@@ -155,7 +155,7 @@ def _main(argv: list[str] | None) -> int:
 
     from agent.episode_end import step_end
     from agent.thread_tuner import apply_threads
-    from agent.metric_words import describe, success_test
+    from agent.metric_words import describe
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
     from agent.pretrained import checkpoint_for, make_agent, make_task_env
@@ -164,7 +164,7 @@ def _main(argv: list[str] | None) -> int:
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads
     goal_state = _goal_state_for(args.goal, spec.name)
     if args.steps is None:
-        args.steps = int(spec.free_budget)
+        args.steps = int(spec.defaults.free_budget)
     agent = make_agent(checkpoint_for(spec.name, args.checkpoint), planner=args.planner, device=args.device,
                        task=spec.name, cost=args.cost, **speed_settings(args), **integrity_settings(args),
                        seed=args.seed, waypoints=waypoint_choice(args))
@@ -175,8 +175,9 @@ def _main(argv: list[str] | None) -> int:
     if start is not None:  # named as the user wrote it, before the env is reset
         from envs.goal_env import check_state
 
-        check_state(env, *env._as_state(start, "--start-state"), "--start-state")
+        check_state(env, *env.as_state(start, "--start-state"), "--start-state")
     obs, info = env.reset(seed=args.seed, options={"state": start, "goal_state": goal_state})
+    start_info = info
     agent.set_goal(goal_image)
     goal_shown = to_rgb_frames(goal_image, agent.image_size)
     frames = [obs]
@@ -197,14 +198,14 @@ def _main(argv: list[str] | None) -> int:
     bar.close()
     if args.video:
         _write_video(args.video, frames, goal_shown)
-    step_s = _step_seconds(env)  # None for an env that does not say how long a step lasts
+    step_s = env.step_seconds  # None for an env that does not say how long a step lasts
     block_s = step_s * agent.replan_steps * agent.receding_horizon if step_s else None
     timing = latency_line(agent.plan_seconds, block_s)
     if agent.thread_tuner is not None:
         timing += f"; {agent.thread_tuner.summary()}"
     if goal_state is not None and info.get("distance") is not None:  # position tasks (m), pusht (px)
         unit = env.error_unit or "m"
-        outcome = (f"success: {'yes' if success else 'no'}{success_test(env)} | steps: {steps} | final distance: "
+        outcome = (f"success: {'yes' if success else 'no'}{env.success_words()} | steps: {steps} | final distance: "
                    f"{info['distance']:.3f} {unit} (success within {env.success_tolerance} {unit})")
     elif goal_state is not None and env.error_unit == "rad":
         outcome = (f"success: {'yes' if success else 'no'} | steps: {steps} | final joint error: "
@@ -218,21 +219,12 @@ def _main(argv: list[str] | None) -> int:
                    f"{agent.latent_distance(obs):.3f}")
     if ended and not success:
         outcome += " | the env ended the episode without success"
-    outcome += "".join(f" | {describe(k, info[k])}" for k in getattr(env, "report_metrics", ()) if k in info)
+    measures = env.report_metrics(start_info, info)  # the task's own; its tags (bools) are for lewm-eval's groups
+    outcome += "".join(f" | {describe(k, v)}" for k, v in measures.items() if not isinstance(v, (bool, np.bool_)))
     env.close()
     print(f"{outcome} | {timing} | total {time.perf_counter() - started:.1f} s"
           + (f" | video: {args.video}" if args.video else ""))
     return 0
-
-
-def _step_seconds(env) -> float | None:
-    """Simulated seconds per env step: our tasks' ``step_seconds``, a gymnasium MuJoCo env's ``dt``."""
-    for source in (env, getattr(env, "unwrapped", env)):
-        for name in ("step_seconds", "dt"):
-            value = getattr(source, name, None)
-            if isinstance(value, (int, float)) and value > 0:
-                return float(value)
-    return None
 
 
 def latency_line(plan_seconds: list[float], block_seconds: float | None) -> str:

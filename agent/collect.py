@@ -76,8 +76,8 @@ def _env_facts(cfg: CollectConfig) -> dict:
     the env's units, and for a user's gymnasium env its gym.make kwargs (JSON) and registering module."""
     env = _worker_env(cfg)
     low, high = _policy_box(cfg)
-    return {"action_repeat": int(env.action_repeat), "look": str(getattr(env, "look", "")),
-            "angle_qpos": np.asarray(getattr(env, "angle_qpos", ()), dtype=np.int64),
+    return {"action_repeat": int(env.action_repeat), "look": str(env.look),
+            "angle_qpos": np.asarray(env.angle_qpos, dtype=np.int64),
             "action_low": low, "action_high": high}
 
 

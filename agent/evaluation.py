@@ -4,17 +4,18 @@ Two suites (DESIGN.md, "Evaluation protocol"):
 
 - ``lewm``: the LeWM paper's protocol. A start is a state of a held-out trajectory of the data-collection policy,
   the goal the state ``goal_offset`` (25) env steps later on the same trajectory; budget 50 env steps.
-- ``free``: the goal is the env's ``sample_goal_state``: an independent random reachable pose (reacher,
+- ``free``: the task's ``free_pair``: a random start and an independent random reachable goal (reacher,
   pointmass, tworoom), or the task's own target (pusht: gym-pusht's target pose, success by coverage, the env
-  built with the task's ``free_env_kwargs``); budget: the task's ``free_budget`` env steps (``envs.TASKS``:
-  reacher 200, pointmass 300, tworoom 200, pusht 300).
+  built with the task's ``free_env_kwargs``; cube: OGBench's five tasks); budget: the task's ``free_budget`` env
+  steps (``envs.task_spec(name).defaults``).
 
 All episodes of a run are stepped together and planned as one batch; an env leaves the batch when it succeeds.
 The final error of an episode is in the task's unit (``error_unit``): the largest wrapped joint-angle error in
 rad for reacher, the Euclidean distance to the goal position in metres for the position tasks (pointmass,
 tworoom). A summary also counts the episodes whose start was already within the success tolerance of the goal
-("trivial starts": the LeWM protocol on random-policy data gives such pairs) and, for tasks with rooms
-(tworoom), the goals in the other room and the success on those.
+("trivial starts": the LeWM protocol on random-policy data gives such pairs) and the task's own measures
+(``report_metrics``, ``envs.task.Task``): numbers averaged over the episodes, and for each group a task tags
+(tworoom: goals in the other room) its episodes and the success on those.
 """
 
 from __future__ import annotations
@@ -28,19 +29,15 @@ from tqdm import tqdm
 
 from agent.episode_end import step_end
 
-# The free suite's budget is per task (``TaskSpec.free_budget``); 200 is the default of a task that sets none.
-SUITES = {"lewm": dict(budget=50, goal_offset=25), "free": dict(budget=200)}
+SUITES = ("lewm", "free")  # each task's budgets: envs.task_spec(name).defaults (envs.task.TaskDefaults)
 
 
 def suite_budget(task: str, suite: str) -> int:
-    """Env steps per episode of a suite for a task: 50 for ``lewm``, the task's ``free_budget`` for ``free``."""
+    """Env steps per episode of a suite for a task (``TaskDefaults.budget``): the LeWM protocol's 50 for ``lewm``,
+    the task's ``free_budget`` for ``free``."""
     import envs
 
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
-    if suite == "free":
-        return int(envs.task_spec(task).free_budget)
-    return int(SUITES[suite]["budget"])
+    return int(envs.task_spec(task).defaults.budget(suite))
 
 
 def goal_error(info: dict) -> float:
@@ -117,17 +114,10 @@ def lewm_pair_rows(ep_len: np.ndarray, ep_offset: np.ndarray, episodes: int | No
 
 
 def free_pairs(env, episodes: int, seed: int = 0) -> list[Pair]:
-    """Random starts at rest (the env's ``sample_state``) and the env's free-protocol goals
-    (``sample_goal_state``: an independent random pose, or the task's own target). An env whose tasks tie the start
-    to the goal (cube: OGBench's evaluation tasks) builds each pair itself: ``free_pair(rng, index)``."""
+    """The task's free-suite pairs, ``env.free_pair(rng, index)`` (``envs.task.Task``): by default a random start
+    at rest and an independent random goal, or the task's own (cube: OGBench's evaluation tasks)."""
     rng = np.random.default_rng(seed)
-    if hasattr(env, "free_pair"):
-        return [Pair(*env.free_pair(rng, i)) for i in range(episodes)]
-    pairs = []
-    for _ in range(episodes):
-        start = env.sample_state(rng)
-        pairs.append(Pair(np.concatenate([start, np.zeros(env.nv)]), env.sample_goal_state(rng)))
-    return pairs
+    return [Pair(*env.free_pair(rng, i)) for i in range(episodes)]
 
 
 @dataclass
@@ -136,8 +126,7 @@ class EpisodeResult:
     steps: int  # env steps taken (to success, to the env's own end of the episode, or the budget)
     final_error: float  # goal_error at the end, task units (reacher: max joint error, rad; position tasks: m)
     trivial_start: bool = False  # the start was already within the success tolerance of the goal
-    cross_room: bool | None = None  # goal in another room than the start (tasks with rooms); None otherwise
-    metrics: dict = field(default_factory=dict)  # the env's ``report_metrics`` from the last step's info
+    metrics: dict = field(default_factory=dict)  # the task's ``report_metrics``: numbers, and bools that tag groups
     start: list = field(default_factory=list)  # the start state (qpos then qvel): what lewm-eval --replay reruns
     goal: list = field(default_factory=list)  # the goal configuration (qpos)
 
@@ -164,10 +153,6 @@ class RunResult:
         steps = [e.steps for e in self.episodes if e.success]
         per_env = [s / b for s, b in zip(self.plan_seconds, self.plan_batch_sizes) if b]
         nontrivial = [e for e in self.episodes if not e.trivial_start]
-        crossing = [e for e in self.episodes if e.cross_room]
-        metric_names = sorted({k for e in self.episodes for k in e.metrics})
-        has_rooms = any(e.cross_room is not None for e in self.episodes)
-        k_cross = sum(e.success for e in crossing)
         return {
             "task": self.task, "suite": self.suite, "planner": self.planner, "episodes": n, "successes": k,
             "success_rate": k / n if n else float("nan"), "ci95": [lo, hi],
@@ -177,14 +162,10 @@ class RunResult:
             # Episodes whose start already met the success criterion, and the success on the others.
             "trivial_starts": n - len(nontrivial),
             "nontrivial_successes": sum(e.success for e in nontrivial),
-            # Tasks with rooms (tworoom): goals in the other room, and the success on those; None otherwise.
-            "cross_room_goals": len(crossing) if has_rooms else None,
-            "cross_room_successes": k_cross if has_rooms else None,
-            "cross_room_success_rate": (k_cross / len(crossing) if crossing else None) if has_rooms else None,
-            "cross_room_ci95": list(wilson_interval(k_cross, len(crossing))) if crossing else None,
-            # The task's own extra measures at each episode's end (pusht: coverage), averaged over episodes.
-            "metrics": {k: float(np.mean([e.metrics[k] for e in self.episodes if k in e.metrics]))
-                        for k in metric_names},
+            # The task's own measures (report_metrics): numbers averaged over the episodes (pusht: coverage), and
+            # for each group a task tags (tworoom: cross_room, goals in the other room) the success on it.
+            "metrics": _mean_metrics(self.episodes),
+            "groups": _groups(self.episodes),
             "plan_seconds_per_replan": float(np.mean(self.plan_seconds)) if self.plan_seconds else None,
             "plan_seconds_per_env_replan": float(np.mean(per_env)) if per_env else None,
             # All replans' wall time over the episodes they served: the planning cost of one episode.
@@ -193,6 +174,29 @@ class RunResult:
             "replans": len(self.plan_seconds), "budget": self.budget, "wall_seconds": self.wall_seconds,
             "settings": self.settings,
         }
+
+
+def _is_tag(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _mean_metrics(episodes: list[EpisodeResult]) -> dict:
+    """Each numeric ``report_metrics`` entry averaged over the episodes that report it."""
+    names = sorted({k for e in episodes for k, v in e.metrics.items() if not _is_tag(v)})
+    return {k: float(np.mean([e.metrics[k] for e in episodes if k in e.metrics])) for k in names}
+
+
+def _groups(episodes: list[EpisodeResult]) -> dict:
+    """For each tag (a bool ``report_metrics`` entry): the episodes it marks, their successes, the success rate
+    and its 95 % interval (None without such episodes)."""
+    out = {}
+    for name in sorted({k for e in episodes for k, v in e.metrics.items() if _is_tag(v)}):
+        tagged = [e for e in episodes if e.metrics.get(name)]
+        k = sum(e.success for e in tagged)
+        out[name] = {"episodes": len(tagged), "successes": k,
+                     "success_rate": k / len(tagged) if tagged else None,
+                     "ci95": list(wilson_interval(k, len(tagged))) if tagged else None}
+    return out
 
 
 def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool = True,
@@ -212,7 +216,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
     Returns:
         Per-episode results (in ``pairs`` order), the wall time of each replan, and the batch size of each.
     """
-    envs_, obs, goals, trivial, cross_room = [], [], [], [], []
+    envs_, obs, goals, trivial, start_infos = [], [], [], [], []
     for pair in tqdm(pairs, desc=f"{desc}: setting up", unit="env", disable=not progress, leave=False):
         env = make_env()
         o, info = env.reset(options={"state": pair.start, "goal_state": pair.goal})
@@ -220,8 +224,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         obs.append(o)
         goals.append(info["goal"])
         trivial.append(bool(env.is_success(np.asarray(pair.start)[: env.nq], pair.goal)))
-        has_rooms = "room" in info and "goal_room" in info
-        cross_room.append(bool(info["room"] != info["goal_room"]) if has_rooms else None)
+        start_infos.append(info)
     frames = [[o] for o in obs] if frames_out is not None else None
     agent.reset()
     agent.set_goal(np.stack(goals))
@@ -230,7 +233,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
     active = list(range(len(pairs)))
     results: list[EpisodeResult | None] = [None] * len(pairs)
     last_error = [float("inf")] * len(pairs)
-    metrics: list[dict] = [{} for _ in pairs]
+    metrics: list[dict] = [envs_[i].report_metrics(start_infos[i], start_infos[i]) for i in range(len(pairs))]
     bar = tqdm(total=budget, desc=desc, unit="step", disable=not progress, leave=False)
     for step in range(1, budget + 1):
         n_plans = len(agent.plan_seconds)
@@ -243,10 +246,10 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             obs[i], last_error[i] = o, goal_error(info)
             if frames is not None:
                 frames[i].append(o)
-            metrics[i] = {k: float(info[k]) for k in getattr(envs_[i], "report_metrics", ())}
+            metrics[i] = envs_[i].report_metrics(start_infos[i], info)
             ended, success = step_end(terminated, truncated, info)  # a termination alone is not a success
             if ended:
-                results[i] = EpisodeResult(success, step, last_error[i], trivial[i], cross_room[i], metrics[i],
+                results[i] = EpisodeResult(success, step, last_error[i], trivial[i], metrics[i],
                                            *_pair_lists(pairs[i]))
             else:
                 still.append(row)
@@ -259,7 +262,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
             break
     bar.close()
     for i in active:
-        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], cross_room[i], metrics[i],
+        results[i] = EpisodeResult(False, budget, last_error[i], trivial[i], metrics[i],
                                    *_pair_lists(pairs[i]))
     for env in envs_:
         env.close()
@@ -319,12 +322,12 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
         return make_task_env(agent, spec.name, tolerance, task_kwargs)
 
     probe = make_env()
-    error_unit = getattr(probe, "error_unit", "")
+    error_unit = probe.error_unit
     if suite == "lewm":
         if eval_data is None:
             raise ValueError("the lewm suite needs held-out trajectories: pass --eval-data FILE.h5")
         keep = (lambda pair: not probe.is_success(pair.start[: probe.nq], pair.goal)) if nontrivial else None
-        pairs = lewm_pairs(eval_data, episodes, SUITES["lewm"]["goal_offset"], seed=seed, keep=keep)
+        pairs = lewm_pairs(eval_data, episodes, spec.defaults.lewm_goal_offset, seed=seed, keep=keep)
     if suite == "free":
         pairs = free_pairs(probe, episodes, seed=seed)
     group = group_size(make_env, len(pairs), max_envs)

@@ -1,4 +1,4 @@
-"""A task's extra measures (``env.report_metrics``) in words and units, for the summary lines a user reads.
+"""A task's extra measures (``env.report_metrics``, ``envs.task.Task``) in words and units, for the summary lines a user reads.
 
     describe("closest_reach", 0.002)      -> "the gripper came within 0.2 cm of the cube"
     describe("coverage_success", 0.0)     -> "coverage test (block over 95 % of the goal T): not passed"
@@ -42,12 +42,10 @@ def describe(name: str, value: float, mean: bool = False) -> str:
     return words(float(value), mean) if words else f"{name} {float(value):.3f}"
 
 
-def success_test(env) -> str:
-    """What ``success`` means in an env whose success criterion is a choice (Push-T: ``" (the pose test: pusher and
-    block within 20 px, block within 20°)"``); empty for the others."""
-    mode = getattr(env, "success", None)
-    if mode == "pose":
-        return " (the pose test: pusher and block within 20 px, block angle within 20°)"
-    if mode == "coverage":
-        return " (the coverage test: block over 95 % of the goal T)"
-    return ""
+# Groups of episodes a task tags (a bool in its report_metrics), as a report names them.
+GROUP_WORDS = {"cross_room": "other-room goals"}  # tworoom: the goal in the other room than the start
+
+
+def group_words(name: str) -> str:
+    """A tagged group of episodes in words (``cross_room`` -> ``other-room goals``); the name itself otherwise."""
+    return GROUP_WORDS.get(name, name)

@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 def _kwargs_json(env) -> str:
     """The env's gym.make kwargs as JSON (what ``lewm-plan``/``lewm-eval`` need to build it again), without the
-    rendering settings the adapter chooses itself; "" when the env has no spec."""
-    spec = getattr(env, "spec", None)
+    rendering settings the adapter chooses itself; "" when the env has no spec (``gym.Env.spec`` is None unless
+    ``gym.make`` built it)."""
+    spec = env.spec
     if spec is None:
         return ""
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "width", "height")}

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from envs.registry import TASKS
+from envs.task import LEWM_BUDGET, LEWM_GOAL_OFFSET
 from common.io_utils import atomic_write, atomic_write_text
 
-SUITE_TITLES = {"lewm": "LeWM protocol (goal 25 steps ahead, budget 50)",
+SUITE_TITLES = {"lewm": f"LeWM protocol (goal {LEWM_GOAL_OFFSET} steps ahead, budget {LEWM_BUDGET})",
                 "free": "free goal: a random pose, or the task's own target (budget per task: "
                         + ", ".join(f"{spec.name} {spec.free_budget}" for spec in TASKS.values()) + ")"}
 
@@ -26,13 +27,15 @@ def _error_cell(s: dict) -> str:
     return _fmt(value, ".3f") + (f" {unit}" if value is not None and unit else "")
 
 
-def _cross_room_cell(s: dict) -> str:
-    """Success on goals in the other room (tasks with rooms), e.g. ``3/10 (30%)``; – otherwise."""
-    n = s.get("cross_room_goals")
-    if not n:
-        return "–" if n is None else "0 goals"
-    k = s["cross_room_successes"]
-    return f"{k}/{n} ({100 * k / n:.0f}%)"
+def _groups_cell(s: dict) -> str:
+    """Success on each group of episodes the task tags (tworoom: ``other-room goals 3/10 (30%)``); – if none."""
+    from agent.metric_words import group_words
+
+    cells = []
+    for name, g in (s.get("groups") or {}).items():
+        n, k = g["episodes"], g["successes"]
+        cells.append(f"{group_words(name)} {k}/{n} ({100 * k / n:.0f}%)" if n else f"{group_words(name)}: none")
+    return "; ".join(cells) or "–"
 
 
 def _metrics_cell(s: dict) -> str:
@@ -46,10 +49,11 @@ def _metrics_cell(s: dict) -> str:
 
 def markdown_table(summaries: list[dict]) -> str:
     """One row per (task, suite, planner): success with its 95 % Wilson interval, steps, final error with its
-    unit, trivial starts (already within tolerance), success on other-room goals, planning time."""
+    unit, trivial starts (already within tolerance), success on the groups the task tags (tworoom: other-room
+    goals), the task's measures, planning time."""
     lines = [
         "| task | suite | planner | success | 95% CI | mean steps to success | median final error "
-        "| trivial starts | other-room goals: success | task measures (mean at end) | plan s / replan (batch) "
+        "| trivial starts | task groups: success | task measures (mean at end) | plan s / replan (batch) "
         "| plan s / replan / env |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -60,7 +64,7 @@ def markdown_table(summaries: list[dict]) -> str:
             f"| {s['task']} | {s['suite']} | {s['planner']} | {s['successes']}/{s['episodes']} "
             f"({100 * s['success_rate']:.0f}%) | {100 * lo:.0f}–{100 * hi:.0f}% "
             f"| {_fmt(s['mean_steps_to_success'], '.1f')} | {_error_cell(s)} "
-            f"| {_fmt(trivial, 'd')} | {_cross_room_cell(s)} | {_metrics_cell(s)} "
+            f"| {_fmt(trivial, 'd')} | {_groups_cell(s)} | {_metrics_cell(s)} "
             f"| {_fmt(s['plan_seconds_per_replan'], '.2f')} | {_fmt(s['plan_seconds_per_env_replan'], '.3f')} |"
         )
     return "\n".join(lines) + "\n"

@@ -13,5 +13,7 @@ configure_gl_backend()
 
 from envs.registry import (TASKS, UnknownTaskError, import_env_module, make, make_task_env,  # noqa: E402
                            task_look, task_spec)
+from envs.task import Task, TaskBase, TaskContractError, TaskDefaults, check_task  # noqa: E402
 
-__all__ = ["TASKS", "UnknownTaskError", "import_env_module", "make", "make_task_env", "task_look", "task_spec"]
+__all__ = ["TASKS", "UnknownTaskError", "import_env_module", "make", "make_task_env", "task_look", "task_spec",
+           "Task", "TaskBase", "TaskContractError", "TaskDefaults", "check_task"]

@@ -38,8 +38,7 @@ import numpy as np
 from ogbench.manipspace import lie
 from ogbench.manipspace.envs.cube_env import CubeEnv as _StockCubeEnv
 
-from envs.goal_env import (check_state, frame_observation, goal_dict_space, joint_range_problem, magnitude_problem,
-                           pixel_goal_reward, split_state, step_result)
+from envs.goal_env import GoalImageTask, check_image_settings, joint_range_problem, magnitude_problem, step_result
 from envs.mesh_detail import coarsen_drawn_meshes
 
 CUBE_QPOS = slice(14, 21)  # the cube's free joint in qpos: x, y, z (m), quaternion w, x, y, z
@@ -61,7 +60,7 @@ OGBENCH_TASKS = (  # OGBench's single-cube evaluation tasks: (name, cube start x
 )
 
 
-class CubeEnv(_StockCubeEnv):
+class CubeEnv(GoalImageTask, _StockCubeEnv):
     """Single-cube pick and place with image goals and exact states (see the module docstring).
 
     Args:
@@ -86,24 +85,13 @@ class CubeEnv(_StockCubeEnv):
     error_unit = "m"
     success_tolerance = SUCCESS_DISTANCE
     action_repeat = 25  # physics steps per env step
-    # what lewm-eval averages at each episode's end: how near the gripper came to the cube and how high the cube
-    # went, both since the reset (m): how far a miss got through reach, grasp and lift
-    report_metrics = ("closest_reach", "highest_lift")
     look, look_note = LOOK, LOOK_NOTE  # an instance drawn otherwise (a study's) says so in its own ``look``
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,
                  shadows: bool = True, shadow_size: int = SHADOW_MAP, mesh_cell: float = MESH_CELL):
-        if int(image_size) < 8:
-            raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if not isinstance(goal_conditioned, (bool, np.bool_)):
-            raise ValueError(f"goal_conditioned must be True or False, got {goal_conditioned!r}")
+        check_image_settings(image_size, render_mode, goal_conditioned)
         super().__init__(env_type="single", ob_type="pixels", width=int(image_size), height=int(image_size),
                          visualize_info=False, mode="data_collection", terminate_at_goal=False)
-        self.render_mode = render_mode
-        self.image_size = int(image_size)
-        self.goal_conditioned = bool(goal_conditioned)
         self.shadows = bool(shadows)
         self.shadow_size = int(shadow_size)
         self.mesh_cell = float(mesh_cell)
@@ -112,14 +100,8 @@ class CubeEnv(_StockCubeEnv):
         self.look = LOOK if (self.shadows and self.shadow_size == SHADOW_MAP) else f"custom-{self.shadow_size}"
         if not self.shadows:
             self.look = "flat"
-        frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
-        self._observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
+        self._observation_space = self._init_goal_image(image_size, render_mode, goal_conditioned)
         self._action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
-        if self.goal_conditioned:
-            self.compute_reward = pixel_goal_reward
-        self._goal_qpos = np.zeros(self.nq)
-        self._goal_image = np.zeros(frame_space.shape, np.uint8)
-        self._last_obs = self._goal_image
 
     @property
     def observation_space(self):
@@ -168,10 +150,6 @@ class CubeEnv(_StockCubeEnv):
         return _StockCubeEnv.render(self, camera="front_pixels").copy()
 
     # ----- state ----------------------------------------------------------------------------------------------
-    def _as_state(self, state, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Splits a user-given state into (qpos, qvel); accepts qpos (21,) or qpos then qvel (41,)."""
-        return split_state(state, self.nq, self.nv, name)
-
     def state_problem(self, qpos, qvel) -> str | None:
         """Why a state is not the scene's (None when it is): nothing beyond ``STATE_LIMIT``, the arm's limited
         joints within their ranges."""
@@ -185,7 +163,7 @@ class CubeEnv(_StockCubeEnv):
 
     def set_state(self, qpos, qvel=None) -> None:
         """Puts the scene in an exact state (velocities default to zero); the mocap target stays on the goal."""
-        qpos, qvel_default = self._as_state(qpos, "state")
+        qpos, qvel_default = self.as_state(qpos, "state")
         self._ensure_scene()
         self._data.qpos[:] = qpos
         self._data.qvel[:] = qvel_default if qvel is None else np.asarray(qvel, np.float64)
@@ -258,6 +236,11 @@ class CubeEnv(_StockCubeEnv):
             self._goal_qpos = saved_goal
         return np.concatenate([start, np.zeros(self.nv)]), goal
 
+    def report_metrics(self, start_info: dict, info: dict) -> dict:
+        """How near the gripper came to the cube and how high the cube went, both since the reset (m): how far a
+        miss got through reach, grasp and lift."""
+        return {"closest_reach": float(info["closest_reach"]), "highest_lift": float(info["highest_lift"])}
+
     def task_name(self, index: int) -> str:
         """The name of OGBench's task that ``free_pair(rng, index)`` builds."""
         return OGBENCH_TASKS[index % len(OGBENCH_TASKS)][0]
@@ -271,19 +254,8 @@ class CubeEnv(_StockCubeEnv):
 
     # ----- gymnasium API --------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        options = options or {}
-        unknown = set(options) - {"state", "goal_state"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
-        goal = options.get("goal_state")
-        state = options.get("state")
-        goal = self._as_state(goal, "goal_state")[0] if goal is not None else None
-        state = self._as_state(state, "state") if state is not None else None
-        if goal is not None:
-            check_state(self, goal, np.zeros(self.nv), "goal_state")
-        if state is not None:
-            check_state(self, *state, "state")
-        super().reset(seed=seed)  # OGBench's random scene (arm pose, cube, data-collection target)
+        goal, state = self._reset_options(options)
+        _StockCubeEnv.reset(self, seed=seed)  # OGBench's random scene (arm pose, cube, data-collection target)
         self._goal_qpos = goal if goal is not None else self.sample_goal_state(self.np_random)
         self._goal_image = self.render_state(self._goal_qpos)
         if state is not None:
@@ -302,17 +274,9 @@ class CubeEnv(_StockCubeEnv):
         self.post_step()
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (5,):
-            raise ValueError(f"action must have shape (5,), got {action.shape}")
-        if not np.all(np.isfinite(action)):
-            raise ValueError(f"action must be finite, got {action.tolist()}")
-        self._move(action)
+        self._move(self._checked_action(action))
         self._last_obs = self._frame()
         return step_result(self)
-
-    def _observation(self):
-        return frame_observation(self)
 
     def _info(self) -> dict:
         qpos = self._data.qpos.copy()

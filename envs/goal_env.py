@@ -16,8 +16,76 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.task import TaskBase
 
-class GoalImageEnv(gym.Env):
+
+class GoalImageTask(TaskBase):
+    """What every image-goal task shares, whatever its physics (``GoalImageEnv`` over dm_control, ``PushTEnv`` over
+    gym-pusht, ``CubeEnv`` over OGBench): the constructor's checks of the image settings, the observation (a frame
+    or the goal-env dict), the reset options (``state``, ``goal_state``, checked before anything changes), the
+    action check and ``render``. A subclass keeps ``_goal_qpos`` (nq,), ``_goal_image`` and ``_last_obs`` (uint8
+    (H, W, 3)) current."""
+
+    def _init_goal_image(self, image_size, render_mode, goal_conditioned) -> gym.spaces.Space:
+        """Checks and keeps the image settings, sets the empty goal and the reward of a goal env; returns the
+        observation space (a frame Box, or the goal-env Dict). Call once ``nq`` is known."""
+        check_image_settings(image_size, render_mode, goal_conditioned)
+        self.image_size = int(image_size)
+        self.render_mode = render_mode
+        self.goal_conditioned = bool(goal_conditioned)
+        frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        if self.goal_conditioned:  # an instance attribute: stable-baselines3 takes any env with one for a goal env
+            self.compute_reward = pixel_goal_reward
+        self._goal_qpos = np.zeros(self.nq)
+        self._goal_image = np.zeros(frame_space.shape, np.uint8)
+        self._last_obs = self._goal_image
+        return goal_dict_space(frame_space) if self.goal_conditioned else frame_space
+
+    def _reset_options(self, options: dict | None) -> tuple[np.ndarray | None, tuple | None]:
+        """``reset``'s options -> (goal qpos or None, (qpos, qvel) of the start or None), each checked against
+        the task's world (``state_problem``) before the env changes; ValueError for an unknown option."""
+        options = options or {}
+        unknown = set(options) - {"state", "goal_state"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
+        goal = state = None
+        if options.get("goal_state") is not None:
+            goal = self.as_state(options["goal_state"], "goal_state")[0]
+            check_state(self, goal, np.zeros(self.nv), "goal_state")
+        if options.get("state") is not None:
+            state = self.as_state(options["state"], "state")
+            check_state(self, *state, "state")
+        return goal, state
+
+    def _checked_action(self, action) -> np.ndarray:
+        """An action as float64 (A,), or a ValueError for another shape or a non-finite value."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be finite, got {action.tolist()}")
+        return action
+
+    def _observation(self):
+        """The current frame, uint8 (H, W, 3); or, goal-conditioned, the goal-env dict of three such images."""
+        return frame_observation(self)
+
+    def render(self):
+        return self._last_obs.copy() if self.render_mode == "rgb_array" else None
+
+
+def check_image_settings(image_size, render_mode, goal_conditioned) -> None:
+    """ValueError for an image side under 8 px, a render mode other than None / ``"rgb_array"`` or a
+    ``goal_conditioned`` that is not a bool."""
+    if not isinstance(goal_conditioned, (bool, np.bool_)):
+        raise ValueError(f"goal_conditioned must be True or False, got {goal_conditioned!r}")
+    if int(image_size) < 8:
+        raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+
+
+class GoalImageEnv(GoalImageTask, gym.Env):
     """Base class: image observations, a goal image in ``info``, exact start and goal states.
 
     Args:
@@ -50,30 +118,16 @@ class GoalImageEnv(gym.Env):
 
     def __init__(self, image_size: int = 64, action_repeat: int = 2, render_mode: str | None = None,
                  goal_conditioned: bool = False):
-        if not isinstance(goal_conditioned, (bool, np.bool_)):
-            raise ValueError(f"goal_conditioned must be True or False, got {goal_conditioned!r}")
-        if int(image_size) < 8:
-            raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        check_image_settings(image_size, render_mode, goal_conditioned)
         self.image_size = int(image_size)
         self.action_repeat = int(action_repeat)
-        self.render_mode = render_mode
-        self.goal_conditioned = bool(goal_conditioned)
         self.physics = self._build_physics()
         if self.fovy is not None:
             self.physics.model.cam_fovy[self.physics.model.name2id(self.camera, "camera")] = self.fovy
         self.nq = int(self.physics.model.nq)
         self.nv = int(self.physics.model.nv)
-        nu = int(self.physics.model.nu)
-        frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
-        self.observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (nu,), np.float32)
-        if self.goal_conditioned:  # an instance attribute: stable-baselines3 takes any env with one for a goal env
-            self.compute_reward = pixel_goal_reward
-        self._goal_qpos = np.zeros(self.nq)
-        self._goal_image = np.zeros(frame_space.shape, np.uint8)
-        self._last_obs = self._goal_image
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (int(self.physics.model.nu),), np.float32)
+        self.observation_space = self._init_goal_image(image_size, render_mode, goal_conditioned)
 
     # ----- hooks for subclasses -------------------------------------------------------------------------------
     def _build_physics(self):
@@ -87,10 +141,6 @@ class GoalImageEnv(gym.Env):
         """Per-coordinate error between a configuration and the goal, in the task's units."""
         raise NotImplementedError
 
-    def sample_goal_state(self, rng: np.random.Generator) -> np.ndarray:
-        """The goal of the free-goal protocol (nq,): a random reachable configuration (``sample_state``)."""
-        return self.sample_state(rng)
-
     def _on_goal_set(self, goal_qpos: np.ndarray) -> None:
         """Called when the goal changes (e.g. to move a task marker); default: nothing."""
 
@@ -101,13 +151,9 @@ class GoalImageEnv(gym.Env):
         return magnitude_problem(qpos, qvel) or joint_range_problem(self.physics.model, qpos)
 
     # ----- state ----------------------------------------------------------------------------------------------
-    def _as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Splits a user-given state into (qpos, qvel); accepts qpos (nq,) or qpos+qvel (nq+nv,)."""
-        return split_state(state, self.nq, self.nv, name)
-
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None:
         """Puts the physics in an exact configuration (velocities default to zero)."""
-        qpos, qvel_default = self._as_state(qpos, "state")
+        qpos, qvel_default = self.as_state(qpos, "state")
         with self.physics.reset_context():
             self.physics.data.qpos[:] = qpos
             self.physics.data.qvel[:] = qvel_default if qvel is None else np.asarray(qvel, np.float64)
@@ -135,20 +181,10 @@ class GoalImageEnv(gym.Env):
     # ----- gymnasium API ----------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        options = options or {}
-        unknown = set(options) - {"state", "goal_state"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
-        if options.get("goal_state") is not None:
-            goal_qpos, _ = self._as_state(options["goal_state"], "goal_state")
-            check_state(self, goal_qpos, np.zeros(self.nv), "goal_state")
-        else:
+        goal_qpos, state = self._reset_options(options)
+        if goal_qpos is None:
             goal_qpos = self.sample_state(self.np_random)
-        if options.get("state") is not None:
-            qpos, qvel = self._as_state(options["state"], "state")
-            check_state(self, qpos, qvel, "state")
-        else:
-            qpos, qvel = self.sample_state(self.np_random), np.zeros(self.nv)
+        qpos, qvel = state if state is not None else (self.sample_state(self.np_random), np.zeros(self.nv))
         self._goal_qpos = np.array(goal_qpos, dtype=np.float64)
         self._on_goal_set(self._goal_qpos)
         self._goal_image = self.render_state(self._goal_qpos)
@@ -157,20 +193,12 @@ class GoalImageEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.all(np.isfinite(action)):
-            raise ValueError(f"action must be finite, got {action.tolist()}")
+        action = self._checked_action(action)
         self.physics.set_control(np.clip(action, -1.0, 1.0))
         for _ in range(self.action_repeat):
             self.physics.step()
         self._last_obs = self._render()
         return step_result(self)
-
-    def _observation(self):
-        """The current frame, uint8 (H, W, 3); or, goal-conditioned, the goal-env dict of three such images."""
-        return frame_observation(self)
 
     def _info(self) -> dict:
         qpos = self.physics.data.qpos.copy()
@@ -185,9 +213,6 @@ class GoalImageEnv(gym.Env):
             "goal_qpos": self._goal_qpos.copy(),
             "error": np.abs(error),
         }
-
-    def render(self):
-        return self._last_obs.copy() if self.render_mode == "rgb_array" else None
 
     def close(self):
         physics, self.physics = getattr(self, "physics", None), None

@@ -26,6 +26,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.task import TaskBase
+
 NO_TIME_LIMIT = 10**9
 DEFAULT_TOLERANCE = 0.05  # qpos units: rad for hinges, metres for slides
 
@@ -98,7 +100,7 @@ def _make_inner(env_id: str, env_kwargs: dict, image_size: int) -> gym.Env:
         raise EnvContractError(f"env {env_id} does not take these --env-kwargs {env_kwargs}: {exc}") from None
 
 
-class GymTaskEnv(gym.Env):
+class GymTaskEnv(TaskBase, gym.Env):
     """A gymnasium env id behind the task contract (see the module docstring).
 
     Args:
@@ -113,6 +115,7 @@ class GymTaskEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"]}
     error_unit = "qpos"
     action_repeat = 1
+    samples_goals = False  # a gymnasium env has no sampler of reachable goal states (sample_state says so)
 
     def __init__(self, env_id: str, env_kwargs: dict | str | None = None, image_size: int = 64,
                  angle_qpos=(), success_tolerance: float = DEFAULT_TOLERANCE, render_mode: str | None = None):
@@ -161,7 +164,13 @@ class GymTaskEnv(gym.Env):
             raise EnvContractError(f"env {self.env_id} cannot be reset to a state (no unwrapped.data.qpos and "
                                    f"unwrapped.set_state(qpos, qvel)), which {what} needs")
 
-    def _as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def step_seconds(self) -> float | None:
+        """Simulated seconds per env step: a gymnasium MuJoCo env's ``dt``; None when the env has none."""
+        dt = getattr(self.inner, "dt", None)
+        return float(dt) if isinstance(dt, (int, float)) and dt > 0 else None
+
+    def as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A user-given state -> (qpos, qvel); accepts qpos (nq,) or qpos then qvel (nq + nv,)."""
         self._require_state(f"--{name.replace('_', '-')}")
         arr = np.asarray(state, dtype=np.float64).reshape(-1)
@@ -188,7 +197,7 @@ class GymTaskEnv(gym.Env):
         return np.asarray(self.inner.data.qvel, dtype=np.float64).copy() if self.nv else np.zeros(0)
 
     def set_state(self, qpos, qvel=None) -> None:
-        qpos, default_qvel = self._as_state(qpos, "state")
+        qpos, default_qvel = self.as_state(qpos, "state")
         if not self._was_reset:  # gymnasium's wrappers refuse to render an env that was never reset
             self.env.reset()
             self._was_reset = True
@@ -205,6 +214,9 @@ class GymTaskEnv(gym.Env):
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
         raise EnvContractError(f"env {self.env_id} has no sampler of reachable goal states, which the free suite "
                                f"needs; evaluate it with --suite lewm")
+
+    def free_pair(self, rng: np.random.Generator, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.sample_state(rng)  # raises: no sampler
 
     def state_error(self, qpos, goal_qpos) -> np.ndarray:
         """|qpos - goal| per entry, angles wrapped to [0, pi]."""
@@ -241,10 +253,10 @@ class GymTaskEnv(gym.Env):
         self._was_reset = True
         self._goal_qpos, self._goal_image = None, None
         if options.get("goal_state") is not None:
-            goal_qpos, _ = self._as_state(options["goal_state"], "goal_state")
+            goal_qpos, _ = self.as_state(options["goal_state"], "goal_state")
             self._goal_qpos, self._goal_image = goal_qpos, self.render_state(goal_qpos)
         if options.get("state") is not None:
-            self.set_state(*self._as_state(options["state"], "state"))
+            self.set_state(*self.as_state(options["state"], "state"))
             obs = None  # an image observation from before the state was set would be stale
         self._last_obs = self._frame(obs)
         if self._goal_image is None:  # no goal given: the start frame stands in for one

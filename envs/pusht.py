@@ -40,8 +40,7 @@ with warnings.catch_warnings():  # pygame imports pkg_resources, which warns on 
     from gym_pusht.envs.pusht import PushTEnv as _StockPushT
     from gym_pusht.envs.pymunk_override import DrawOptions
 
-from envs.goal_env import (check_state, frame_observation, goal_dict_space, magnitude_problem, pixel_goal_reward,
-                           split_state, step_result)
+from envs.goal_env import GoalImageTask, check_image_settings, magnitude_problem, split_state, step_result
 
 CANVAS = 512  # px, the side of gym-pusht's table
 ACTION_SCALE = 100.0  # px of target offset per unit of action
@@ -68,7 +67,7 @@ def block_centre(qpos: np.ndarray) -> np.ndarray:
                                                          s * BLOCK_COG[0] + c * BLOCK_COG[1]])
 
 
-class PushTEnv(_StockPushT):
+class PushTEnv(GoalImageTask, _StockPushT):
     """Push-T with image goals and exact states (see the module docstring).
 
     Args:
@@ -97,37 +96,36 @@ class PushTEnv(_StockPushT):
     def step_seconds(self) -> float:
         """Simulated time one env step lasts: gym-pusht's physics step (0.01 s) x ``action_repeat`` (s)."""
         return float(self.dt) * self.action_repeat
+
     # what lewm-eval averages at each episode's end: the pose test's parts say which one a near miss missed
-    report_metrics = ("coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error")
+    REPORTED = ("coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error")
+
+    def report_metrics(self, start_info: dict, info: dict) -> dict:
+        """The pose test's parts and the coverage at the episode's end (px, rad, fraction; ``coverage_success`` a
+        0/1 number, averaged into a share of episodes)."""
+        return {k: float(info[k]) for k in self.REPORTED}
+
+    def success_words(self) -> str:
+        """Which of the two success tests this env runs."""
+        if self.success == "pose":
+            return " (the pose test: pusher and block within 20 px, block angle within 20°)"
+        return " (the coverage test: block over 95 % of the goal T)"
 
     def __init__(self, image_size: int = 64, render_mode: str | None = None, goal_conditioned: bool = False,
                  success: str = "pose"):
-        if int(image_size) < 8:
-            raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        check_image_settings(image_size, render_mode, goal_conditioned)
         if success not in ("pose", "coverage"):
             raise ValueError(f"success must be 'pose' or 'coverage', got {success!r}")
-        if not isinstance(goal_conditioned, (bool, np.bool_)):
-            raise ValueError(f"goal_conditioned must be True or False, got {goal_conditioned!r}")
         super().__init__(obs_type="pixels", render_mode="rgb_array", observation_width=int(image_size),
                          observation_height=int(image_size))
-        self.render_mode = render_mode
-        self.image_size = int(image_size)
         self.success = success
-        self.goal_conditioned = bool(goal_conditioned)
-        frame_space = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
-        self.observation_space = goal_dict_space(frame_space) if self.goal_conditioned else frame_space
+        self.observation_space = self._init_goal_image(image_size, render_mode, goal_conditioned)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        if self.goal_conditioned:
-            self.compute_reward = pixel_goal_reward
         self._goal_qpos = np.concatenate([TARGET_AGENT, TARGET_POSE])
-        self._goal_image = np.zeros(frame_space.shape, np.uint8)
         self._setup()
-        self._last_obs = self._goal_image
 
     # ----- state --------------------------------------------------------------------------------------------
-    def _as_state(self, state, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def as_state(self, state, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Splits a user-given state into (qpos, qvel); accepts qpos (5,) or qpos then qvel (10,)."""
         return split_state(state, self.nq, self.nv, name,
                            expected="5 values (agent x, y, block x, y, angle) or 10 (then their velocities)")
@@ -153,7 +151,7 @@ class PushTEnv(_StockPushT):
 
     def set_state(self, qpos, qvel=None) -> None:
         """Puts the table in an exact state: the block turned, then placed; velocities default to zero."""
-        qpos, qvel_default = self._as_state(qpos, "state")
+        qpos, qvel_default = self.as_state(qpos, "state")
         qvel = qvel_default if qvel is None else np.asarray(qvel, np.float64)
         self.block.angle = float(qpos[4])
         self.block.position = (float(qpos[2]), float(qpos[3]))
@@ -220,19 +218,10 @@ class PushTEnv(_StockPushT):
     # ----- gymnasium API --------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         gym.Env.reset(self, seed=seed)
-        options = options or {}
-        unknown = set(options) - {"state", "goal_state"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'state', 'goal_state'")
-        goal = options.get("goal_state")
-        goal_qpos = self._as_state(goal, "goal_state")[0] if goal is not None else self.sample_state(self.np_random)
-        if goal is not None:
-            check_state(self, goal_qpos, np.zeros(self.nv), "goal_state")
-        if options.get("state") is not None:
-            qpos, qvel = self._as_state(options["state"], "state")
-            check_state(self, qpos, qvel, "state")
-        else:
-            qpos, qvel = self.sample_state(self.np_random), np.zeros(self.nv)
+        goal_qpos, state = self._reset_options(options)
+        if goal_qpos is None:
+            goal_qpos = self.sample_state(self.np_random)
+        qpos, qvel = state if state is not None else (self.sample_state(self.np_random), np.zeros(self.nv))
         self._setup()
         self._goal_qpos = goal_qpos
         self.goal_pose = goal_qpos[2:5].copy()  # gym-pusht's own coverage follows the goal block
@@ -242,11 +231,7 @@ class PushTEnv(_StockPushT):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (2,):
-            raise ValueError(f"action must have shape (2,), got {action.shape}")
-        if not np.all(np.isfinite(action)):
-            raise ValueError(f"action must be finite, got {action.tolist()}")
+        action = self._checked_action(action)
         # The pusher is kinematic and would pass through the walls: its target stays on the table.
         target = np.clip(np.asarray(self.agent.position) + ACTION_SCALE * np.clip(action, -1.0, 1.0),
                          TABLE_LOW, TABLE_HIGH)
@@ -259,9 +244,6 @@ class PushTEnv(_StockPushT):
         self._last_obs = self._frame()
         return step_result(self)
 
-    def _observation(self):
-        return frame_observation(self)
-
     def _info(self) -> dict:
         qpos = self.get_qpos()
         error = self.state_error(qpos, self._goal_qpos)
@@ -273,6 +255,3 @@ class PushTEnv(_StockPushT):
                 "pusher_distance": float(np.linalg.norm(error[:2])),
                 "block_distance": float(np.linalg.norm(error[2:4])),
                 "coverage": coverage, "coverage_success": coverage > COVERAGE_THRESHOLD}
-
-    def render(self):
-        return self._last_obs.copy() if self.render_mode == "rgb_array" else None

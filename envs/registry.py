@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
+from envs.task import TaskDefaults
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -23,6 +25,12 @@ class TaskSpec:
     max_episode_steps: int
     free_budget: int = 200
     free_env_kwargs: tuple = ()
+
+    @property
+    def defaults(self) -> TaskDefaults:
+        """The task's budgets and free-suite settings as data (what commands show and use as defaults)."""
+        return TaskDefaults(episode_steps=self.max_episode_steps, free_budget=self.free_budget,
+                            free_env_kwargs=self.free_env_kwargs)
 
     @property
     def is_builtin(self) -> bool:
@@ -141,4 +149,4 @@ def task_look(name: str) -> tuple[str, str]:
         return "", ""
     module, cls = spec.entry_point.split(":")
     env_class = getattr(importlib.import_module(module), cls)
-    return str(getattr(env_class, "look", "")), str(getattr(env_class, "look_note", ""))
+    return str(env_class.look), str(env_class.look_note)  # envs.task.TaskBase: "" unless the task declares one

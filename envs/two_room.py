@@ -178,3 +178,8 @@ class TwoRoomEnv(PositionGoalEnv):
         info["room"] = room_of(info["qpos"])
         info["goal_room"] = room_of(info["goal_qpos"])
         return info
+
+    def report_metrics(self, start_info: dict, info: dict) -> dict:
+        """``cross_room``: whether the goal is in the other room than the start (a tag: a run reports the success on
+        those episodes apart)."""
+        return {"cross_room": bool(start_info["room"] != start_info["goal_room"])}

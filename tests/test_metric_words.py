@@ -1,12 +1,11 @@
 """Summary lines a user can read: the cube's and Push-T's extra measures in words and units, and which test
 "success" is where there is a choice (Push-T's pose test against gym-pusht's coverage test)."""
 
-from types import SimpleNamespace
-
 from cli_faults import run_command
 
-from agent.metric_words import describe, success_test
+from agent.metric_words import describe
 from agent.report import _metrics_cell
+from envs.pusht import PushTEnv
 
 
 def test_cube_measures_in_centimetres():
@@ -23,9 +22,10 @@ def test_pusht_measures_in_words():
 
 
 def test_which_success_test():
-    assert "pose test" in success_test(SimpleNamespace(success="pose"))
-    assert "coverage test" in success_test(SimpleNamespace(success="coverage"))
-    assert success_test(SimpleNamespace()) == ""
+    for success, words in (("pose", "pose test"), ("coverage", "coverage test")):
+        env = PushTEnv(image_size=16, success=success)
+        assert words in env.success_words()
+        env.close()
 
 
 def test_eval_table_cell_in_words():
