@@ -11,7 +11,7 @@ from common.cli_errors import USER_ERRORS, UserInputError, run_cli
 from common.cli_help import SwitchOrValue, removed
 
 __all__ = ["USER_ERRORS", "UserInputError", "run_cli", "check_at_least", "check_planner_options", "planner_choices",
-           "free_budgets", "add_planner_options", "add_speed_options", "add_tuning_options", "add_own_env_options",
+           "budgets", "add_planner_options", "add_speed_options", "add_tuning_options", "add_own_env_options",
            "add_removed_options",
            "REMOVED_OPTIONS", "add_integrity_options", "integrity_settings", "waypoint_choice", "speed_settings",
            "check_output_file", "check_output_folder", "check_video_path", "parse_indices", "VIDEO_SUFFIXES"]
@@ -46,11 +46,15 @@ def planner_choices() -> list[str]:
     return ["auto", *planner_names()]
 
 
-def free_budgets() -> str:
-    """Each built-in task's free-goal budget as the task declares it: "reacher 200, pointmass 300, ..."."""
+def budgets(suite: str) -> str:
+    """The built-in tasks' budgets of a suite (``lewm`` or ``free``), in env steps, as each task declares them
+    (``envs.task_spec(name).defaults``): "reacher 200, pointmass 300, ...", or one number when all are equal."""
     import envs
 
-    return ", ".join(f"{spec.name} {spec.free_budget}" for spec in envs.TASKS.values())
+    steps = {name: envs.task_spec(name).defaults.budget(suite) for name in envs.TASKS}
+    if len(set(steps.values())) == 1:
+        return str(next(iter(steps.values())))
+    return ", ".join(f"{name} {n}" for name, n in steps.items())
 
 
 def add_planner_options(g) -> None:

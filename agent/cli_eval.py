@@ -14,16 +14,9 @@ import time
 
 from common.cli_help import essentials, help_style
 from agent.cli_common import (UserInputError, add_integrity_options, add_own_env_options, add_planner_options,
-                              add_removed_options, add_speed_options, add_tuning_options, check_at_least,
-                              check_output_folder, check_planner_options, check_video_path, free_budgets,
+                              add_removed_options, add_speed_options, add_tuning_options, budgets, check_at_least,
+                              check_output_folder, check_planner_options, check_video_path,
                               integrity_settings, planner_choices, run_cli, speed_settings, waypoint_choice)
-
-
-def lewm_budget() -> int:
-    """The LeWM protocol's env steps per episode, as every task keeps it (``envs.task.TaskDefaults``)."""
-    from envs.task import LEWM_BUDGET
-
-    return LEWM_BUDGET
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "was trained on (repeatable); default: reacher")
     first.add_argument("--suite", action="append", choices=["lewm", "free"],
                        help="protocol (repeatable): lewm (the LeWM paper's: held-out start/goal pairs, "
-                            f"{lewm_budget()} env steps), free (random reachable goals, the task's own budget); "
+                            f"{budgets('lewm')} env steps), free (random reachable goals, the task's own budget); "
                             "default: both")
     first.add_argument("--checkpoint", metavar="DIR",
                        help="checkpoint folder or shipped name; default: the task's shipped model")
@@ -52,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_planner_options(planner)
     protocol = p.add_argument_group("protocol")
     protocol.add_argument("--budget", type=int, metavar="N",
-                          help=f"env steps per episode (default: {lewm_budget()} for lewm; for free the task's own "
-                               f"budget: {free_budgets()})")
+                          help=f"env steps per episode (default: {budgets('lewm')} for lewm; for free the task's "
+                               f"own budget: {budgets('free')})")
     protocol.add_argument("--nontrivial", action="store_true", help="lewm suite: draw only start/goal pairs whose "
                           "start is not already a success (default: all pairs, the trivial ones counted in the "
                           "report)")

@@ -15,7 +15,7 @@ import numpy as np
 from common.cli_help import essentials, help_style
 from agent.cli_common import (UserInputError, add_integrity_options, add_own_env_options, add_planner_options,
                               add_removed_options, add_speed_options, add_tuning_options, check_at_least,
-                              check_output_file, check_planner_options, check_video_path, free_budgets,
+                              check_output_file, check_planner_options, check_video_path, budgets,
                               integrity_settings, planner_choices, run_cli, speed_settings, waypoint_choice)
 
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     first.add_argument("--checkpoint", metavar="DIR",
                        help="checkpoint folder or shipped name (default: the task's shipped model)")
     first.add_argument("--steps", type=int, metavar="N", help="env-step budget, stops early on success (default: "
-                       f"the task's free-goal budget: {free_budgets()})")
+                       f"the task's free-goal budget: {budgets('free')})")
     first.add_argument("--seed", type=int, default=0, metavar="N",
                        help="seed of the start pose (and of --make-goal's pose)")
     planner = p.add_argument_group("planner")
