@@ -63,7 +63,9 @@ def add_planner_options(g) -> None:
     ``--value``."""
     import argparse
 
-    g.add_argument("--cost", choices=["all", "terminal", "readout", "min", "value"],
+    from agent.latent_cost import COSTS
+
+    g.add_argument("--cost", choices=COSTS,
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
                         "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
@@ -94,6 +96,7 @@ def add_speed_options(g) -> None:
     and lewm-eval; each adds its own ``--threads`` and ``--device``). Defaults as the agent keeps them
     (``agent.pretrained``)."""
     from agent.pretrained import PROPOSAL_BUDGET, SEARCH_BUDGET
+    from world_model.rollout.precision import PRECISIONS
 
     def said(key: str) -> str:
         return f"default {PROPOSAL_BUDGET[key]} with the checkpoint's proposal policy, else {SEARCH_BUDGET[key]}"
@@ -103,7 +106,7 @@ def add_speed_options(g) -> None:
                    help=f"planner iterations of an episode's first plan ({said('n_iters')})")
     g.add_argument("--warm-iters", type=int, metavar="N", help=f"planner iterations for warm-started replans "
                    f"({said('warm_iters')})")
-    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+    g.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="world-model precision while planning: auto = bf16 where this machine runs it faster")
     g.add_argument("--compile", action="store_true",
                    help="run the planning rollout through torch.compile: faster replans after a one-off compile "

@@ -20,12 +20,14 @@ from agent.cli_common import (UserInputError, add_integrity_options, add_own_env
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from agent.evaluation import SUITES
+
     p = argparse.ArgumentParser(**help_style("lewm-eval", __doc__), usage="lewm-eval [--env TASK ...] [--suite "
                                 "lewm|free ...] [--planner NAME ...] [--episodes N] [--out DIR] [options]")
     first = essentials(p)
     first.add_argument("--env", action="append", metavar="TASK", help="task, or the gymnasium id a --checkpoint "
                        "was trained on (repeatable); default: reacher")
-    first.add_argument("--suite", action="append", choices=["lewm", "free"],
+    first.add_argument("--suite", action="append", choices=SUITES,
                        help="protocol (repeatable): lewm (the LeWM paper's: held-out start/goal pairs, "
                             f"{budgets('lewm')} env steps), free (random reachable goals, the task's own budget); "
                             "default: both")
