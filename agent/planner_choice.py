@@ -48,8 +48,9 @@ def _read_choice(folder) -> dict | None:
                              f'{{"planner": "{DEFAULT_PLANNER}"}}, or delete it to plan with {DEFAULT_PLANNER}') from exc
 
 
-def checkpoint_planner(folder, known: tuple[str, ...]) -> str:
-    """The planner named by ``folder/planning.json`` (one of ``known``), else ``DEFAULT_PLANNER``.
+def checkpoint_planner(folder, known: tuple[str, ...] | None = None) -> str:
+    """The planner named by ``folder/planning.json`` (one of ``known``; default: the registered planners,
+    ``planners.registry``), else ``DEFAULT_PLANNER``.
 
     Raises:
         UserInputError: the file is not JSON, has no ``planner`` string, or names an unknown planner.
@@ -58,6 +59,10 @@ def checkpoint_planner(folder, known: tuple[str, ...]) -> str:
     if record is None:
         return DEFAULT_PLANNER
     choice, path = record["planner"], Path(folder) / FILE_NAME
+    if known is None:
+        from planners.registry import planner_names
+
+        known = tuple(planner_names())
     if choice not in known:
         raise UserInputError(f"{path} names planner {choice!r}; known: {', '.join(known)}")
     return choice

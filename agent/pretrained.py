@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from planners.registry import PLANNERS, planner_class, planner_names  # noqa: F401 (PLANNERS: the one registry)
+from planners.registry import PLANNERS, planner_class  # noqa: F401 (PLANNERS: the one registry, re-exported)
 
 # Planner settings the agent uses unless told otherwise: horizon 5, initial std 1, replanning every block with a
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
@@ -223,7 +223,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     _check_task(model, folder, task)
     identity = dict(model_sha256=model.checkpoint_sha256, trust_unverified=trust_unverified)
     if planner == "auto":
-        planner = checkpoint_planner(folder, tuple(planner_names()))
+        planner = checkpoint_planner(folder)  # one of the registered planners
     measured = checkpoint_settings(folder)  # the checkpoint's measured settings, unless the caller gave their own
     if (folder / CHOICE_FILE).is_file():
         check_built_for(folder / CHOICE_FILE, checkpoint_choice_model(folder), what="planner choice",

@@ -14,5 +14,7 @@ from planners.mppi import MPPI
 from planners.follow import FollowProposal
 from planners.noise import ColoredNoise
 from planners.warm_start import shift_plan
+from planners.registry import PLANNERS, planner_class, planner_names  # every planner by name: a new one is one line
 
-__all__ = ["CEM", "MPPI", "ICEM", "FollowProposal", "PlanResult", "SamplingPlanner", "ColoredNoise", "shift_plan", "resolve_device"]
+__all__ = ["CEM", "MPPI", "ICEM", "FollowProposal", "PlanResult", "SamplingPlanner", "ColoredNoise", "shift_plan",
+           "resolve_device", "PLANNERS", "planner_class", "planner_names"]
