@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from envs.task import TaskDefaults
+from envs.task import LEWM_BUDGET, LEWM_GOAL_OFFSET, TaskDefaults
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,9 @@ class TaskSpec:
     ``max_episode_steps`` is the gymnasium time limit; ``free_budget`` the env steps an agent gets in the
     free-goal evaluation protocol (the env's ``sample_goal_state``: a random goal anywhere, or the task's own
     target): enough to go corner to corner and settle. ``free_env_kwargs``: constructor arguments of the env in
-    that protocol, as (name, value) pairs (pusht: success by gym-pusht's coverage test).
+    that protocol, as (name, value) pairs (pusht: success by gym-pusht's coverage test). ``lewm_budget`` and
+    ``lewm_goal_offset``: the LeWM protocol's budget and goal offset (env steps), the paper's for every task here.
+    ``defaults``: all of them as one ``envs.task.TaskDefaults``.
     """
 
     name: str
@@ -25,11 +27,14 @@ class TaskSpec:
     max_episode_steps: int
     free_budget: int = 200
     free_env_kwargs: tuple = ()
+    lewm_budget: int = LEWM_BUDGET
+    lewm_goal_offset: int = LEWM_GOAL_OFFSET
 
     @property
     def defaults(self) -> TaskDefaults:
         """The task's budgets and free-suite settings as data (what commands show and use as defaults)."""
         return TaskDefaults(episode_steps=self.max_episode_steps, free_budget=self.free_budget,
+                            lewm_budget=self.lewm_budget, lewm_goal_offset=self.lewm_goal_offset,
                             free_env_kwargs=self.free_env_kwargs)
 
     @property
