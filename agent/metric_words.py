@@ -1,4 +1,5 @@
-"""A task's extra measures (``env.report_metrics``, ``envs.task.Task``) in words and units, for the summary lines a user reads.
+"""A task's extra measures (``env.report_metrics``, ``envs.task.Task``) in words and units, for the summary lines
+a user reads.
 
     describe("closest_reach", 0.002)      -> "the gripper came within 0.2 cm of the cube"
     describe("coverage_success", 0.0)     -> "coverage test (block over 95 % of the goal T): not passed"

@@ -190,7 +190,8 @@ def _fact_problem(env, name: str, kind: type) -> str | None:
         return f"{name}: must be an integer >= 0, got {value!r}"
     if kind is float and not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value >= 0):
         return f"{name}: must be a finite number >= 0, got {value!r}"
-    if kind is tuple and not (isinstance(value, (tuple, list)) and all(isinstance(i, (int, np.integer)) for i in value)):
+    if kind is tuple and not (isinstance(value, (tuple, list))
+                              and all(isinstance(i, (int, np.integer)) for i in value)):
         return f"{name}: must be a tuple of qpos indices, got {value!r}"
     if kind in (str, bool) and not isinstance(value, kind):
         return f"{name}: must be a {kind.__name__}, got {value!r}"
