@@ -343,14 +343,14 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
         for whole, piece in zip((results, plan_seconds, batch_sizes), part):
             whole.extend(piece)
     settings = {"receding_horizon": agent.receding_horizon, "cost": agent.cost, "seed": seed,
-                "replan_steps": getattr(agent, "replan_steps", None),
+                "replan_steps": agent.replan_steps,
                 "horizon": agent.planner.horizon, "num_samples": agent.planner.num_samples,
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
-                "precision": agent.precision, "proposal": getattr(agent, "proposal", None) is not None,
+                "precision": agent.precision, "proposal": agent.proposal is not None,
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
-                "waypoints": getattr(agent, "waypoints", None) is not None,
-                "refine_steps": getattr(agent, "refine_steps", 0), "refine_lr": getattr(agent, "refine_lr", None),
-                "compile_rollout": bool(getattr(agent.world_model, "compile_rollout", False)),
+                "waypoints": agent.waypoints is not None,
+                "refine_steps": agent.refine_steps, "refine_lr": agent.refine_lr,
+                "compile_rollout": bool(agent.world_model.compile_rollout),
                 "nontrivial_pairs_only": bool(nontrivial and suite == "lewm"), "envs_at_once": group}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings, error_unit=error_unit)
