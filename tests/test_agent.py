@@ -206,6 +206,7 @@ def test_gymnasium_loop_with_agent():
     assert obs.shape == (32, 32, 3)
 
 
+@pytest.mark.slow
 def test_vector_env_loop():
     import gymnasium as gym
 

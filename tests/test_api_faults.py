@@ -103,6 +103,7 @@ def test_long_dims_text_is_refused_before_parsing(tmp_path):
         ProposalPolicy.load(path)
 
 
+@pytest.mark.slow
 def test_a_dataset_we_may_not_read_is_not_called_damaged(tiny_reacher_h5, monkeypatch):
     """As root every file is readable, so the permission error is simulated where the file is opened."""
     from world_model.data.dataset import open_dataset

@@ -116,6 +116,7 @@ def test_a_writer_in_a_child_process_reports_its_error(tmp_path):
     assert (tmp_path / "ok.txt").read_text() == "done" and _leftovers(tmp_path) == ["ok.txt"]
 
 
+@pytest.mark.slow
 def test_a_video_writer_killed_by_sigkill_leaves_nothing_after_the_next_write(tmp_path):
     """SIGKILL mid-encoding cannot be caught: its hidden temporary file stays until the next write of that video,
     which removes it (the issue's hidden 0-byte temp file)."""

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from cli_faults import run_command
 from PIL import Image
 
@@ -37,6 +38,7 @@ def collect_preview(tmp_path, *args):
     return result, out
 
 
+@pytest.mark.slow
 def test_preview_of_a_small_robot_warns_and_collects_nothing(tmp_path):
     result, out = collect_preview(tmp_path, "--image-size", 64, "--env-kwargs", '{"speed": 0.005}')
     assert "fills 1.6 % of the image" in result.stdout
@@ -45,11 +47,13 @@ def test_preview_of_a_small_robot_warns_and_collects_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.png"]  # no dataset, no parts folder
 
 
+@pytest.mark.slow
 def test_preview_of_a_large_robot_does_not_warn(tmp_path):
     result, _ = collect_preview(tmp_path, "--image-size", 16)
     assert "warning" not in result.stderr and "fills 41.8 % of the image" in result.stdout
 
 
+@pytest.mark.slow
 def test_without_preview_episodes_and_out_are_required(tmp_path):
     result = run_command("lewm-collect", "--env", "reacher", cwd=tmp_path)
     assert result.returncode == 2 and "required: --episodes, --out" in result.stderr

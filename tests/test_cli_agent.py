@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from conftest import installed_command
 
+pytestmark = pytest.mark.slow  # commands run end to end: left out by make test-fast
+
 FAST = ["--samples", "8", "--iters", "1", "--horizon", "2", "--device", "cpu", "--no-progress"]
 
 

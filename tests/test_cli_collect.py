@@ -7,6 +7,8 @@ import h5py
 import pytest
 from conftest import installed_command
 
+pytestmark = pytest.mark.slow  # commands run end to end: left out by make test-fast
+
 EXE = installed_command("lewm-collect")
 
 

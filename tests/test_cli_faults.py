@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from cli_faults import assert_unchanged, assert_user_error, run_command, snapshot
 
+pytestmark = pytest.mark.slow  # commands run end to end: left out by make test-fast
+
 FAST = {"--samples": "8", "--iters": "1", "--horizon": "2"}  # a plan in milliseconds
 
 CASES = [

@@ -127,6 +127,7 @@ def _argv(exe, args, names):
     return [a.format(**names) for a in [*args, *defaults, *FAST]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exe,args,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_integrity_fault_is_one_line_and_leaves_nothing(exe, args, words, inputs, tmp_path):
     work = tmp_path / "work"
@@ -139,6 +140,7 @@ def test_integrity_fault_is_one_line_and_leaves_nothing(exe, args, words, inputs
     assert not any(work.iterdir()), f"left behind: {sorted(p.name for p in work.iterdir())}"
 
 
+@pytest.mark.slow
 def test_trust_unverified_runs_a_hand_edited_checkpoint_with_a_warning(inputs, tmp_path):
     result = run_command("lewm-plan", "--checkpoint", inputs["other_proposal"], "--goal", inputs["goal"], "--steps",
                          "1", "--trust-unverified", *FAST, cwd=tmp_path)
@@ -217,6 +219,7 @@ def test_stamping_keeps_the_tensors_and_adds_the_checksum(tiny_checkpoint, tmp_p
     assert ProposalPolicy.load(folder).model_sha256 == model_sha(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["reacher", "pointmass", "tworoom", "cube", "pusht"])
 def test_shipped_companion_files_record_their_model(name):
     """Every shipped model's companion files record its checksum (lewm-ship --stamp)."""

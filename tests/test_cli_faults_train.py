@@ -139,6 +139,7 @@ def _run_train(case: str, args: list, cwd, capsys) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(args, status, out.out, out.err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_lewm_train_user_errors(case, tmp_path, trained_run, other_data, tiny_reacher_h5, capsys, monkeypatch):
     monkeypatch.delenv("LEWM_DEBUG", raising=False)
@@ -157,6 +158,7 @@ def test_lewm_train_user_errors(case, tmp_path, trained_run, other_data, tiny_re
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_resume_on_other_data_when_allowed_keeps_the_action_normalisation(tmp_path, trained_run, other_data):
     run = shutil.copytree(trained_run, tmp_path / "run")
     saved = LeWM.load(run / "model").cfg
@@ -173,6 +175,7 @@ def test_resume_on_other_data_when_allowed_keeps_the_action_normalisation(tmp_pa
     assert not list(run.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, trained_run, other_data):
     """Fine-tuning: the new run's first evaluation is the source model's last (same weights, same batches)."""
     source = LeWM.load(trained_run / "model").cfg
@@ -194,6 +197,7 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, trained_run,
     assert first["step"] == 0 and first["val_pred"] == pytest.approx(last["val_pred"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_run_files_get_the_mode_open_would_give(trained_run):
     umask = os.umask(0)
     os.umask(umask)
@@ -296,6 +300,7 @@ def test_resume_data_check_by_fingerprint_or_by_path_for_older_runs(tmp_path):
     check_resume_data(cfg, None, moved, allow_other=True)
 
 
+@pytest.mark.slow
 def test_init_adds_a_fresh_state_readout(tmp_path, trained_run, other_data):
     """A fine-tune may turn the state readout on over a checkpoint trained without it; the rest is copied."""
     source = LeWM.load(trained_run / "model")

@@ -66,6 +66,7 @@ def inputs(tmp_path_factory, tiny_checkpoint, tiny_reacher_h5):
             "config": root / "tiny.yaml"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exe,args,limit,kept", [c[1:] for c in OUT_OF_SPACE], ids=[c[0] for c in OUT_OF_SPACE])
 def test_out_of_space_is_one_line_and_leaves_nothing(exe, args, limit, kept, inputs, tmp_path):
     work = tmp_path / "work"
@@ -80,6 +81,7 @@ def test_out_of_space_is_one_line_and_leaves_nothing(exe, args, limit, kept, inp
     assert not hidden, f"temporary files left: {hidden}"
 
 
+@pytest.mark.slow
 def test_collect_rerun_merges_the_kept_parts(tmp_path):
     out = tmp_path / "d.h5"
     assert run_limited("lewm-collect", *COLLECT, "--out", out, limit=12000, cwd=tmp_path).returncode == 2
@@ -88,6 +90,7 @@ def test_collect_rerun_merges_the_kept_parts(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
 
 
+@pytest.mark.slow
 def test_collect_never_follows_a_planted_temporary_link(tmp_path):
     """The issue's case: ``X.h5.tmp -> victim`` was overwritten by ``h5py.File(tmp, "w")``."""
     victim = tmp_path / "victim.txt"
@@ -102,6 +105,7 @@ def test_collect_never_follows_a_planted_temporary_link(tmp_path):
         assert len(f["ep_len"]) == 3
 
 
+@pytest.mark.slow
 def test_collect_refuses_a_parts_folder_that_is_a_link(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -129,6 +133,7 @@ def test_simulated_enospc_through_make_goal(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_stale_temporary_of_a_killed_writer_is_removed_by_the_next_run(tmp_path, inputs):
     """SIGKILL during a write leaves its hidden temporary file; the next write of that file removes it."""
     dead = subprocess.Popen(["true"])

@@ -22,6 +22,7 @@ def test_groups_are_interleaved_in_proportion_and_the_heldout_shard_comes_first(
     assert len(set(names)) == len(names)
 
 
+@pytest.mark.slow
 def test_a_plan_is_collected_across_runs_and_recorded_in_the_manifest(tmp_path):
     folder = tmp_path / "data"
     first = collect_plan(PLAN, folder, workers=1, max_shards=2, progress=False)
@@ -70,6 +71,7 @@ def test_the_shipped_cube_plan_reads_and_reaches_ogbench_scale():
     assert {s.policy for s in shards} == {"oracle", "oracle_wide"}
 
 
+@pytest.mark.slow
 def test_lewm_collect_plan_command(tmp_path, monkeypatch):
     import subprocess
 

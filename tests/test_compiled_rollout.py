@@ -15,6 +15,7 @@ def _inputs(th=2, n=6, horizon=2):
             torch.randn(1, n, horizon, 10, generator=g))
 
 
+@pytest.mark.slow
 def test_compiled_rollout_equals_the_eager_rollout():
     m = trained_like(depth=1)
     m.compile_rollout = True
@@ -27,6 +28,7 @@ def test_compiled_rollout_equals_the_eager_rollout():
     torch.testing.assert_close(out, reference(m, z, a, plan), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_split_compiled_rollout_compiles_on_the_callers_thread_then_runs_on_the_workers(monkeypatch):
     import world_model.rollout.fast_rollout as fr
     from common import cpu_threads

@@ -29,6 +29,7 @@ def roll(env, seed, steps):
     return record_policy(env, make_policy("oracle", "cube", 5, np.random.default_rng(seed), env=env), seed, steps)
 
 
+@pytest.mark.slow
 def test_registered_made_and_checked():
     spec = envs.task_spec("cube")
     assert spec.env_id == "lewm/Cube-v0" and spec.is_builtin and spec.free_budget == 200
@@ -43,6 +44,7 @@ def test_registered_made_and_checked():
     e.close()
 
 
+@pytest.mark.slow
 def test_restored_states_give_the_recorded_images_and_goals(env):
     frames, states, actions = roll(env, seed=3, steps=30)
     for t in (0, 9, 21, 30):
@@ -55,6 +57,7 @@ def test_restored_states_give_the_recorded_images_and_goals(env):
     assert np.abs(env._data.qpos - states[25][:21]).max() < 1e-4  # a replay from a restored state stays on it
 
 
+@pytest.mark.slow
 def test_the_look_is_shadowed_with_coarse_meshes_and_the_physics_is_unchanged(env):
     """The drawn meshes are coarsened (far fewer triangles), which changes pixels a little and the physics not
     at all; without shadows the frames differ clearly (the arm's shadow is gone)."""
@@ -100,6 +103,7 @@ def test_a_checkpoint_of_another_look_is_refused_naming_both_looks(tmp_path, rec
         make_agent(str(folder))
 
 
+@pytest.mark.slow
 def test_the_oracle_moves_the_cube_and_is_reproducible(env):
     _, states, actions = roll(env, seed=1, steps=60)
     _, again, actions_again = roll(env, seed=1, steps=60)
@@ -113,6 +117,7 @@ def test_the_oracle_moves_the_cube_and_is_reproducible(env):
     assert np.array_equal(np.random.get_state()[1], outside)  # numpy's global generator is left alone
 
 
+@pytest.mark.slow
 def test_reach_and_lift_are_tracked_since_the_reset(env):
     """closest_reach / highest_lift (lewm-eval's cube measures) are the running min / max since the reset."""
     obs, info = env.reset(seed=1)
@@ -147,6 +152,7 @@ def test_success_is_ogbench_distance_to_the_goal_cube(env):
     assert env.is_success(arm_moved, goal)
 
 
+@pytest.mark.slow
 def test_free_pairs_are_ogbench_tasks(env):
     fresh = CubeEnv(image_size=SIZE)  # pairs can be drawn and states drawn before the first reset
     first = free_pairs(fresh, episodes=1, seed=0)[0]
@@ -184,6 +190,7 @@ def test_oracle_policy_refuses_other_tasks():
         make_policy("oracle", "reacher", 2, np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_lewm_collect_with_the_oracle(tmp_path):
     import subprocess
 
@@ -201,6 +208,7 @@ def test_lewm_collect_with_the_oracle(tmp_path):
         assert np.isnan(actions[8]).all() and np.abs(actions[:8]).max() <= 1.0 and np.abs(actions[:8]).max() > 0
 
 
+@pytest.mark.slow
 def test_lewm_plan_with_the_shipped_cube_model():
     """The README's cube command, cut to 2 env steps and a small search: the shipped model, its example goal and
     start state load and plan, and the run reports the cube's distance to the goal."""
@@ -218,6 +226,7 @@ def test_lewm_plan_with_the_shipped_cube_model():
     assert re.search(r"final distance: \d\.\d+ m \(success within 0\.04 m\)", result.stdout), result.stdout
 
 
+@pytest.mark.slow
 def test_collected_data_record_the_look_and_training_copies_it(tmp_path):
     import h5py
 

@@ -127,6 +127,7 @@ def test_statistics_are_computed_in_float64_and_must_fit_float32():
         _action_stats(np.full((2, 2), np.nan, np.float32), np.arange(2))
 
 
+@pytest.mark.slow
 def test_lewm_check_data(tmp_path):
     good = _write(tmp_path / "good.h5")
     result = run_command("lewm-check-data", good, "--no-progress")
@@ -144,6 +145,7 @@ def bad_data(tmp_path_factory, tiny_tworoom_h5):
     return {"all_nan": _write(root / "all_nan.h5", _all_nan_actions), "tworoom": tiny_tworoom_h5}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data,extra,words", [
     ("all_nan", [], ["episode 0, step 0", "NaN"]),
     ("tworoom", [], ["collected on task 'tworoom'", "'reacher'"]),
@@ -161,6 +163,7 @@ def test_lewm_train_proposal_refuses_bad_data(data, extra, words, bad_data, tiny
     assert not (folder / "proposal.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_collection_parts_carry_their_task_index_and_checksum(tmp_path, capsys):
     """A part merged into a dataset must be this collection's episode: another task's, another index's or a
     changed part is refused by merge_parts and collected again by lewm-collect."""

@@ -32,6 +32,7 @@ def test_off_by_default_and_the_loss_is_unchanged():
     assert with_decoder.num_parameters()["decoder"] > 0
 
 
+@pytest.mark.slow
 def test_the_decoder_learns_to_redraw_frames_and_survives_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = LeWM(small_cfg(recon_lambda=1.0, sigreg_lambda=0.0))

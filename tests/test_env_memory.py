@@ -53,6 +53,7 @@ def test_a_run_that_would_not_fit_is_split_and_says_so(monkeypatch, capsys):
         group_size(lambda: None, 3, max_envs=0)
 
 
+@pytest.mark.slow
 def test_a_split_run_plays_every_pair_in_order(tiny_tworoom_checkpoint, tiny_tworoom_h5):
     def run(max_envs):
         agent = make_agent(str(tiny_tworoom_checkpoint), task="tworoom", **FAST)

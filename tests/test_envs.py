@@ -32,6 +32,7 @@ def test_unknown_task_lists_known_ones():
         envs.make("cartpole")
 
 
+@pytest.mark.slow
 def test_check_env_passes():
     env = gym.make("lewm/Reacher-v0", image_size=32, render_mode="rgb_array").unwrapped
     check_env(env, skip_render_check=False)

@@ -55,6 +55,7 @@ def test_registered_and_made(name, env_id, steps):
     made.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", ["lewm/PointMass-v0", "lewm/TwoRoom-v0"])
 def test_check_env_passes(env_id):
     e = gym.make(env_id, image_size=SIZE, render_mode="rgb_array").unwrapped

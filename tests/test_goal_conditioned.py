@@ -33,6 +33,7 @@ def frame(seed, n=None):
 
 
 # ----------------------------------------------------------------- envs
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", IDS)
 def test_check_env_passes_goal_conditioned(env_id):
     env = gym.make(env_id, goal_conditioned=True, image_size=32, render_mode="rgb_array").unwrapped
@@ -44,6 +45,7 @@ def test_check_env_passes_goal_conditioned(env_id):
     env.close()
 
 
+@pytest.mark.slow
 def test_stable_baselines3_goal_env_checks_pass():
     """stable-baselines3 takes an env with ``compute_reward`` for a goal env: the dict keys, the step reward equal
     to compute_reward, and its batched form are checked. Plain mode has no compute_reward."""
@@ -57,6 +59,7 @@ def test_stable_baselines3_goal_env_checks_pass():
     assert not hasattr(gym.make("lewm/Reacher-v0", image_size=32).unwrapped, "compute_reward")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", IDS)
 def test_dict_contents_match_plain_mode(env_id):
     plain, cond = gym.make(env_id, image_size=32), goal_env(env_id)
@@ -164,6 +167,7 @@ def test_plain_arrays_still_work(tiny_agent):
 
 
 # ----------------------------------------------------------------- third-party loops
+@pytest.mark.slow
 def test_stable_baselines3_evaluate_policy(tiny_agent):
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor

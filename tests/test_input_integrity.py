@@ -59,6 +59,7 @@ def test_goal_png_with_foreign_text_has_no_pose(tmp_path):
     assert read_goal_pose(tmp_path / "g.png") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["empty", "truncated", "flipped"])
 def test_a_damaged_collection_part_is_collected_again(tmp_path, damage, capsys):
     import agent.collect as collect_mod

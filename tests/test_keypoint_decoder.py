@@ -46,6 +46,7 @@ def dark_centroid_x(images: torch.Tensor) -> torch.Tensor:
     return (dark.sum(1) * xs).sum(-1) / dark.sum((1, 2))
 
 
+@pytest.mark.slow
 def test_it_learns_to_draw_an_object_where_the_embedding_says():
     """Under plain MSE this toy settles on the empty table (a 3x3 square is 4 % of the pixels); the foreground
     weighting (``recon_focus``) is what makes drawing the square pay."""
@@ -68,6 +69,7 @@ def test_it_learns_to_draw_an_object_where_the_embedding_says():
     assert left < middle - 2 and middle < right - 2  # the square is drawn where z puts it, not as a fixed blob
 
 
+@pytest.mark.slow
 def test_lewm_with_the_keypoint_decoder_trains_and_reloads(tmp_path):
     torch.manual_seed(0)
     model = LeWM(small_cfg(decoder="keypoints", recon_keypoints=4, recon_lambda=1.0, sigreg_lambda=0.0))
@@ -80,6 +82,7 @@ def test_lewm_with_the_keypoint_decoder_trains_and_reloads(tmp_path):
     assert torch.equal(loaded.decoder.to_points.weight, model.decoder.to_points.weight)
 
 
+@pytest.mark.slow
 def test_image_keypoints_draw_the_encoders_points_and_the_embedding_learns_to_hold_them():
     torch.manual_seed(0)
     model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, decoder="image_keypoints",

@@ -65,6 +65,7 @@ def test_moments_tell_which_way_a_bar_lies_where_its_mean_cannot():
     assert spatial_moments(diagonal, torch.tensor(1.0))[0, 0, 4] > 0.1  # x and y grow together
 
 
+@pytest.mark.slow
 def test_the_moments_option_feeds_five_numbers_per_point_and_trains(tmp_path):
     enc = KeypointEncoder(16, [4, 8, 8], keypoints=4, width=12, moments=True)
     assert enc.fc.in_features == 5 * 4 + 8
@@ -79,6 +80,7 @@ def test_the_moments_option_feeds_five_numbers_per_point_and_trains(tmp_path):
     assert LeWM.load(tmp_path / "ckpt").cfg.keypoint_moments is True
 
 
+@pytest.mark.slow
 def test_lewm_with_keypoints_trains_and_reloads(tmp_path):
     torch.manual_seed(0)
     model = LeWM(small_cfg(encoder="keypoints", keypoint_trunk=[4, 8, 8], keypoints=4, recon_lambda=1.0))

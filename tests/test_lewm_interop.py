@@ -69,6 +69,7 @@ def _compare(their, ours, side, batch=2, frames=3, samples=6, horizon=4, seed=1)
     return (emb_ours - emb_theirs).abs().max().item(), (pred_ours - pred_theirs).abs().max().item()
 
 
+@pytest.mark.slow
 def test_small_model_imports_equal_to_their_forward(tmp_path):
     their, folder = _save_theirs(tmp_path, their_config(small=True))
     ours = _import(folder, tmp_path / "ours", "--task", "pusht")
@@ -78,6 +79,7 @@ def test_small_model_imports_equal_to_their_forward(tmp_path):
     assert emb < TOL and pred < TOL, (emb, pred)
 
 
+@pytest.mark.slow
 def test_published_configuration_imports_equal_to_their_forward(tmp_path):
     """le-wm's published architecture: ViT-tiny, patch 14, 224 px, predictor depth 6 / 16 heads / MLP 2048."""
     their, folder = _save_theirs(tmp_path, their_config(small=False), seed=3)

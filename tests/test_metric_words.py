@@ -1,6 +1,7 @@
 """Summary lines a user can read: the cube's and Push-T's extra measures in words and units, and which test
 "success" is where there is a choice (Push-T's pose test against gym-pusht's coverage test)."""
 
+import pytest
 from cli_faults import run_command
 
 from agent.metric_words import describe
@@ -33,6 +34,7 @@ def test_eval_table_cell_in_words():
     assert cell == "the gripper came within 5.0 cm of the cube (mean); the cube was lifted 1.0 cm at most (mean)"
 
 
+@pytest.mark.slow
 def test_lewm_plan_pusht_line_names_its_test(tmp_path):
     result = run_command("lewm-plan", "--env", "pusht", "--goal", "agent/examples/pusht_goal.png", "--steps", 5,
                          "--samples", 8, "--iters", 1, "--no-progress")

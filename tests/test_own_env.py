@@ -39,6 +39,7 @@ def tiny_dot(tmp_path_factory):
     return {"data": data, "model": root / "run" / "model", "root": root}
 
 
+@pytest.mark.slow
 def test_collect_records_the_env_its_kwargs_box_and_state(tiny_dot):
     with h5py.File(tiny_dot["data"]) as f:
         assert f["pixels"].shape[1:] == (16, 16, 3) and f["qpos"].shape[1] == 2 and f["qvel"].shape[1] == 2
@@ -49,12 +50,14 @@ def test_collect_records_the_env_its_kwargs_box_and_state(tiny_dot):
     assert np.abs(finite).max() > 1.0 and np.abs(finite).max() <= 1.5  # the env's own units, not [-1, 1]
 
 
+@pytest.mark.slow
 def test_checkpoint_records_what_rebuilds_the_env(tiny_dot):
     cfg = yaml.safe_load((tiny_dot["model"] / "config.yaml").read_text())
     assert cfg["task"] == "TinyDot-v0" and cfg["env_kwargs"] == {"speed": 0.1}
     assert cfg["env_import"] == "tiny_gym_env" and cfg["action_low"] == [-1.5, -1.5]
 
 
+@pytest.mark.slow
 def test_plan_to_a_goal_image_of_the_env(tiny_dot, tmp_path):
     goal = tmp_path / "goal.png"  # the checkpoint names its module, but only --import imports it
     ok("lewm-plan", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"],
@@ -64,6 +67,7 @@ def test_plan_to_a_goal_image_of_the_env(tiny_dot, tmp_path):
     assert "final qpos error" in result.stdout and "success below 0.05" in result.stdout
 
 
+@pytest.mark.slow
 def test_lewm_protocol_eval_by_state_match(tiny_dot, tmp_path):
     ok("lewm-eval", "--import", "tiny_gym_env", "--env", "TinyDot-v0", "--checkpoint", tiny_dot["model"],
        "--eval-data", tiny_dot["data"],
@@ -111,6 +115,7 @@ BAD = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exe,args,words", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_input_is_one_line(exe, args, words, tiny_dot, tiny_checkpoint, tmp_path):
     work = tmp_path / "work"

@@ -53,6 +53,7 @@ def test_hindsight_samples_supervise_only_the_blocks_before_the_goal():
     torch.testing.assert_close(moved @ lift, (batch["goal"] - batch["z"])[first], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_learns_the_toy_and_the_saved_policy_loads_the_same(tmp_path):
     data, _ = toy_episodes()
     policy, metrics = train_proposal(data, embed_dim=16, horizon=3, steps=400, batch=256, hidden=64, progress=False)
@@ -88,6 +89,7 @@ def test_non_finite_weights_are_refused(tmp_path):
         ProposalPolicy.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_trained_proposal_lets_a_tiny_planner_budget_reach_toy_goals():
     """Plan in the toy's latent space (cost = distance of the predicted end point to the goal): with the
     proposal, 1 iteration of 8 samples lands much closer than without it."""
@@ -165,6 +167,7 @@ def test_a_longer_proposal_gives_its_first_blocks_and_a_shorter_one_is_refused(t
         make_agent(str(folder), horizon=4, proposal=True)
 
 
+@pytest.mark.slow
 def test_lewm_train_proposal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     import subprocess
 

@@ -149,6 +149,7 @@ def test_wrap_angle():
 
 
 # ----- through collection, evaluation and lewm-plan ---------------------------------------------------------------
+@pytest.mark.slow
 def test_collect_records_states_velocities_and_relative_actions(tmp_path):
     import h5py
     import subprocess
@@ -193,6 +194,7 @@ def test_free_suite_is_the_push_t_task_with_coverage_reported(tiny_pusht_checkpo
     assert "coverage " in markdown_table([s]) and " px |" in markdown_table([s])
 
 
+@pytest.mark.slow
 def test_lewm_plan_reaches_for_the_push_t_target(tiny_pusht_checkpoint, tmp_path):
     import subprocess
 
@@ -222,6 +224,7 @@ def test_a_task_without_a_shipped_model_says_how_to_train_one(monkeypatch):
     assert "\n" not in message and "no checkpoint 'pusht'" in message and "lewm-collect --env pusht" in message
 
 
+@pytest.mark.slow
 def test_the_readme_push_t_example_with_the_shipped_model_moves_the_t_towards_its_goal():
     """The README's Push-T command, cut to 25 env steps: the shipped model, its proposal policy, the example goal
     and start load and plan, and the pusher and block end nearer their goal than they started (about 290 px)."""

@@ -50,6 +50,7 @@ def test_ray_refuses_what_its_jobs_cannot_return(tiny_checkpoint, tmp_path, caps
     assert "--video-failures" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ray_jobs_give_the_local_outcomes_and_a_dead_worker_is_run_again(local_ray, tiny_checkpoint, tmp_path,
                                                                         monkeypatch):
     """Groups of 2 and 1 episodes as two jobs; group 1's worker dies on its first try. Only that job runs again,

@@ -43,6 +43,7 @@ def _steps_logged(run) -> int:
     return max(steps, default=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_resume_after_a_signal_is_bit_identical(sig, status, setup, tmp_path):
@@ -81,6 +82,7 @@ def short_run(tmp_path_factory, setup):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options,words", [
     (["--set", "lr=1"], ["--resume: lr cannot change", "0.0005", "--init"]),
     (["--seed", "5"], ["--resume: seed cannot change"]),
@@ -94,6 +96,7 @@ def test_resume_refuses_what_cannot_change(options, words, setup, short_run):
     assert_user_error(result, "lewm-train", *words)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_config_file_that_changes_the_run(setup, short_run, tmp_path):
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump({**TINY, "weight_decay": 0.5}))
@@ -102,6 +105,7 @@ def test_resume_refuses_a_config_file_that_changes_the_run(setup, short_run, tmp
     assert_user_error(result, "lewm-train", "edited.yaml sets weight_decay 0.5", "0.001")
 
 
+@pytest.mark.slow
 def test_resume_applies_and_reports_what_may_change(setup, short_run, tmp_path, caplog):
     import shutil
 

@@ -75,6 +75,7 @@ def _worker(rank: int, world: int, init_file: str, z: torch.Tensor, out: dict) -
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_equal_single_process_on_whole_batch(tmp_path):
     torch.manual_seed(0)
     z = torch.randn(3, 40, 16)

@@ -59,6 +59,7 @@ def test_valid_edge_states_are_kept():
     env.close()
 
 
+@pytest.mark.slow
 def test_cube_refuses_a_far_state():
     env = gym.make("lewm/Cube-v0")
     env.reset(seed=0)

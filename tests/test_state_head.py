@@ -76,6 +76,7 @@ def test_targets_are_cos_sin_of_angles_and_z_scored_positions():
     assert np.allclose(mean, [0.0, 0.0, 2.0]) and np.allclose(std, [1.0, 1e-6, 1.0], atol=1e-7)
 
 
+@pytest.mark.slow
 def test_the_readout_learns_the_state_and_survives_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = LeWM(with_head(sigreg_lambda=0.0))

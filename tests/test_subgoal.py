@@ -94,6 +94,7 @@ def test_agent_aims_at_the_checkpoints_subgoal(tiny_checkpoint, tmp_path):
         make_agent(str(folder), horizon=3, subgoals=True, waypoints=True)
 
 
+@pytest.mark.slow
 def test_lewm_train_subgoal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     import subprocess
 

@@ -73,6 +73,7 @@ def test_lewm_train_takes_task_and_angles_from_the_dataset(tiny_tworoom_h5, tiny
 
 
 # ----- 2. lewm-plan's summary line in metres for position tasks ---------------------------------------------------
+@pytest.mark.slow
 def test_lewm_plan_on_a_position_task_reports_metres(tiny_tworoom_checkpoint, tmp_path):
     exe = installed_command("lewm-plan")
     goal = tmp_path / "goal.png"
@@ -91,6 +92,7 @@ def test_lewm_plan_on_a_position_task_reports_metres(tiny_tworoom_checkpoint, tm
 
 
 # ----- 3. evaluation summaries: unit, trivial starts, other-room goals ------------------------------------------
+@pytest.mark.slow
 def test_position_task_summary_has_metres_trivial_starts_and_rooms(tiny_tworoom_checkpoint, tiny_tworoom_h5):
     agent = make_agent(str(tiny_tworoom_checkpoint), task="tworoom", **FAST)
     run = evaluate("tworoom", "lewm", agent, episodes=8, seed=0, eval_data=tiny_tworoom_h5, budget=2,
@@ -131,6 +133,7 @@ def test_nontrivial_draws_only_pairs_that_start_away_from_the_goal(tiny_tworoom_
     env.close()
 
 
+@pytest.mark.slow
 def test_reacher_summary_keeps_radians_and_has_no_rooms(tiny_checkpoint):
     agent = make_agent(str(tiny_checkpoint), task="reacher", **FAST)
     s = to_jsonable(evaluate("reacher", "free", agent, episodes=2, seed=0, budget=2, progress=False))
@@ -199,6 +202,7 @@ def test_held_random_through_make_policy_is_unchanged():
     np.testing.assert_array_equal([a() for _ in range(40)], [b(None, {"qpos": np.zeros(2)}) for _ in range(40)])
 
 
+@pytest.mark.slow
 def test_door_seeking_crosses_to_the_other_room():
     env = envs.make("tworoom", image_size=16).unwrapped
     for seed in range(2):

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from cli_faults import assert_user_error, run_command
 
+pytestmark = pytest.mark.slow  # commands run end to end: left out by make test-fast
+
 ENV = "InvertedPendulum-v5"
 TINY_MODEL = dict(preset="cpu", image_size=16, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
                   pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=32, batch_size=4, steps=3,

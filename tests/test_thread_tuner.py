@@ -62,6 +62,7 @@ def _workload():
     return x
 
 
+@pytest.mark.slow
 def test_a_competing_process_makes_it_measure_again():
     threads = torch.get_num_threads()
     tuner = ThreadTuner(trials=2, drift=1.3, window=4)

@@ -34,6 +34,7 @@ def records(run, kind):
     return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
     cfg = LeWMConfig.from_dict({**TINY, "image_size": 16, "cnn_channels": [8, 16], "pred_dropout": 0.0})
@@ -70,6 +71,7 @@ def test_train_end_to_end_writes_log_checkpoint_and_probe(tmp_path, tiny_yaml, t
     assert json.loads((tmp_path / "p.json").read_text())["targets"][0] == "cos_qpos0"
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_yaml, tiny_reacher_h5, monkeypatch):
     cfg, data = tiny_yaml(pred_dropout=0.1), str(tiny_reacher_h5)
     assert main(["--config", cfg, "--data", data, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
@@ -155,6 +157,7 @@ def test_ridge_probe_recovers_a_linear_map():
     assert (r2 > 0.99).all() and (r > 0.99).all()
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_data_parallel(tmp_path, tiny_yaml, tiny_reacher_h5):
     import os
     import subprocess

@@ -1,5 +1,6 @@
 """lewm-train says how fast it goes and how long it will take, after a few steps; ``--checkpoint-every``."""
 
+import pytest
 import yaml
 from cli_faults import assert_user_error, run_command
 
@@ -44,6 +45,7 @@ def test_durations_read_as_words():
     assert [format_duration(s) for s in (42, 780, 7500)] == ["42 s", "13 min", "2 h 05 min"]
 
 
+@pytest.mark.slow
 def test_checkpoint_every_below_one_is_one_line(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"preset": "cpu"}))
     result = run_command("lewm-train", "--config", tmp_path / "c.yaml", "--checkpoint-every", 0, "--out",
@@ -51,6 +53,7 @@ def test_checkpoint_every_below_one_is_one_line(tmp_path):
     assert_user_error(result, "lewm-train", "--checkpoint-every must be at least 1")
 
 
+@pytest.mark.slow
 def test_lewm_train_reports_its_pace_and_takes_checkpoint_every(tiny_reacher_h5, tmp_path):
     model = dict(preset="cpu", image_size=32, cnn_channels=[8, 16, 32], embed_dim=32, proj_hidden=64, pred_depth=1,
                  pred_heads=2, pred_dim_head=16, pred_mlp_dim=64, sigreg_projections=32, batch_size=4, eval_every=100,

@@ -41,6 +41,7 @@ def test_samples_are_goals_ahead_in_the_episode_or_random():
     assert ladder["k"].min() == 1 and ladder["k"].max() <= 4 and len(np.unique(ladder["start"])) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["mc", "td"])
 def test_both_estimators_learn_to_order_goals_by_blocks(estimator):
     torch.manual_seed(0)
@@ -129,6 +130,7 @@ def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpo
         make_agent(str(other), cost="value")
 
 
+@pytest.mark.slow
 def test_lewm_train_value_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
     import subprocess
 

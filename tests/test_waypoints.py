@@ -276,6 +276,7 @@ def test_lewm_waypoints_writes_a_directed_graph_under_its_own_name(tiny_reacher_
         assert error.startswith("lewm-waypoints: error: ") and error.count("\n") == 1, error
 
 
+@pytest.mark.slow
 def test_the_shipped_directed_cube_graph_loads_for_its_model():
     from agent.pretrained import shipped_checkpoints
 
