@@ -64,7 +64,10 @@ def add_planner_options(g) -> None:
     import argparse
 
     from agent.latent_cost import COSTS
+    from agent.pretrained import shipped_checkpoints
+    from agent.waypoints import FILE_NAME
 
+    with_graph = [name for name, folder in shipped_checkpoints().items() if (folder / FILE_NAME).is_file()]
     g.add_argument("--cost", choices=COSTS,
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
@@ -74,7 +77,7 @@ def add_planner_options(g) -> None:
                    help="approach far goals through a waypoint graph: --waypoints the checkpoint's waypoints.npz, "
                         "--waypoints FILE another graph (e.g. waypoints_directed.npz beside the cube model, for "
                         "OGBench's long tasks), --no-waypoints straight at the goal; default: the checkpoint's "
-                        "graph when it has one (the shipped reacher, pointmass and tworoom models do)")
+                        f"graph when it has one (shipped models with one: {', '.join(with_graph) or 'none'})")
     g.add_argument("--subgoals", action=SwitchOrValue, metavar="KIND", choices=["learned", "value"],
                    const="learned",
                    help="aim each replan at a subgoal on the way to the goal, in place of waypoints: learned (the "
