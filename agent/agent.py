@@ -4,7 +4,8 @@ Each action block is ``frameskip`` env steps. At every block boundary the agent 
 the last ``history_size`` embeddings and executed action blocks, and every ``receding_horizon`` blocks replans,
 warm-started from the unexecuted tail of its previous plan. With ``replan_steps`` below ``frameskip`` it replans
 every ``replan_steps`` env steps instead, from a history of frames one block apart ending at the current step.
-Plans live in the model's normalised action units; the box [-1, 1] of the env is mapped into them, so no planned action ever leaves the env's box.
+Plans live in the model's normalised action units; the box [-1, 1] of the env is mapped into them, so no planned
+action ever leaves the env's box.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     model's state readout (``state_lambda``; z-scored state units), so every part of the state the readout names
     weighs alike, whatever share of the latent it takes; "min": the nearest of the H predicted steps (a plan
     counts by the best moment it passes, as a success does when an episode stops on it); "value": the action
-    blocks to the goal by the learned goal value ``value`` (``world_model.policies.value.GoalValue``), ``min_h (h + d(z_h,
-    g))``: the blocks the plan takes to its best point plus the value's estimate of the rest.
+    blocks to the goal by the learned goal value ``value`` (``world_model.policies.value.GoalValue``),
+    ``min_h (h + d(z_h, g))``: the blocks the plan takes to its best point plus the value's estimate of the rest.
     ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device

@@ -45,7 +45,8 @@ def _read_choice(folder) -> dict | None:
         return {**record, "planner": record["planner"]}  # not an object: TypeError; no planner: KeyError
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserInputError(f"{path} is not a planner choice ({type(exc).__name__}); it should read "
-                             f'{{"planner": "{DEFAULT_PLANNER}"}}, or delete it to plan with {DEFAULT_PLANNER}') from exc
+                             f'{{"planner": "{DEFAULT_PLANNER}"}}, or delete it to plan with '
+                             f"{DEFAULT_PLANNER}") from exc
 
 
 def checkpoint_planner(folder, known: tuple[str, ...] | None = None) -> str:
@@ -83,7 +84,8 @@ def checkpoint_settings(folder) -> dict:
             raise UserInputError(f"{path}: unknown setting {name!r}; known: {', '.join(SETTINGS)}")
         if isinstance(SETTINGS[name][0], str):
             if value not in SETTINGS[name]:
-                raise UserInputError(f"{path}: setting {name} must be one of {', '.join(SETTINGS[name])}, got {value!r}")
+                raise UserInputError(f"{path}: setting {name} must be one of {', '.join(SETTINGS[name])}, "
+                                     f"got {value!r}")
             continue
         low, high = SETTINGS[name]
         integral = isinstance(low, int)

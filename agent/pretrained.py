@@ -14,8 +14,8 @@ from planners.registry import PLANNERS, planner_class  # noqa: F401 (PLANNERS: t
 # warm start (the unexecuted tail of the last plan), so a warm replan needs fewer iterations than an episode's first
 # plan. The sampling budget depends on what seeds the search (experiments/bench/realtime.md):
 # - SEARCH_BUDGET (no proposal policy): LeWM's 300 samples, top 30; 15 iterations first, 5 per warm replan.
-# - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.policies.proposal): the policy's plan starts
-#   the search and is a candidate in every iteration, so 64 samples (top 6), 4 iterations first and 2 per warm
+# - PROPOSAL_BUDGET (the checkpoint has proposal.safetensors, see world_model.policies.proposal): the policy's plan
+#   starts the search and is a candidate in every iteration, so 64 samples (top 6), 4 iterations first and 2 per warm
 #   replan keep the success of the search budget at about a tenth of its time.
 PLANNER_DEFAULTS = dict(horizon=5, init_std=1.0, seed=0,
                         eval_final=False)  # the agent executes the plan; its cost would be one more rollout
@@ -185,17 +185,19 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
-    checkpoint's measured choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a proposal policy.
+    checkpoint's measured choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a
+    proposal policy.
     Planner settings that ``planning.json`` records apply to a planner given by name, unless given here; so does
     its ``cost`` (``None``: the checkpoint's, else ``"all"``; see ``agent.latent_cost``).
 
     ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
     model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
     straight at the goal. ``subgoals``: the same choices for the checkpoint's ``subgoal.safetensors`` (a learned
-    high level, see ``world_model.policies.subgoal``); where one is used it takes the waypoint graph's place. ``proposal``:
-    the same choices for the checkpoint's ``proposal.safetensors`` (see
+    high level, see ``world_model.policies.subgoal``); where one is used it takes the waypoint graph's place.
+    ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
     ``world_model.policies.proposal``); one that plans further ahead than the planner gives its first blocks, one that
-    plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster), ``"bf16"`` or ``"fp32"``. Samples and
+    plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster),
+    ``"bf16"`` or ``"fp32"``. Samples and
     iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
     else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
     the rollout through ``torch.compile``; ``replan_steps``: replan within a block (all three ``Agent``).

@@ -1,8 +1,8 @@
 """A high level guided by the goal value: aim at the data frame within reach that is nearest the goal in moves.
 
 The waypoint graph (``agent.waypoints``) finds the way to a far goal by a shortest-path search over the data's
-embeddings, with per-task link and reach settings. With a goal value (``world_model.policies.value``) no search is needed:
-the value already says how many action blocks each data frame is from the goal. At each replan the agent aims at
+embeddings, with per-task link and reach settings. With a goal value (``world_model.policies.value``) no search is
+needed: the value already says how many action blocks each data frame is from the goal. At each replan the agent aims at
 the frame, among those within ``reach`` of its current embedding, with the fewest blocks left to the goal; once
 the goal itself is within ``goal_blocks`` by the value, at the goal. The same two settings serve every task.
 

@@ -19,8 +19,9 @@ of the latent (the cube beside the arm), latent neighbours can differ in exactly
 them moves it for free; in state units every part weighs alike. Targets handed to the planner stay embeddings.
 
 A *directed* graph follows its data forward in time only (a link still joins two near nodes both ways, at a
-cost of ``link_cost`` blocks, 1 by default), so a path moves things only as some trajectory of the data moved them: the cube on a table
-is moved by the segments that picked it up, not by a chain of neighbours that each differ in it by a little.
+cost of ``link_cost`` blocks, 1 by default), so a path moves things only as some trajectory of the data moved them:
+the cube on a table is moved by the segments that picked it up, not by a chain of neighbours that each differ in it
+by a little.
 With ``lead`` > 0 the agent aims, at each replan, at the node ``lead`` hops along the shortest path from the node
 nearest its current embedding (test-time graph search over the data, as arXiv 2510.07257 does for OGBench's
 policies), instead of at the reachable node closest to the goal. With ``track`` it also remembers, per goal, the

@@ -185,8 +185,8 @@ class SamplingPlanner:
                 (clipped into the box if zero lies outside it). See :func:`planners.shift_plan`.
             return_history: also return the per-iteration mean elite cost (``PlanResult.history``).
             proposals: ``(B, P, H, A)`` plans from elsewhere (e.g. a learned policy, see
-                ``world_model.policies.proposal``), evaluated as candidates in every iteration (the last P slots, clipped
-                to the box), so a good proposal becomes an elite; P must leave room for the mean and
+                ``world_model.policies.proposal``), evaluated as candidates in every iteration (the last P slots,
+                clipped to the box), so a good proposal becomes an elite; P must leave room for the mean and
                 the sampled candidates (P < the smallest population).
 
         Returns:

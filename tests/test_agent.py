@@ -8,7 +8,6 @@ from conftest import DEVICES, tiny_config
 from agent import Agent
 from agent.images import to_rgb_frames
 from agent.pretrained import make_agent, make_planner
-from planners import CEM
 from world_model import LeWM
 
 

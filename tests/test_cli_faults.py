@@ -43,7 +43,8 @@ CASES = [
      ["--refine-steps must be at least 0"]),
     ("zero-refine-lr", "lewm-plan", ["--goal", "{goal}", "--refine-lr", "0"],
      ["--refine-lr must be a finite number > 0"]),
-    ("zero-replan-steps", "lewm-plan", ["--goal", "{goal}", "--replan-steps", "0"], ["--replan-steps must be at least 1"]),
+    ("zero-replan-steps", "lewm-plan", ["--goal", "{goal}", "--replan-steps", "0"],
+     ["--replan-steps must be at least 1"]),
     ("replan-steps-not-a-divisor", "lewm-plan", ["--goal", "{goal}", "--replan-steps", "2"],
      ["--replan-steps must divide the model's frameskip 5, got 2"]),
     # ---- lewm-plan: outputs, checked before the episode is planned

@@ -28,7 +28,8 @@ def test_off_by_default_and_the_loss_is_unchanged():
     gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731  SIGReg's directions
     a, c = plain.loss(b, generator=gen()), with_decoder.loss(b, generator=gen())
     assert "recon" not in a and float(c["recon"].detach()) > 0
-    assert float(c["total"].detach()) == pytest.approx(float(a["total"].detach()) + 2.0 * float(c["recon"].detach()), rel=1e-5)
+    assert float(c["total"].detach()) == pytest.approx(float(a["total"].detach()) + 2.0 * float(c["recon"].detach()),
+                                                       rel=1e-5)
     assert with_decoder.num_parameters()["decoder"] > 0
 
 

@@ -99,7 +99,8 @@ def test_actions_normalise_per_env_step():
     wm.cfg.action_mean, wm.cfg.action_std = [0.5, -0.2], [2.0, 0.5]
     block = torch.randn(3, wm.cfg.action_block_dim)
     step = block[:, : wm.cfg.action_dim]
-    torch.testing.assert_close(wm.normalize_actions(step), (step - torch.tensor([0.5, -0.2])) / torch.tensor([2.0, 0.5]))
+    torch.testing.assert_close(wm.normalize_actions(step),
+                               (step - torch.tensor([0.5, -0.2])) / torch.tensor([2.0, 0.5]))
     torch.testing.assert_close(wm.normalize_actions(step), wm.normalize_actions(block)[:, : wm.cfg.action_dim])
     with pytest.raises(ValueError, match="multiple of 2"):
         wm.normalize_actions(torch.zeros(3, 3))

@@ -52,7 +52,8 @@ def main() -> None:
              f"Date: {time.strftime('%Y-%m-%d')}", "",
              f"{args.episodes} episodes x {args.steps} env steps (action repeat 2), held-random policy; "
              "collection time excludes the final merge into HDF5.", "",
-             "| image size | workers | frames | seconds | frames/s | speed-up vs 1 worker |", "|---|---|---|---|---|---|"]
+             "| image size | workers | frames | seconds | frames/s | speed-up vs 1 worker |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         base = next(b for b in rows if b["image_size"] == r["image_size"] and b["workers"] == min(args.workers))
         lines.append(f"| {r['image_size']} | {r['workers']} | {r['frames']} | {r['collect_seconds']:.1f} "

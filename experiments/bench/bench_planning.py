@@ -294,7 +294,8 @@ def write_report(report: dict, name: str = "planning_speed") -> None:
                     f"**{r[f'ratio_{compiled}']:.2f}x**" if compiled else "not run | -")
             lines.append(f"| {r['preset']} | {r['predictor_params'] / 1e6:.2f} M | {r['swm_s']:.2f} s | "
                          f"{r['ours_plain_s']:.2f} s ({r['ratio_ours_plain']:.2f}x) | {r['ours_fast_s']:.2f} s | "
-                         f"**{r['ratio_ours_fast']:.2f}x** | {unpacked} | {bf16} | {comp} | {r['port_max_cost_diff']:.1e} |")
+                         f"**{r['ratio_ours_fast']:.2f}x** | {unpacked} | {bf16} | {comp} | "
+                         f"{r['port_max_cost_diff']:.1e} |")
         lines.append("")
     if report.get("batch"):
         lines += ["## 3. Batched planning: N envs in one plan (shipped cpu-preset model, fast rollout)", "",
@@ -339,7 +340,8 @@ def write_report(report: dict, name: str = "planning_speed") -> None:
                    f"{s['receding_horizon']}, cost {s['cost']}")
             lines.append(f"| {r['label']} | {r['planner']} | {cfg} | {r['successes']}/{r['episodes']} "
                          f"({r['success_rate']:.0%}) | {r['ci95'][0]:.0%}–{r['ci95'][1]:.0%} | "
-                         f"{r['plan_seconds_per_episode']:.2f}{' (' + r['timed_as'] + ')' if 'timed_as' in r else ''} |")
+                         f"{r['plan_seconds_per_episode']:.2f}"
+                         f"{' (' + r['timed_as'] + ')' if 'timed_as' in r else ''} |")
         lines.append("")
     md = RESULTS / f"{name}.md"
     reading = md.read_text().split("\n## Reading", 1) if md.exists() else []

@@ -5,8 +5,9 @@ encoder, a ``Predictor`` / ``ARPredictor`` (``transformer.layers.N``), an ``Embe
 projectors. Ours holds the same computation under other names; the ViT's separate query/key/value become one
 ``qkv`` matrix (rows q, then k, then v). The Hugging Face ViT has two key layouts:
 
-- ``transformers4`` (transformers 4.x, the published checkpoints): ``encoder.encoder.layer.N.attention.attention.query``,
-  ``attention.output.dense``, ``intermediate.dense``, ``output.dense``;
+- ``transformers4`` (transformers 4.x, the published checkpoints):
+  ``encoder.encoder.layer.N.attention.attention.query``, ``attention.output.dense``, ``intermediate.dense``,
+  ``output.dense``;
 - ``transformers5`` (transformers 5.x): ``encoder.layers.N.attention.q_proj`` ... ``o_proj``, ``mlp.fc1``, ``mlp.fc2``.
 
 Importing accepts both; exporting writes the one asked for. Nothing here reads or writes files.

@@ -113,7 +113,8 @@ def load_checkpoint(cls, path, map_location="cpu", trust_unverified: bool = Fals
 
     The returned model's ``cfg.weights_sha256`` is None (the checksum belongs to the file, not the model); the
     weights file's digest is ``model.checkpoint_sha256``: the identity auxiliary files are checked against
-    (``world_model.model.model_identity``). ``trust_unverified``: a missing or wrong checksum is a warning, not an error.
+    (``world_model.model.model_identity``). ``trust_unverified``: a missing or wrong checksum is a warning, not an
+    error.
 
     Raises:
         FileNotFoundError: folder, config or weights missing.

@@ -47,10 +47,12 @@ class LeWM(nn.Module):
         self.state_head = None
         if cfg.state_lambda > 0 and cfg.state_mean is not None:  # lewm-train writes the statistics before building
             self.state_head = StateHead(d, cfg.state_mean, cfg.state_std, cfg.angle_qpos)
-        # Inference (eval mode, no autograd) rolls out through world_model.rollout.fast_rollout; False forces the plain path.
+        # Inference (eval mode, no autograd) rolls out through world_model.rollout.fast_rollout; False forces the plain
+        # path.
         self.use_fast_rollout = True
         self.compile_rollout = False  # True: that path through torch.compile (world_model.rollout.compiled_rollout)
-        self.pack_rollout_weights = True  # False: that path without oneDNN-packed weights (world_model.rollout.packed_linear)
+        # False: that path without oneDNN-packed weights (world_model.rollout.packed_linear)
+        self.pack_rollout_weights = True
         # On CPU the fast path rolls out at most this many candidates at a time: activations of a few hundred
         # candidates stay in cache, which makes large batches (many envs x 300 samples) ~1.4x faster per env.
         self.rollout_chunk = 1024
@@ -107,8 +109,8 @@ class LeWM(nn.Module):
         """Autoregressive open-loop rollout of N candidate plans per batch element.
 
         All B*N candidates go through one predictor call per step; each step feeds the last ``history_size``
-        embeddings. In eval mode without autograd this runs ``world_model.rollout.fast_rollout`` (same result, less work,
-        see there); otherwise the plain differentiable ``rollout_reference``.
+        embeddings. In eval mode without autograd this runs ``world_model.rollout.fast_rollout`` (same result, less
+        work, see there); otherwise the plain differentiable ``rollout_reference``.
 
         Args:
             z_hist: (B, Th, D) embeddings of the Th most recent frames (the last is the current frame).
@@ -179,8 +181,8 @@ class LeWM(nn.Module):
 
         tensors = list(self.predictor.parameters()) + list(self.pred_proj.parameters()) + list(self.pred_proj.buffers())
         # Inference tensors (a model loaded under torch.inference_mode) have no version counter.
-        key = (dtype, self.pack_rollout_weights) + tuple((t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device)
-                               for t in tensors)
+        key = (dtype, self.pack_rollout_weights) + tuple(
+            (t.data_ptr(), -1 if t.is_inference() else t._version, t.dtype, t.device) for t in tensors)
         if getattr(self, "_fast_key", None) != key:
             self._fast, self._fast_key = FastRollout(self, dtype, pack=self.pack_rollout_weights), key
         return self._fast

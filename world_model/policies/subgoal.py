@@ -1,7 +1,7 @@
 """A learned high level for far goals: the embedding to aim at next, a few action blocks ahead.
 
-The proposal policy (``world_model.policies.proposal``) and the latent cost reach goals a few blocks away. A goal a whole
-pick, carry and place away (OGBench's cube tasks) is beyond both: its embedding says where the cube must end, not
+The proposal policy (``world_model.policies.proposal``) and the latent cost reach goals a few blocks away. A goal a
+whole pick, carry and place away (OGBench's cube tasks) is beyond both: its embedding says where the cube must end, not
 that the gripper must first go and close on it. The data know the way there. This MLP is trained on the world
 model's own dataset with hindsight goals up to ``max_goal_blocks`` ahead (``world_model.policies.proposal_data``
 ``SubgoalSampler``) to predict the embedding the data reached ``subgoal_blocks`` blocks later on the way (the goal

@@ -1,4 +1,5 @@
-"""Training samples for the goal value (``world_model.policies.value``): hindsight goals over a frozen model's embeddings.
+"""Training samples for the goal value (``world_model.policies.value``): hindsight goals over a frozen model's
+embeddings.
 
 Distances are counted in action blocks (``frameskip`` frames). A start is any frame with at least one full block
 after it in its episode. Goals come from three sources, as in goal-conditioned offline RL (HIQL, GCIVL):

@@ -69,8 +69,9 @@ def _state_facts(cfg: LeWMConfig, train_ds, data_path) -> dict:
 
 def env_facts(attrs: dict) -> dict:
     """What a dataset records about its env, as config fields: the look of its images (``look``), and for a user's
-    gymnasium env its gym.make kwargs and action box (none of these for data collected before they were recorded). A dataset's ``env_import`` attribute is never copied: a
-    module to import is named by the user (``lewm-train --import MODULE``), never by a file."""
+    gymnasium env its gym.make kwargs and action box (none of these for data collected before they were recorded).
+    A dataset's ``env_import`` attribute is never copied: a module to import is named by the user
+    (``lewm-train --import MODULE``), never by a file."""
     import json
 
     facts = {}

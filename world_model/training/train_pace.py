@@ -72,7 +72,8 @@ class TrainPace:
         text = (f"measured {per_step:.2f} s/step (median of {len(self.seconds)} steps); {left:,} steps left: about "
                 f"{format_duration(left * per_step)}")
         if left > 0:
-            text += (f"; a checkpoint every {self.checkpoint_every:,} steps ({format_duration(self.checkpoint_every * per_step)}"
+            every = format_duration(self.checkpoint_every * per_step)
+            text += (f"; a checkpoint every {self.checkpoint_every:,} steps ({every}"
                      f", the next in {format_duration(min(next_save, left) * per_step)}; --checkpoint-every N saves "
                      f"sooner)")
         return text
