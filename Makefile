@@ -15,7 +15,7 @@ TORCH_INDEX ?= auto
 SWM ?= stable-worldmodel==0.1.1
 export MUJOCO_GL ?= egl
 
-.PHONY: setup test demo goal clean-venv
+.PHONY: setup lint test test-fast demo goal clean-venv
 
 # setuptools warns on every editable install of a flat layout ("folders ... with the same name as your package may
 # take precedence during imports"): this checkout is the package, so that is intended, and PYTHONWARNINGS silences it.
@@ -31,8 +31,21 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install the package with its test tools
 
-test: setup  ## run the test suite
-	$(VENV)/bin/pytest -q
+# The tests run over two cores (pytest-xdist, a worker per core, each test file on one worker so that a module's
+# fixtures are built once; TEST_WORKERS=0 runs them in this process). test-fast leaves out the tests marked slow
+# (training, evaluation, commands end to end): the inner loop, under 2 minutes; test lints, then runs everything
+# (about 10 minutes on a 2-core CPU).
+TEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+lint: setup  ## check the code with ruff (rules in pyproject.toml)
+	$(VENV)/bin/ruff check .
+
+test: lint  ## lint, then run the whole test suite
+	$(PYTEST)
+
+test-fast: setup  ## run the tests not marked slow (the inner loop, under 2 minutes)
+	$(PYTEST) -m "not slow"
 
 demo: setup  ## plan towards the example goal with the shipped reacher model
 	$(VENV)/bin/lewm-plan --env reacher --goal agent/examples/reacher_goal.png
