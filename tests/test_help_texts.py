@@ -160,9 +160,13 @@ def test_the_forms_that_replaced_them(argv, waypoints, subgoals):
     assert (waypoint_choice(args), speed_settings(args)["subgoals"]) == (waypoints, subgoals)
 
 
-def test_a_waypoint_file_and_no_waypoints_is_an_error(capsys):
-    assert command_main("lewm-eval")(["--waypoints", "graph.npz", "--no-waypoints"]) == 2
-    assert "choose one" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, words", [
+    (["--waypoints", "graph.npz", "--no-waypoints"], "--waypoints given twice, or with --no-waypoints: choose one"),
+    (["--subgoals", "--subgoals", "value"], "--subgoals given twice, or with --no-subgoals: choose one"),
+    (["--no-subgoals", "value"], "--no-subgoals takes no value (got 'value')")])
+def test_one_form_at_a_time(argv, words, capsys):
+    assert command_main("lewm-eval")(["--env", "no_such_task", *argv]) == 2
+    assert capsys.readouterr().err == f"lewm-eval: error: {words}\n"
 
 
 # ---- lists and budgets read from where the code keeps them
