@@ -77,3 +77,32 @@ class WideCubeOraclePolicy(CubeOraclePolicy):
 
     name = "oracle_wide"
     noise = 0.3
+
+
+class MarkovCubeOraclePolicy(CubeOraclePolicy):
+    """OGBench's other cube oracle, ``CubeMarkovOracle``: no plan, a phase read off the current state each step
+    (above the cube, down, grasp, up, over the target, down, release, away) with proportional gains, plus
+    Gaussian action noise (``noise``, action units, independent per step). Its motions differ from the plan
+    oracle's smooth planned paths: evaluation pairs drawn from it test a model on a data policy it never saw."""
+
+    name = "oracle_markov"
+    noise = 0.1
+
+    def __init__(self, env, rng: np.random.Generator, noise: float | None = None,
+                 noise_smoothing: float | None = None):
+        from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
+
+        if not hasattr(env, "set_new_target"):
+            raise ValueError("the oracle_markov policy needs the cube env (lewm/Cube-v0)")
+        self.env = env
+        self.action_noise = self.noise if noise is None else noise
+        self._state = np.random.RandomState(int(rng.integers(2**31))).get_state()
+        self.oracle = CubeMarkovOracle(env=env)
+        self._planned = False
+
+    def __call__(self, obs=None, info=None) -> np.ndarray:
+        """Returns the next action, float32 (5,); needs OGBench's observation info (``info`` of ``lewm/Cube-v0``)."""
+        action = super().__call__(obs, info)
+        with self._own_random_state():
+            action = action + np.random.normal(0.0, self.action_noise, size=action.shape)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.cube_oracle import CubeOraclePolicy, WideCubeOraclePolicy
+from envs.cube_oracle import CubeOraclePolicy, MarkovCubeOraclePolicy, WideCubeOraclePolicy
 from envs.push_policy import PushPolicy
 
 
@@ -136,7 +136,7 @@ class DoorSeekingPolicy:
 
 
 POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, CubeOraclePolicy,
-                                      WideCubeOraclePolicy)}
+                                      WideCubeOraclePolicy, MarkovCubeOraclePolicy)}
 
 
 def check_policy(name: str, task: str) -> None:

@@ -64,7 +64,7 @@ def test_door_seeking_policy_for_tworoom(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--env", "reacher", "--policy", "bogus"],
-     "unknown policy 'bogus'; known policies: door_seeking, held_random, oracle, oracle_wide, push"),
+     "unknown policy 'bogus'; known policies: door_seeking, held_random, oracle, oracle_markov, oracle_wide, push"),
     (["--env", "reacher", "--policy", "push"], "policy 'push' works only for pusht, not 'reacher'"),
     (["--env", "reacher", "--policy", "door_seeking"], "policy 'door_seeking' works only for tworoom, not 'reacher'"),
     (["--env", "tworoom", "--policy", "door_seeking", "--door-prob", "1.5"], "--door-prob must be in [0, 1]"),

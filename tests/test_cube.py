@@ -24,9 +24,9 @@ def env():
     e.close()
 
 
-def roll(env, seed, steps):
-    """Runs the oracle from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 41), actions (T, 5)."""
-    return record_policy(env, make_policy("oracle", "cube", 5, np.random.default_rng(seed), env=env), seed, steps)
+def roll(env, seed, steps, policy="oracle"):
+    """Runs a cube oracle from ``reset(seed)``; returns frames (T+1, H, W, 3), states (T+1, 41), actions (T, 5)."""
+    return record_policy(env, make_policy(policy, "cube", 5, np.random.default_rng(seed), env=env), seed, steps)
 
 
 @pytest.mark.slow
@@ -104,16 +104,17 @@ def test_a_checkpoint_of_another_look_is_refused_naming_both_looks(tmp_path, rec
 
 
 @pytest.mark.slow
-def test_the_oracle_moves_the_cube_and_is_reproducible(env):
-    _, states, actions = roll(env, seed=1, steps=60)
-    _, again, actions_again = roll(env, seed=1, steps=60)
+@pytest.mark.parametrize("policy", ["oracle", "oracle_markov"])
+def test_the_oracle_moves_the_cube_and_is_reproducible(env, policy):
+    _, states, actions = roll(env, seed=1, steps=60, policy=policy)
+    _, again, actions_again = roll(env, seed=1, steps=60, policy=policy)
     assert np.array_equal(actions, actions_again) and np.allclose(states, again)
     lifted = states[:, CUBE_XYZ][:, 2].max()
     moved = np.linalg.norm(states[:, CUBE_XYZ] - states[0, CUBE_XYZ], axis=1).max()
     assert lifted > 0.03 or moved > 0.02, "the oracle did not pick the cube up within 60 steps"
     np.random.seed(123)
     outside = np.random.get_state()[1].copy()
-    roll(env, seed=2, steps=3)
+    roll(env, seed=2, steps=3, policy=policy)
     assert np.array_equal(np.random.get_state()[1], outside)  # numpy's global generator is left alone
 
 
