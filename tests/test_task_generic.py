@@ -187,7 +187,7 @@ def test_policy_selection_and_its_errors():
     rng = np.random.default_rng(0)
     assert isinstance(make_policy("held_random", "reacher", 2, rng), HeldRandomPolicy)
     assert isinstance(make_policy("door_seeking", "tworoom", 2, rng), DoorSeekingPolicy)
-    known = "door_seeking, held_random, oracle, oracle_wide, push"
+    known = "door_seeking, held_random, oracle, oracle_markov, oracle_wide, push"
     with pytest.raises(ValueError, match=f"unknown policy 'bogus'; known policies: {known}"):
         check_policy("bogus", "reacher")
     with pytest.raises(ValueError, match="policy 'door_seeking' works only for tworoom, not 'pointmass'"):
