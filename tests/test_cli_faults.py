@@ -1,5 +1,6 @@
-"""Every user error of ``lewm-plan``, ``lewm-eval`` and ``lewm-collect``, run through the installed commands: one
-line on stderr naming the problem, exit status 2, no traceback, nothing written, no input changed.
+"""Every user error of ``lewm-plan``, ``lewm-eval`` and ``lewm-collect`` (the first of each through the installed
+command, the others through its ``main`` in this process): one line on stderr naming the problem, exit status 2, no
+traceback, nothing written, no input changed.
 
 Each row: an id, the command, its arguments (``{name}`` stands for a prepared input, ``{work}`` for the case's
 own empty folder, where every output of the case is pointed), and words the error line must contain.
@@ -11,7 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
-from cli_faults import assert_unchanged, assert_user_error, run_command, snapshot
+from cli_faults import assert_unchanged, assert_user_error, run_command, run_in_process, snapshot
 
 pytestmark = pytest.mark.slow  # commands run end to end: left out by make test-fast
 
@@ -224,14 +225,22 @@ def _overwrite_middle(data: bytes, n: int) -> bytes:
     return data[:mid] + b"\xff" * n + data[mid + n:]
 
 
-@pytest.mark.parametrize("exe,args,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_user_error_is_one_line_and_leaves_nothing(exe, args, words, inputs, tmp_path):
+# The first case of each command runs the installed command; the others run its main in this process (the same
+# checks without an interpreter start-up each, which was most of this file's time).
+INSTALLED = {next(c[0] for c in CASES if c[1] == exe) for exe in {c[1] for c in CASES}}
+
+
+@pytest.mark.parametrize("case,exe,args,words", CASES, ids=[c[0] for c in CASES])
+def test_user_error_is_one_line_and_leaves_nothing(case, exe, args, words, inputs, tmp_path, capsys):
     work = tmp_path / "work"
     work.mkdir()
     names = {**{k: str(v) for k, v in inputs.items()}, "work": str(work)}
     argv = [a.format(**names) for a in _with_defaults(exe, args)]
     before = snapshot(inputs["inputs"], inputs["reacher_h5"], inputs["checkpoint"])
-    result = run_command(exe, *argv, cwd=work)
+    if case in INSTALLED:
+        result = run_command(exe, *argv, cwd=work)
+    else:
+        result = run_in_process(exe, *argv, cwd=work, capsys=capsys)
     assert_user_error(result, exe, *words)
     assert_unchanged(before, snapshot(inputs["inputs"], inputs["reacher_h5"], inputs["checkpoint"]))
     assert not any(work.iterdir()), f"left behind: {sorted(p.name for p in work.iterdir())}"
