@@ -19,11 +19,14 @@ def run_command(exe: str, *args, cwd=None, timeout: int = 300, extra_env: dict |
                           timeout=timeout, env=env)
 
 
-def run_in_process(exe: str, *args, cwd, capsys) -> subprocess.CompletedProcess:
+def run_in_process(exe: str, *args, cwd=None, capsys=None) -> subprocess.CompletedProcess:
     """Runs the ``main`` that the console script ``exe`` starts, in this process, on ``args`` (stringified) from
     ``cwd``: the same error boundary without an interpreter start-up (about 2 s of CPU each). Output comes from
-    pytest's ``capsys``; argparse's own exits give their status. The working folder, torch's thread count, the
+    pytest's ``capsys`` where given, else from redirected ``sys.stdout``/``sys.stderr``; argparse's own exits give
+    their status. The working folder, torch's thread count, the
     SIGINT/SIGTERM handlers, the unraisable hook and ``LEWM_DEBUG`` (unset while it runs) are restored after."""
+    import contextlib
+    import io
     import signal
     import sys
     from importlib.metadata import entry_points
@@ -36,12 +39,16 @@ def run_in_process(exe: str, *args, cwd, capsys) -> subprocess.CompletedProcess:
     here, threads, hook = os.getcwd(), torch.get_num_threads(), sys.unraisablehook
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     debug = os.environ.pop("LEWM_DEBUG", None)
-    capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    if capsys is not None:
+        capsys.readouterr()
     os.chdir(cwd or here)
     try:
-        status = main(argv)
-    except SystemExit as exc:  # argparse's usage errors
-        status = exc.code if isinstance(exc.code, int) else 1
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(argv)
+            except SystemExit as exc:  # argparse's usage errors
+                status = exc.code if isinstance(exc.code, int) else 1
     finally:
         os.chdir(here)
         torch.set_num_threads(threads)
@@ -50,8 +57,11 @@ def run_in_process(exe: str, *args, cwd, capsys) -> subprocess.CompletedProcess:
             signal.signal(sig, handler)
         if debug is not None:
             os.environ["LEWM_DEBUG"] = debug
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess([exe, *argv], status, out.out, out.err)
+    if capsys is not None:
+        captured = capsys.readouterr()
+        out.write(captured.out)
+        err.write(captured.err)
+    return subprocess.CompletedProcess([exe, *argv], status, out.getvalue(), err.getvalue())
 
 
 def snapshot(*roots) -> dict[str, str]:

@@ -127,13 +127,16 @@ def record_policy(env, policy, seed: int, steps: int):
 
 
 def assert_clean_cli_errors(cmd: list, cases) -> None:
-    """For each (option change, message) of ``cases``, runs ``cmd`` with that option's value replaced and expects
-    exit 2 and one line of stderr holding ``message``."""
-    import subprocess
+    """For each (option change, message) of ``cases``, runs ``cmd`` (an installed command and its arguments) with
+    that option's value replaced and expects exit 2 and one line of stderr holding ``message``. The command's
+    ``main`` runs in this process (no interpreter start-up per case; the caller has run the installed command)."""
+    from pathlib import Path
+
+    from cli_faults import run_in_process
 
     for change, message in cases:
         args = list(cmd)
         i = args.index(change[0])
         args[i + 1] = change[1]
-        bad = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        bad = run_in_process(Path(args[0]).name, *args[1:])
         assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
