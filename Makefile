@@ -180,9 +180,7 @@ pusht-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_state3k.yaml \
 		--data data/pusht3k.h5 --out runs/pusht_state3k --threads 2 \
 		$$([ -f runs/pusht_state3k/train_state.pt ] && echo --resume)
-	cp world_model/checkpoints/pusht/README.md /tmp/pusht_checkpoint_README.md
 	$(VENV)/bin/lewm-ship --run runs/pusht_state3k --heldout data/pusht_heldout.h5 --name pusht
-	cp /tmp/pusht_checkpoint_README.md world_model/checkpoints/pusht/README.md
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
 		--data data/pusht3k.h5
 	$(MAKE) pusht-eval

@@ -14,9 +14,12 @@ def test_ships_a_run_with_its_heldout_states(tiny_checkpoint, tiny_reacher_h5, t
     monkeypatch.setattr(ship, "CHECKPOINTS", tmp_path / "checkpoints")
     (tmp_path / "checkpoints" / "mine").mkdir(parents=True)
     (tmp_path / "checkpoints" / "mine" / "stale.npz").write_bytes(b"old")  # a previous model's file goes
+    (tmp_path / "checkpoints" / "mine" / "README.md").write_text("# mine\n")  # people's notes stay
     assert ship.main(["--run", str(run), "--heldout", str(tiny_reacher_h5), "--name", "mine"]) == 0
     dest = tmp_path / "checkpoints" / "mine"
-    assert sorted(p.name for p in dest.iterdir()) == ["config.yaml", "heldout_states.h5", "model.safetensors"]
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "config.yaml", "heldout_states.h5",
+                                                      "model.safetensors"]
+    assert (dest / "README.md").read_text() == "# mine\n"
     assert LeWM.load(dest).cfg.task == LeWM.load(tiny_checkpoint).cfg.task
     with h5py.File(dest / "heldout_states.h5") as out, h5py.File(tiny_reacher_h5) as src:
         assert "pixels" not in out

@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def ship(run: Path, heldout: Path, dest: Path, half: bool = True) -> LeWM:
     """Writes ``run/model`` (fp16 when ``half``) and ``heldout``'s state columns into the folder ``dest``, replacing
-    it whole only once the new folder is complete; returns the model as loaded from the run."""
+    it whole only once the new folder is complete; returns the model as loaded from the run.
+
+    The files built for the old weights (proposal, value, waypoint graphs, ``planning.json``) go with them; the
+    folder's ``README.md``, written by people, is carried over (update it for the new model)."""
     import h5py
 
     model = LeWM.load(run / "model")
@@ -97,6 +100,8 @@ def ship(run: Path, heldout: Path, dest: Path, half: bool = True) -> LeWM:
             for key, value in src.attrs.items():
                 out.attrs[key] = value
             out.attrs["pixels_dropped"] = "states only; render frames with the env"
+        if (dest / "README.md").is_file():
+            shutil.copyfile(dest / "README.md", tmp / "README.md")
         os.chmod(tmp, 0o755)  # mkdtemp's folder is private
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
