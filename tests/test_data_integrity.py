@@ -6,7 +6,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from cli_faults import assert_user_error, run_command
+from cli_faults import assert_user_error, run_command, run_in_process
 
 from common.cli_errors import UserInputError
 from world_model.data.data_integrity import EPISODE_SHA, check_file
@@ -157,8 +157,9 @@ def test_lewm_train_proposal_refuses_bad_data(data, extra, words, bad_data, tiny
     folder = tmp_path / "ck"
     shutil.copytree(tiny_checkpoint, folder)
     path = tiny_reacher_h5 if data == "reacher" else bad_data[data]
-    result = run_command("lewm-train-proposal", "--checkpoint", folder, "--data", path, "--steps", "2",
-                         "--no-progress", *extra)
+    # lewm-train-proposal's main in this process (test_proposal runs the installed command)
+    result = run_in_process("lewm-train-proposal", "--checkpoint", folder, "--data", path, "--steps", "2",
+                            "--no-progress", *extra)
     assert_user_error(result, "lewm-train-proposal", *words)
     assert not (folder / "proposal.safetensors").exists()
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 import yaml
-from cli_faults import assert_user_error, run_command
+from cli_faults import assert_user_error, run_command, run_in_process
 from conftest import installed_command
 from safetensors.torch import load_file
 
@@ -91,7 +91,8 @@ def short_run(tmp_path_factory, setup):
     (["--set", "lr=.nan"], ["lr must be a finite number"]),
 ], ids=["lr", "seed", "architecture", "steps-inf", "lr-nan"])
 def test_resume_refuses_what_cannot_change(options, words, setup, short_run):
-    result = run_command("lewm-train", "--config", setup["config"], "--data", setup["data"], "--out", short_run,
+    # lewm-train's main in this process (no interpreter start-up); the config-file case below runs the command
+    result = run_in_process("lewm-train", "--config", setup["config"], "--data", setup["data"], "--out", short_run,
                          "--resume", *options, "--no-progress")
     assert_user_error(result, "lewm-train", *words)
 
