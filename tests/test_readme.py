@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -15,6 +17,7 @@ def readme_block(marker: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_readme_gym_loop_runs():
     code = readme_block("<!-- gym-loop")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)

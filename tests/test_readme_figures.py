@@ -12,7 +12,7 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" /
 # the pages that took the README's measurements and guides (docs/value.md, docs/data_at_scale.md are records of
 # their own issues)
 MOVED = [README, *(ROOT / "docs" / f"{name}.md" for name in ("results", "planning", "own_environment", "evaluation",
-                                                             "interop", "training", "troubleshooting", "layout")),
+                                                             "interop", "training", "troubleshooting", "architecture")),
          *sorted((ROOT / "docs" / "tasks").glob("*.md"))]
 TIME = re.compile(r"\d[\d,.]*\s?(?:ms|min)\b|\d[\d.]*\s?s (?:per|a step|from)|\d[\d.]* s\b|frames/s|s/step")
 CPU = re.compile(r"Zen|AVX|EPYC")

@@ -10,7 +10,8 @@ from envs.goal_env import GoalImageTask
 from envs.task import Task, TaskBase, TaskContractError, TaskDefaults, check_task, task_problems
 
 
-@pytest.mark.parametrize("name", sorted(envs.TASKS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("cube", "pusht") else n
+                                  for n in sorted(envs.TASKS)])
 def test_every_registered_task_keeps_the_contract(name):
     env = envs.make(name, image_size=16).unwrapped
     try:
