@@ -34,8 +34,11 @@ def bytes_per_env(make_env: Callable) -> int | None:
     """Memory one more env takes (bytes): the growth while a second env is built after a first (call it with
     one already alive: the first envs of a process also pay one-time costs such as the renderer's driver). Both
     are closed again. None where it cannot be read."""
+    import gc
+
     envs = [make_env()]
     try:
+        gc.collect()  # garbage of earlier work, freed in the middle of the measurement, would hide the growth
         before = rss_bytes()
         envs.append(make_env())
         after = rss_bytes()
