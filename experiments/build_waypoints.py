@@ -1,5 +1,7 @@
 """Moved: this script is the installed command ``lewm-waypoints`` now (``lewm-waypoints --help``)."""
+import os
 import sys
 
-print("experiments/build_waypoints.py: error: replaced by the command lewm-waypoints; run: lewm-waypoints --help", file=sys.stderr)
+NAME = os.path.basename(__file__)
+print(f"{NAME}: error: replaced by the command lewm-waypoints; run: lewm-waypoints --help", file=sys.stderr)
 sys.exit(2)

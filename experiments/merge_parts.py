@@ -1,5 +1,7 @@
 """Moved: this script is the installed command ``lewm-merge`` now (``lewm-merge --help``)."""
+import os
 import sys
 
-print("experiments/merge_parts.py: error: replaced by the command lewm-merge; run: lewm-merge --help", file=sys.stderr)
+NAME = os.path.basename(__file__)
+print(f"{NAME}: error: replaced by the command lewm-merge; run: lewm-merge --help", file=sys.stderr)
 sys.exit(2)

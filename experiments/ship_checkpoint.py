@@ -1,5 +1,7 @@
 """Moved: this script is the installed command ``lewm-ship`` now (``lewm-ship --help``)."""
+import os
 import sys
 
-print("experiments/ship_checkpoint.py: error: replaced by the command lewm-ship; run: lewm-ship --help", file=sys.stderr)
+NAME = os.path.basename(__file__)
+print(f"{NAME}: error: replaced by the command lewm-ship; run: lewm-ship --help", file=sys.stderr)
 sys.exit(2)
