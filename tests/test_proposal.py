@@ -182,3 +182,17 @@ def test_lewm_train_proposal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path)
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),
                             (["--data", str(tmp_path / "none.h5")], "dataset not found"),
                             (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")))
+
+
+def test_lewm_train_proposal_takes_several_files(tiny_checkpoint, tiny_reacher_h5, tmp_path, capsys):
+    """The shards of a collection plan train one proposal: every file's episodes are used."""
+    import json
+
+    from world_model.policies import train_proposal
+
+    args = ["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path), "--steps", "2", "--horizon", "2",
+            "--no-progress", "--data", str(tiny_reacher_h5), str(tiny_reacher_h5)]
+    assert train_proposal.main(args) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["data"] == [str(tiny_reacher_h5)] * 2
+    assert ProposalPolicy.load(tmp_path).horizon == 2

@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     first = essentials(p)
     first.add_argument("--checkpoint", required=True, metavar="DIR",
                        help="checkpoint folder (config.yaml + model.safetensors)")
-    first.add_argument("--data", required=True, metavar="FILE",
-                       help="the HDF5 dataset the model was trained on (lewm-collect)")
+    first.add_argument("--data", required=True, nargs="+", metavar="FILE",
+                       help="the HDF5 dataset the model was trained on (lewm-collect), or several (e.g. shards)")
     first.add_argument("--out", metavar="DIR", help="folder for proposal.safetensors (default: the checkpoint folder)")
     training = p.add_argument_group("training")
     training.add_argument("--horizon", type=int, default=5, metavar="N",
@@ -137,12 +137,13 @@ def _main(argv) -> int:
     check_seed(args)
     check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)
-    check_horizon(args.data, args.horizon, model.cfg.frameskip)  # before minutes of encoding
-    data = encode_dataset(model, args.data, progress=not args.no_progress)
+    for path in args.data:  # before minutes of encoding
+        check_horizon(path, args.horizon, model.cfg.frameskip)
+    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
     policy, metrics = train_proposal(data, model.cfg.embed_dim, args.horizon, args.steps, args.batch,
                                      max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                      progress=not args.no_progress)
-    metrics["data"] = str(args.data)
+    metrics["data"] = [str(path) for path in args.data]
     # float16 on disk, as the checkpoints; the model's weights digest ties the file to the model it was trained for
     path = policy.save(args.out or folder, info=metrics, half=True, model_sha256=model.checkpoint_sha256)
     after, before = metrics["val_after"], metrics["val_before"]

@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     first = essentials(p)
     first.add_argument("--checkpoint", required=True, metavar="DIR",
                        help="checkpoint folder (config.yaml + model.safetensors)")
-    first.add_argument("--data", required=True, metavar="FILE",
-                       help="the HDF5 dataset the model was trained on (lewm-collect)")
+    first.add_argument("--data", required=True, nargs="+", metavar="FILE",
+                       help="the HDF5 dataset the model was trained on (lewm-collect), or several (e.g. shards)")
     first.add_argument("--out", metavar="DIR", help="folder for subgoal.safetensors (default: the checkpoint folder)")
     subgoal = p.add_argument_group("the subgoal")
     subgoal.add_argument("--subgoal-blocks", type=int, default=4, metavar="N",
@@ -111,10 +111,10 @@ def _main(argv) -> int:
     check_seed(args)
     check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)
-    data = encode_dataset(model, args.data, progress=not args.no_progress)
+    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
     policy, metrics = train_subgoal(data, model.cfg.embed_dim, args.subgoal_blocks, args.max_goal_blocks,
                                     args.steps, args.batch, seed=args.seed, progress=not args.no_progress)
-    metrics["data"] = str(args.data)
+    metrics["data"] = [str(path) for path in args.data]
     policy.dims["reach"] = args.reach
     path = policy.save(args.out or folder, info=metrics, half=True, model_sha256=model.checkpoint_sha256)
     after, before = metrics["val_after"], metrics["val_before"]
