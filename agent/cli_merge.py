@@ -101,7 +101,8 @@ def _read_finished(path: Path, count: int | None, progress: bool = False) -> tup
     checked first (per-episode checksums and values: ``world_model.data.data_integrity``)."""
     from tqdm import tqdm
 
-    from world_model.data.data_integrity import INDEX_COLUMNS, check_file
+    from world_model.data.check_data import check_file
+    from world_model.data.data_integrity import INDEX_COLUMNS
     from world_model.data.dataset import open_dataset
 
     check_file(path, progress=progress)

@@ -9,7 +9,8 @@ import pytest
 from cli_faults import assert_user_error, run_command, run_in_process
 
 from common.cli_errors import UserInputError
-from world_model.data.data_integrity import EPISODE_SHA, check_file
+from world_model.data.check_data import check_file
+from world_model.data.data_integrity import EPISODE_SHA
 from world_model.data.dataset import TrajectoryDataset, write_episodes
 
 ATTRS = {"env": "reacher", "action_low": np.array([-1.0, -1.0]), "action_high": np.array([1.0, 1.0])}

@@ -6,13 +6,12 @@ readers check it, so a changed or damaged pixel chunk is refused with the episod
 written elsewhere (stable-worldmodel, le-wm) have no such column: they load with a warning that they cannot be
 verified. Values are checked too: an action is finite, except the NaN of an episode's last frame (le-wm's
 convention: no action follows it), and near the action box the collector recorded; states are finite.
-``lewm-check-data FILE`` runs the same checks on its own.
+``lewm-check-data FILE`` (``world_model.data.check_data.check_file``) runs the same checks on its own.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -121,7 +120,7 @@ def check_values(path, action: np.ndarray, states: dict[str, np.ndarray], ep_off
                                  f"{RECOLLECT}")
 
 
-def _read_episode(f, name: str, path, e: int, off: int, n: int) -> np.ndarray:
+def read_episode(f, name: str, path, e: int, off: int, n: int) -> np.ndarray:
     """Rows ``off .. off + n - 1`` of column ``name``; a read error (a damaged chunk) names the episode."""
     try:
         return f[name][off:off + n]
@@ -139,7 +138,7 @@ def read_column(f, name: str, path, ep_offset: np.ndarray, ep_len: np.ndarray) -
     except (OSError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     for e, (off, n) in enumerate(zip(ep_offset, ep_len)):
-        _read_episode(f, name, path, e, int(off), int(n))
+        read_episode(f, name, path, e, int(off), int(n))
     raise UserInputError(f"dataset {path}: {name} cannot be read ({reason}); the file is damaged: {RECOLLECT}")
 
 
@@ -150,43 +149,3 @@ def frame_columns(f) -> list[str]:
     frames = f["pixels"].shape[0]
     names = [k for k in f if k not in INDEX_COLUMNS and isinstance(f[k], h5py.Dataset) and f[k].shape[:1] == (frames,)]
     return names + [k for k in ("pixels", "action") if k not in names]  # a misfit one is the layout check's
-
-
-def check_file(path, progress: bool = False) -> dict:
-    """Reads a dataset one episode at a time and runs every check (layout, per-episode checksums, values); returns
-    a summary: episodes, frames, verified (whether there were checksums to check), env (the task it was collected
-    on).
-
-    Raises:
-        UserInputError / FileNotFoundError: as :func:`world_model.data.dataset.open_dataset`, and for each check above,
-        naming the episode (and step) at fault.
-    """
-    from tqdm import tqdm
-
-    from world_model.data.dataset import REQUIRED_COLUMNS, _check_layout, open_dataset
-
-    path = Path(path)
-    with open_dataset(path, REQUIRED_COLUMNS) as f:
-        ep_len, ep_offset = f["ep_len"][:].astype(np.int64), f["ep_offset"][:].astype(np.int64)
-        _check_layout(path, f["pixels"], f["action"], ep_len, ep_offset)
-        names = frame_columns(f)
-        recorded = f[EPISODE_SHA][:] if EPISODE_SHA in f else None
-        if recorded is None:
-            log.warning("%s records no per-episode checksums (not written by lewm-collect): its data cannot be "
-                        "verified", path)
-        elif len(recorded) != len(ep_len):
-            raise UserInputError(f"dataset {path}: {EPISODE_SHA} has {len(recorded)} entries for {len(ep_len)} "
-                                 f"episodes; {RECOLLECT}")
-        attrs = dict(f.attrs)
-        for e in tqdm(range(len(ep_len)), desc=f"check {path.name}", unit="ep", disable=not progress):
-            off, n = int(ep_offset[e]), int(ep_len[e])
-            cols = {k: _read_episode(f, k, path, e, off, n) for k in names}
-            if recorded is not None and episode_digest(cols).encode() != bytes(recorded[e]):
-                raise UserInputError(f"dataset {path}: episode {e} (rows {off}-{off + n - 1}) does not match the "
-                                     f"checksum its collector wrote ({', '.join(sorted(cols))}): the file was changed "
-                                     f"or damaged; {RECOLLECT}")
-            states = {k: v for k, v in cols.items() if k not in ("pixels", "action")}
-            check_values(path, cols["action"], states, np.array([0]), np.array([n]), attrs.get("action_low"),
-                         attrs.get("action_high"), first_episode=e)
-    return {"episodes": int(len(ep_len)), "frames": int(ep_len.sum()), "verified": recorded is not None,
-            "env": str(attrs.get("env", ""))}

@@ -45,7 +45,7 @@ class EncodedEpisodes:
 def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
     """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).
 
-    The file is checked first (``world_model.data.data_integrity.check_file``: per-episode checksums, no NaN or
+    The file is checked first (``world_model.data.check_data.check_file``: per-episode checksums, no NaN or
     infinite action inside an episode, no action far outside its box), and must be the model's task.
 
     Raises:
@@ -53,7 +53,7 @@ def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> Enco
             frames or actions do not fit the model.
     """
     from common.cli_errors import UserInputError
-    from world_model.data.data_integrity import check_file
+    from world_model.data.check_data import check_file
     from world_model.training.run_data import task_key
 
     cfg = model.cfg
