@@ -11,7 +11,6 @@ With ``goal_conditioned=True`` the observation is gymnasium-robotics' goal-env d
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -221,20 +220,6 @@ class GoalImageEnv(GoalImageTask, gym.Env):
 
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
-
-
-def split_state(state: Any, nq: int, nv: int, name: str, expected: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A user-given state -> (qpos (nq,), qvel (nv,)), float64 copies; accepts qpos alone (qvel zero) or qpos then
-    qvel. ``name`` and ``expected`` (what the sizes mean; default "NQ values (qpos) or NQ+NV (qpos then qvel)") word
-    the ValueError for another size or a non-finite value."""
-    arr = np.asarray(state, dtype=np.float64).reshape(-1)
-    if arr.shape[0] not in (nq, nq + nv):
-        expected = expected or f"{nq} values (qpos) or {nq + nv} (qpos then qvel)"
-        raise ValueError(f"{name} must have {expected}, got {arr.shape[0]}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-    qvel = arr[nq:] if arr.shape[0] > nq else np.zeros(nv)
-    return arr[:nq].copy(), qvel.copy()
 
 
 STATE_LIMIT = 1e4  # no position (m, rad, px) or velocity of any task's state is this large in magnitude

@@ -40,7 +40,8 @@ with warnings.catch_warnings():  # pygame imports pkg_resources, which warns on 
     from gym_pusht.envs.pusht import PushTEnv as _StockPushT
     from gym_pusht.envs.pymunk_override import DrawOptions
 
-from envs.goal_env import GoalImageTask, check_image_settings, magnitude_problem, split_state, step_result
+from envs.goal_env import GoalImageTask, check_image_settings, magnitude_problem, step_result
+from envs.task import split_state
 
 CANVAS = 512  # px, the side of gym-pusht's table
 ACTION_SCALE = 100.0  # px of target offset per unit of action

@@ -123,6 +123,20 @@ class Task(Protocol):
     def success_words(self) -> str: ...
 
 
+def split_state(state: Any, nq: int, nv: int, name: str, expected: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A user-given state -> (qpos (nq,), qvel (nv,)), float64 copies; accepts qpos alone (qvel zero) or qpos then
+    qvel. ``name`` and ``expected`` (what the sizes mean; default "NQ values (qpos) or NQ+NV (qpos then qvel)") word
+    the ValueError for another size or a non-finite value."""
+    arr = np.asarray(state, dtype=np.float64).reshape(-1)
+    if arr.shape[0] not in (nq, nq + nv):
+        expected = expected or f"{nq} values (qpos) or {nq + nv} (qpos then qvel)"
+        raise ValueError(f"{name} must have {expected}, got {arr.shape[0]}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+    qvel = arr[nq:] if arr.shape[0] > nq else np.zeros(nv)
+    return arr[:nq].copy(), qvel.copy()
+
+
 class TaskBase:
     """Defaults of the optional hooks of :class:`Task`; a task class lists it among its bases."""
 
@@ -142,8 +156,6 @@ class TaskBase:
     def as_state(self, state: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A user-given state -> (qpos (nq,), qvel (nv,)): qpos alone (qvel zero) or qpos then qvel; ValueError
         naming ``name`` for another size or a non-finite value."""
-        from envs.goal_env import split_state
-
         return split_state(state, self.nq, self.nv, name)
 
     def sample_goal_state(self, rng: np.random.Generator) -> np.ndarray:
