@@ -4,8 +4,9 @@
     python experiments/model/latent_check.py --task cube --checkpoint runs/cube/model --data data/cube_heldout.h5
 
 Encodes every 4th held-out frame and prints
-- a 5-nearest-neighbour regression of the state from the embeddings (first half -> second half): R^2 per state
-  quantity (``TARGETS``). A planner's latent cost can only steer what this recovers.
+- a 5-nearest-neighbour regression and a linear (ridge) readout of the state from the embeddings (fit on the first
+  half of the frames, scored on the second): R^2 per state quantity (``TARGETS``; for the cube also the gripper's
+  x, y, z, from the arm's joints by forward kinematics). A planner's latent cost can only steer what this recovers.
 - how the latent distance between two random frames (squared Euclidean / 2D) follows the displacement of the robot
   and of the object: rank correlations (``MOVES``).
 - for the LeWM protocol's pairs (frame t, frame t + 25), the latent distance when the object stayed (within the
@@ -22,6 +23,7 @@ import torch
 
 from envs.pusht import wrap_angle
 from world_model import LeWM
+from world_model.training.probe import ridge_linear
 
 # Per task: named state quantities, each a function of qpos (N, nq) -> (N,).
 TARGETS = {
@@ -40,6 +42,20 @@ MOVES = {
     "cube": (lambda a, b: np.linalg.norm(a[:, :6] - b[:, :6], axis=1),
              lambda a, b: np.linalg.norm(a[:, 14:17] - b[:, 14:17], axis=1), 0.04),
 }
+
+
+def gripper_xyz(qpos: np.ndarray) -> np.ndarray:
+    """(N, nq) cube-task qpos -> (N, 3) position of the gripper's pinch point (m), by forward kinematics."""
+    from envs.cube import CubeEnv
+
+    env = CubeEnv(image_size=32)
+    env.reset(seed=0)
+    out = np.empty((len(qpos), 3))
+    for row, q in enumerate(qpos):
+        env.set_state(q)
+        out[row] = env._data.site_xpos[env._pinch_site_id]
+    env.close()
+    return out
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
@@ -65,11 +81,16 @@ def main() -> None:
         z = torch.cat([model.encode(pixels[i:i + 500]) for i in range(0, len(pixels), 500)]).float()
     names, targets = zip(*((k, fn(qpos)) for k, fn in TARGETS[args.task].items()))
     targets = np.stack(targets, 1)
+    if args.task == "cube":
+        names, targets = (*names, "gripper x", "gripper y", "gripper z"), np.hstack([targets, gripper_xyz(qpos)])
     half = len(z) // 2
     neighbours = torch.cdist(z[half:], z[:half]).topk(5, largest=False).indices.numpy()
-    predicted, truth = targets[:half][neighbours].mean(1), targets[half:]
-    r2 = 1 - ((truth - predicted) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
-    print("5-NN R^2:", ", ".join(f"{n} {v:.3f}" for n, v in zip(names, r2)))
+    truth = targets[half:]
+    weight, bias = ridge_linear(z[:half].double().numpy(), targets[:half])
+    for label, predicted in (("5-NN", targets[:half][neighbours].mean(1)),
+                             ("linear", z[half:].double().numpy() @ weight + bias)):
+        r2 = 1 - ((truth - predicted) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
+        print(f"{label} R^2:", ", ".join(f"{n} {v:.3f}" for n, v in zip(names, r2)))
     robot_move, object_move, stayed = MOVES[args.task]
     i, j = np.random.default_rng(0).integers(0, len(z), (2, 3000))
     latent = latent_distance(z[i], z[j])
