@@ -16,11 +16,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from agent.action_box import planner_box
 from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
 from agent.latent_cost import COSTS, latent_goal_cost, readout_map
 from agent.goal_handling import GoalHandling
 from agent.gradient_refine import refine_plan
+from agent.pretrained import agent_parts
 from planners import SamplingPlanner, shift_plan
 from world_model import LeWM
 from world_model.rollout.precision import autocast_context, resolve_precision
@@ -128,28 +130,21 @@ class Agent(GoalHandling):
         self.reset()
 
     # ----------------------------------------------------------------- construction
-    @staticmethod
-    def planner_box(world_model: LeWM) -> tuple[torch.Tensor, torch.Tensor]:
-        """The env's action box in the model's normalised block units: two (frameskip*A,) tensors. The box is the
-        checkpoint's (``action_low``/``action_high``, a user's gymnasium env), else our tasks' [-1, 1]^A."""
-        cfg = world_model.cfg
-        low = torch.tensor(cfg.action_low if cfg.action_low is not None else [-1.0] * cfg.action_dim)
-        high = torch.tensor(cfg.action_high if cfg.action_high is not None else [1.0] * cfg.action_dim)
-        lo = world_model.normalize_actions(low.float().repeat(cfg.frameskip))
-        hi = world_model.normalize_actions(high.float().repeat(cfg.frameskip))
-        return lo.detach().cpu(), hi.detach().cpu()
+    planner_box = staticmethod(planner_box)  # (world_model) -> (low, high): see agent.action_box
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str, planner: str | SamplingPlanner = "auto", device: str = "auto",
                         **kwargs) -> "Agent":
         """Loads a shipped model by name (``"reacher"``) or a checkpoint folder, with a planner by name.
 
-        Keyword arguments go to :func:`agent.pretrained.make_agent` (planner settings such as ``num_samples``,
-        ``n_iters``, ``horizon``, ``seed``; agent settings such as ``receding_horizon``, ``cost``).
+        Keyword arguments are :func:`make_agent`'s (planner settings such as ``num_samples``, ``n_iters``,
+        ``horizon``, ``seed``; agent settings such as ``receding_horizon``, ``cost``); the loading is
+        :func:`agent.pretrained.agent_parts`. ``planner_name`` tells what ``"auto"`` resolved to, for reports.
         """
-        from agent.pretrained import make_agent
-
-        return make_agent(name_or_dir, planner=planner, device=device, **kwargs)
+        parts, name = agent_parts(name_or_dir, planner=planner, device=device, **kwargs)
+        agent = cls(**parts)
+        agent.planner_name = name
+        return agent
 
     # ----------------------------------------------------------------- episode state
     def reset(self) -> None:
@@ -330,3 +325,45 @@ class Agent(GoalHandling):
 
     def _autocast(self):
         return autocast_context(self.device, self.precision)
+
+
+def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
+               cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
+               task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
+               refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
+               replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
+               value="auto", **planner_settings) -> Agent:
+    """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
+
+    ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
+    checkpoint's measured choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a
+    proposal policy.
+    Planner settings that ``planning.json`` records apply to a planner given by name, unless given here; so does
+    its ``cost`` (``None``: the checkpoint's, else ``"all"``; see ``agent.latent_cost``).
+
+    ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
+    model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
+    straight at the goal. ``subgoals``: the same choices for the checkpoint's ``subgoal.safetensors`` (a learned
+    high level, see ``world_model.policies.subgoal``); where one is used it takes the waypoint graph's place.
+    ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
+    ``world_model.policies.proposal``); one that plans further ahead than the planner gives its first blocks, one that
+    plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster),
+    ``"bf16"`` or ``"fp32"``. Samples and
+    iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
+    else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
+    the rollout through ``torch.compile``; ``replan_steps``: replan within a block (all three ``Agent``).
+
+    Integrity: the checkpoint must name its task and record its weights' SHA-256, and every companion file
+    (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
+    ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
+
+    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.policies.value``).
+    Loading one changes nothing by itself: cost ``"value"`` (given here, or the checkpoint's measured choice in
+    ``planning.json``) ranks plans by it; ``value=False`` with the measured cost ``"value"`` falls back to ``"all"``.
+    """
+    return Agent.from_pretrained(name_or_dir, planner=planner, device=device, receding_horizon=receding_horizon,
+                                 cost=cost, autocast=autocast, warm_iters=warm_iters, task=task, waypoints=waypoints,
+                                 precision=precision, proposal=proposal, refine_steps=refine_steps,
+                                 refine_lr=refine_lr, compile_rollout=compile_rollout, replan_steps=replan_steps,
+                                 subgoals=subgoals, trust_unverified=trust_unverified, value=value,
+                                 **planner_settings)

@@ -134,7 +134,8 @@ def _prepare_runs(args, tasks: list[str], suites: list[str], planners: list[str]
     """Loads every agent and checks every held-out file before the first episode runs: a bad checkpoint or
     file for the last task fails now, not after the first tasks' evaluations."""
     from agent.plan_memory import check_plan_memory
-    from agent.pretrained import checkpoint_for, make_agent, resolve_checkpoint, resolve_device
+    from agent.agent import make_agent
+    from agent.pretrained import checkpoint_for, resolve_checkpoint, resolve_device
     from agent.thread_tuner import apply_threads
 
     resolve_device(args.device)

@@ -158,7 +158,8 @@ def _main(argv: list[str] | None) -> int:
     from agent.metric_words import describe
     from agent.images import load_image, to_rgb_frames
     from agent.plan_memory import check_plan_memory
-    from agent.pretrained import checkpoint_for, make_agent, make_task_env
+    from agent.agent import make_agent
+    from agent.pretrained import checkpoint_for, make_task_env
 
     started = time.perf_counter()
     goal_image = load_image(args.goal)  # a missing or unreadable file fails here, before any model loads

@@ -85,7 +85,7 @@ def replay(results_path, episode: int, run_index: int | None = None, device: str
            progress: bool = True) -> str:
     """Runs episode ``episode`` of a recorded run again; returns a line comparing the two outcomes."""
     from agent import evaluation
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     run, record = load_run(results_path, episode, run_index)
     settings = run["replay"]

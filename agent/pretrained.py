@@ -176,41 +176,17 @@ def check_setting_types(settings: dict) -> None:
             raise UserInputError(f"{key} must be a number, got {value!r} ({type(value).__name__})")
 
 
-def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
-               cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
-               task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
-               refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
-               replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-               value="auto", **planner_settings):
-    """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
-
-    ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
-    checkpoint's measured choice (``planning.json``, see ``agent.planner_choice``), else MPPI. ``"proposal"`` needs a
-    proposal policy.
-    Planner settings that ``planning.json`` records apply to a planner given by name, unless given here; so does
-    its ``cost`` (``None``: the checkpoint's, else ``"all"``; see ``agent.latent_cost``).
-
-    ``waypoints``: ``"auto"`` (default) uses the checkpoint's ``waypoints.npz`` when it has one (every shipped
-    model does); ``True`` requires it; a path loads that file; a ``WaypointGraph`` is used as is; ``False`` plans
-    straight at the goal. ``subgoals``: the same choices for the checkpoint's ``subgoal.safetensors`` (a learned
-    high level, see ``world_model.policies.subgoal``); where one is used it takes the waypoint graph's place.
-    ``proposal``: the same choices for the checkpoint's ``proposal.safetensors`` (see
-    ``world_model.policies.proposal``); one that plans further ahead than the planner gives its first blocks, one that
-    plans fewer blocks is left out under ``"auto"``. ``precision``: ``"auto"`` (bf16 where measured faster),
-    ``"bf16"`` or ``"fp32"``. Samples and
-    iterations (``num_samples``, ``n_iters``, ``warm_iters``) default to ``PROPOSAL_BUDGET`` with a proposal policy,
-    else ``SEARCH_BUDGET``. ``refine_steps``/``refine_lr``: gradient refinement of each plan; ``compile_rollout``:
-    the rollout through ``torch.compile``; ``replan_steps``: replan within a block (all three ``Agent``).
-
-    Integrity: the checkpoint must name its task and record its weights' SHA-256, and every companion file
-    (``planning.json``, proposal, subgoal, waypoint files) must record that same digest (``model_sha256``);
-    ``trust_unverified=True`` (``--trust-unverified``, for files edited by hand) turns those checks into warnings.
-
-    ``value``: the same choices for the checkpoint's goal value ``value.safetensors`` (``world_model.policies.value``).
-    Loading one changes nothing by itself: cost ``"value"`` (given here, or the checkpoint's measured choice in
-    ``planning.json``) ranks plans by it; ``value=False`` with the measured cost ``"value"`` falls back to ``"all"``.
-    """
-    from agent.agent import Agent
+def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding_horizon: int = 1,
+                cost: str | None = None, autocast: bool = False, warm_iters: int | None = None,
+                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
+                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
+                replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
+                value="auto", **planner_settings) -> tuple[dict, str]:
+    """What :func:`agent.agent.make_agent` builds, before it is an agent: ``Agent``'s constructor arguments (the
+    loaded model, the planner, the companion policies, the settings) and the planner's name (what ``"auto"``
+    resolved to). The arguments, their defaults and errors are ``make_agent``'s; this module never imports
+    ``agent.agent``, which imports it."""
+    from agent.action_box import planner_box
     from world_model import LeWM
 
     check_setting_types({**planner_settings, "receding_horizon": receding_horizon, "warm_iters": warm_iters,
@@ -261,20 +237,18 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
         for key in ("num_samples", "n_iters"):
             if planner_settings.get(key) is None:
                 planner_settings[key] = budget[key]
-        low, high = Agent.planner_box(model)
+        low, high = planner_box(model)
         planner = make_planner(planner, model.cfg.action_block_dim, low, high, dev, substeps=model.cfg.frameskip,
                                **planner_settings)
-    agent = Agent(model, planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
-                  warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
-                  waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev, goal_value=goal_value,
-                                                   **identity),
-                  precision=precision,
-                  proposal=policy,
-                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
-                  replan_steps=replan_steps, value=goal_value)
-    agent.planner_name = name  # what "auto" resolved to, for reports
-    return agent
-
+    parts = dict(world_model=model, planner=planner, receding_horizon=receding_horizon, cost=cost, autocast=autocast,
+                 warm_iters=budget["warm_iters"] if warm_iters is None else warm_iters,
+                 waypoints=_subgoals_or_waypoints(subgoals, waypoints, folder, dev, goal_value=goal_value,
+                                                  **identity),
+                 precision=precision,
+                 proposal=policy,
+                 refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
+                 replan_steps=replan_steps, value=goal_value)
+    return parts, name
 
 def _check_task(model, folder: Path, task: str | None) -> None:
     """A checkpoint names the task it was trained for (else it would plan in any env), and ``task`` (if given) is

@@ -27,7 +27,7 @@ def group_job(args, task: str, folder: str, eval_data, suite: str, label: str, a
     import torch
 
     from agent.evaluation import evaluate
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     if isinstance(threads, int):
         torch.set_num_threads(threads)

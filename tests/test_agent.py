@@ -7,7 +7,8 @@ from conftest import DEVICES, tiny_config
 
 from agent import Agent
 from agent.images import to_rgb_frames
-from agent.pretrained import make_agent, make_planner
+from agent.agent import make_agent
+from agent.pretrained import make_planner
 from world_model import LeWM
 
 

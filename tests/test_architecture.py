@@ -76,3 +76,101 @@ def test_a_wrong_way_import_is_caught(tmp_path):
     planted = tmp_path / "bad.py"
     planted.write_text("def f():\n    from agent.agent import Agent\n")
     assert [unit(m) for m in imports_of(planted)] == ["agent"]
+
+
+# --- no import cycle between modules -------------------------------------------------------------------------------
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _import_nodes(node: ast.AST):
+    """Every Import / ImportFrom under ``node`` (function-level ones included), the body of ``if TYPE_CHECKING:`` left
+    out (its imports never run)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield from _import_nodes(ast.Module(body=[other], type_ignores=[]))
+        else:
+            yield from _import_nodes(child)
+
+
+def module_edges(path: Path, module: str, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` (the file ``path``) imports: ``from a.b import c`` names ``a.b.c``
+    when that is a module, else ``a.b``; ``import a.b.c`` names the longest known prefix."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in _import_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                found.add(target)
+    return found
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of ``graph`` (node -> successors), each sorted."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def module_cycles(files: list[tuple[Path, str]]) -> list[list[str]]:
+    """Groups of two or more modules that import each other, directly or round a loop."""
+    known = {module for _, module in files}
+    graph = {module: module_edges(path, module, known) for path, module in files}
+    return sorted(comp for comp in strongly_connected(graph) if len(comp) > 1)
+
+
+def test_no_import_cycle_between_modules():
+    cycles = module_cycles(list(package_modules()))
+    assert not cycles, "modules that import each other (lazy imports included):\n" + "\n".join(
+        " <-> ".join(c) for c in cycles)
+
+
+def test_a_planted_cycle_is_found(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.b import g\n\ndef f():\n    return g()\n")
+    (pkg / "b.py").write_text("def g():\n    from pkg import a\n    return a\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.d import h\n")
+    (pkg / "d.py").write_text("from .c import TYPE_CHECKING\n")
+    files = [(p, ".".join(p.relative_to(tmp_path).with_suffix("").parts).removesuffix(".__init__"))
+             for p in sorted(pkg.glob("*.py"))]
+    assert module_cycles(files) == [["pkg.a", "pkg.b"]]  # c -> d only under TYPE_CHECKING: no cycle

@@ -90,7 +90,8 @@ def test_the_retired_shadowed_task_names_where_it_went():
 def test_a_checkpoint_of_another_look_is_refused_naming_both_looks(tmp_path, recorded, shown):
     import shutil
 
-    from agent.pretrained import make_agent, shipped_checkpoints
+    from agent.agent import make_agent
+    from agent.pretrained import shipped_checkpoints
     from world_model import LeWMConfig
     from common.cli_errors import UserInputError
 

@@ -6,7 +6,7 @@ import pytest
 from agent import env_memory
 from agent.env_memory import bytes_per_env, envs_that_fit, group_size
 from agent.evaluation import evaluate, to_jsonable
-from agent.pretrained import make_agent
+from agent.agent import make_agent
 
 MIB = 2 ** 20
 FAST = dict(num_samples=8, n_iters=1, horizon=2, device="cpu")

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from agent.planner_choice import FILE_NAME, checkpoint_planner, write_planner_choice
-from agent.pretrained import PLANNERS, make_agent
+from agent.agent import make_agent
+from agent.pretrained import PLANNERS
 from planners import FollowProposal
 from common.cli_errors import UserInputError
 from world_model.policies.proposal import ProposalPolicy

@@ -118,7 +118,7 @@ def test_written_files_follow_the_umask(tmp_path):
 
 def test_plan_memory_check_names_a_sample_count_that_fits(tiny_checkpoint, monkeypatch):
     import agent.plan_memory as plan_memory
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
     from common.cli_errors import UserInputError
 
     agent = make_agent(str(tiny_checkpoint), device="cpu", num_samples=1000, n_iters=1)

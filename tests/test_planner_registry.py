@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from agent.pretrained import make_agent, make_planner
+from agent.agent import make_agent
+from agent.pretrained import make_planner
 from planners import CEM
 from planners.registry import PLANNERS, planner_class, planner_names
 

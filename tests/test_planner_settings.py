@@ -8,7 +8,7 @@ import pytest
 from test_follow_proposal import load_choose_planner, refused, run_summary
 
 from agent.planner_choice import FILE_NAME, checkpoint_settings, write_planner_choice
-from agent.pretrained import make_agent
+from agent.agent import make_agent
 from common.cli_errors import UserInputError
 
 

@@ -115,7 +115,7 @@ def test_the_trained_proposal_lets_a_tiny_planner_budget_reach_toy_goals():
 def test_agent_seeds_its_plans_with_the_checkpoints_proposal(tiny_checkpoint, tmp_path):
     import shutil
 
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)
@@ -146,7 +146,7 @@ def test_agent_seeds_its_plans_with_the_checkpoints_proposal(tiny_checkpoint, tm
 def test_a_longer_proposal_gives_its_first_blocks_and_a_shorter_one_is_refused(tiny_checkpoint, tmp_path):
     import shutil
 
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)

@@ -182,7 +182,7 @@ def tiny_pusht_checkpoint(tmp_path_factory):
 
 def test_free_suite_is_the_push_t_task_with_coverage_reported(tiny_pusht_checkpoint):
     from agent.evaluation import evaluate, to_jsonable
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
     from agent.report import markdown_table
 
     agent = make_agent(str(tiny_pusht_checkpoint), task="pusht", num_samples=8, n_iters=1, horizon=2, device="cpu")

@@ -74,7 +74,7 @@ def test_damaged_subgoal_file_is_one_clear_error(tmp_path, content, message):
 def test_agent_aims_at_the_checkpoints_subgoal(tiny_checkpoint, tmp_path):
     import shutil
 
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)

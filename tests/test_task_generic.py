@@ -12,7 +12,7 @@ from conftest import installed_command, tiny_config
 import envs
 from agent import evaluation
 from agent.evaluation import EpisodeResult, evaluate, lewm_pairs, suite_budget, to_jsonable
-from agent.pretrained import make_agent
+from agent.agent import make_agent
 from agent.report import markdown_table
 from envs.policies import DoorSeekingPolicy, HeldRandomPolicy, check_policy, make_policy
 from envs.two_room import room_of

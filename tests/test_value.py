@@ -104,7 +104,7 @@ def test_the_value_cost_prefers_the_plan_that_reaches_the_goal_sooner():
 def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpoint, tmp_path):
     import shutil
 
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)

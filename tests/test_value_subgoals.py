@@ -48,7 +48,7 @@ def test_bad_settings_are_refused(kwargs, message):
 
 
 def test_the_agent_needs_a_value_for_value_subgoals(tiny_checkpoint):
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     with pytest.raises(ValueError, match="value subgoals rank data frames by the checkpoint's goal value"):
         make_agent(str(tiny_checkpoint), subgoals="value")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from agent.pretrained import make_agent
+from agent.agent import make_agent
 from agent.waypoints import FILE_NAME, WaypointGraph, build_waypoints, normalised_sq_distance
 from world_model import LeWM
 

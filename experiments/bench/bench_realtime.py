@@ -64,7 +64,8 @@ def agent_kwargs(values: dict) -> dict:
 
 def run_setting(task: str, suite: str, episodes: int, name: str, values: dict, seed: int = 0) -> dict:
     from agent.evaluation import free_pairs, lewm_pairs, run_episodes, suite_budget, wilson_interval
-    from agent.pretrained import make_agent, make_task_env, resolve_checkpoint
+    from agent.agent import make_agent
+    from agent.pretrained import make_task_env, resolve_checkpoint
 
     agent = make_agent(task, task=task, seed=seed, **agent_kwargs(values))
     budget = suite_budget(task, suite)

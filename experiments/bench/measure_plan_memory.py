@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, resource, sys
 import envs
-from agent.pretrained import make_agent
+from agent.agent import make_agent
 from agent.plan_memory import plan_bytes
 n = int(sys.argv[1])
 agent = make_agent("reacher", device="cpu", num_samples=n, n_iters=1, waypoints=False)

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import envs
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     torch.set_num_threads(1)
     search = {k: v for k, v in (("num_samples", args.samples), ("n_iters", args.iters)) if v is not None}

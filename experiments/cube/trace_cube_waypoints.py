@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
     import envs
     from agent.evaluation import free_pairs
-    from agent.pretrained import make_agent
+    from agent.agent import make_agent
 
     torch.set_num_threads(2)
     graph_file = args.waypoint_file or str(Path(args.checkpoint) / "waypoints_directed.npz")
