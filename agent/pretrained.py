@@ -214,9 +214,9 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                              f"with lewm-train-value, or choose another cost")
         cost = "all"  # the measured choice, switched off by the caller
     if isinstance(planner, str):
-        for key, value in measured.items():
+        for key, setting in measured.items():
             if key not in AGENT_SETTINGS and planner_settings.get(key) is None:
-                planner_settings[key] = value
+                planner_settings[key] = setting
     policy = load_proposal(proposal, folder, dev, **identity)
     horizon = planner.horizon if not isinstance(planner, str) else planner_settings.get("horizon") or \
         PLANNER_DEFAULTS["horizon"]
