@@ -192,41 +192,54 @@ pusht-eval: setup
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
 		--setting cost=min $(PUSHT_RECORDS)/state3k_min_seed*/results.json $(PUSHT_RECORDS)/state3k_task_min/results.json
 
-# ---- a cube model, from scratch (about 1.5 h on a 2-core CPU) -------------------------------------------------
-# The shipped `cube` model was fine-tuned from an earlier shadowless one (its README); this recipe trains one from
-# scratch in today's look. OGBench's single cube under lewm/Cube-v0: 300 training and 50 held-out episodes of 200
-# steps of OGBench's own pick-and-place oracle (about 25 min with 2 workers: rendering is the cost), 4,000 steps of the cpu preset with the
-# keypoint encoder plus the pixel decoder (48 min), shipped with its held-out states and a proposal policy; then the
-# LeWM protocol with MPPI and CEM and OGBench's five evaluation tasks (the free suite).
-CUBE_EVAL := $(VENV)/bin/lewm-eval --env cube --episodes 50 --no-waypoints
+# ---- the shipped cube model (about 2 h on a 2-core CPU once the data is there) ----------------------------------
+# OGBench's single cube under lewm/Cube-v0, in its one look. The collection plan's shards (make cube-data: 9.2 ms a
+# frame with 2 workers), then 6,000 steps of experiments/configs/cube_scale.yaml on 10 of them (501,000 frames),
+# fine-tuned from the model shipped before 2026-12-07 14:35 (read out of git history) with the state readout on;
+# shipped with the held-out shard's states, a proposal policy, a goal value and a directed waypoint graph; then the
+# evaluations of world_model/checkpoints/cube/README.md. Data and runs live in $$LEWM_DATA (outside the checkout).
+LEWM_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lewm
+CUBE_SHARDS := $(foreach s,1000 1001 1002 1003 1004 1005 1006 1007,$(LEWM_DATA)/cube/oracle_s$(s).h5) \
+	$(LEWM_DATA)/cube/oracle_wide_s2000.h5 $(LEWM_DATA)/cube/oracle_wide_s2001.h5
+CUBE_SMALL := $(LEWM_DATA)/cube/oracle_s1000.h5 $(LEWM_DATA)/cube/oracle_s1001.h5 $(LEWM_DATA)/cube/oracle_wide_s2000.h5
+CUBE_PREVIOUS := 5855a31
+CUBE_EVAL := $(VENV)/bin/lewm-eval --env cube --checkpoint world_model/checkpoints/cube --max-envs 25
+CUBE_RECORDS := experiments/cube/cube_eval
 .PHONY: cube-model cube-eval
-cube-model: setup
-	mkdir -p data runs
-	[ -f data/cube_heldout.h5 ] || $(VENV)/bin/lewm-collect --env cube --policy oracle --episodes 50 --steps 200 \
-		--seed 1 --out data/cube_heldout.h5
-	[ -f data/cube.h5 ] || $(VENV)/bin/lewm-collect --env cube --policy oracle --episodes 300 --steps 200 --seed 0 \
-		--out data/cube.h5
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/cube_keypoints.yaml --data data/cube.h5 \
-		--out runs/cube_keypoints $$([ -f runs/cube_keypoints/train_state.pt ] && echo --resume)
-	$(VENV)/bin/lewm-ship --run runs/cube_keypoints --heldout data/cube_heldout.h5 --name cube
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data data/cube.h5
+cube-model: cube-data
+	mkdir -p $(LEWM_DATA)/runs/cube_previous
+	git archive $(CUBE_PREVIOUS) world_model/checkpoints/cube | tar -x --strip-components=3 \
+		-C $(LEWM_DATA)/runs/cube_previous
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/cube_scale.yaml \
+		--init $(LEWM_DATA)/runs/cube_previous --data $(CUBE_SHARDS) --threads 1 --out $(LEWM_DATA)/runs/cube_scale \
+		$$([ -f $(LEWM_DATA)/runs/cube_scale/train_state.pt ] && echo --resume)
+	$(VENV)/bin/lewm-ship --run $(LEWM_DATA)/runs/cube_scale --heldout $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --name cube
+	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL)
+	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --estimator td \
+		--max-goal-blocks 40
+	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/cube --data $(LEWM_DATA)/cube/oracle_s1000.h5 \
+		--link 0.02 --reach 0.05 --directed --lead 2 --out world_model/checkpoints/cube/waypoints_directed.npz
 	$(MAKE) cube-eval
 
-# LeWM protocol on two draws of non-trivial pairs (the headline): the searches (MPPI, CEM) and the proposal policy
-# alone; the planner with the most pooled successes becomes the checkpoint's default (planning.json); then OGBench's
-# five tasks (about 40 min). The records of the previous, CNN-encoder model stay in cube_eval/.
-CUBE_LEWM := experiments/cube/cube_eval/keypoints_nontrivial experiments/cube/cube_eval/keypoints_nontrivial_seed1 \
-	experiments/cube/cube_eval/follow_nontrivial experiments/cube/cube_eval/follow_nontrivial_seed1
+# The LeWM protocol on the held-out shard's non-trivial pairs (the proposal policy alone, MPPI ranked by the goal
+# value); the better becomes the checkpoint's default (planning.json). Then pairs from a data policy the model
+# never saw (OGBench's Markov oracle, seed 7), and OGBench's five tasks (the free suite) through the directed graph.
 cube-eval: setup
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --out experiments/cube/cube_eval/keypoints_nontrivial
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner mppi --planner cem --seed 1 \
-		--out experiments/cube/cube_eval/keypoints_nontrivial_seed1
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --out experiments/cube/cube_eval/follow_nontrivial
-	$(CUBE_EVAL) --suite lewm --nontrivial --planner proposal --seed 1 \
-		--out experiments/cube/cube_eval/follow_nontrivial_seed1
-	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube $(addsuffix /results.json,$(CUBE_LEWM))
-	$(CUBE_EVAL) --suite free --planner mppi --out experiments/cube/cube_eval/keypoints_ogbench_tasks
-	$(CUBE_EVAL) --suite free --planner proposal --out experiments/cube/cube_eval/follow_ogbench_tasks
+	[ -f $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 ] || $(VENV)/bin/lewm-collect --env cube --policy oracle_markov \
+		--episodes 50 --steps 100 --seed 7 --workers 1 --out $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner proposal \
+		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/scale_lewm_proposal
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner mppi --cost value \
+		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/scale_lewm_mppi_value
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube \
+		$(CUBE_RECORDS)/scale_lewm_proposal/results.json $(CUBE_RECORDS)/scale_lewm_mppi_value/results.json
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner proposal \
+		--eval-data $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 --out $(CUBE_RECORDS)/scale_markov_proposal
+	$(CUBE_EVAL) --episodes 25 --suite free --seed 0 --planner proposal --subgoals value \
+		--waypoints world_model/checkpoints/cube/waypoints_directed.npz \
+		--out $(CUBE_RECORDS)/scale_ogbench_proposal_valuesubgoals
+	$(CUBE_EVAL) --episodes 25 --suite free --seed 0 --planner proposal \
+		--waypoints world_model/checkpoints/cube/waypoints_directed.npz --out $(CUBE_RECORDS)/scale_ogbench_proposal_graph
 
 # ---- the cube's data at OGBench's scale (resumable, outside the checkout) ---------------------------------------
 # experiments/configs/cube_data.yaml: 20 shards of 100 episodes x 500 steps (1 M frames) of OGBench's pick-and-place
