@@ -282,6 +282,6 @@ def test_the_shipped_directed_cube_graph_loads_for_its_model():
 
     folder = shipped_checkpoints()["cube"]
     graph = WaypointGraph.load(folder / "waypoints_directed.npz")
-    assert graph.directed and graph.lead == 2 and len(set(graph.episode.tolist())) == 180
+    assert graph.directed and graph.lead == 2 and len(set(graph.episode.tolist())) == 79  # one shard, to --max-nodes
     assert graph.nodes.shape[1] == LeWM.load(folder).cfg.embed_dim
     assert not (folder / FILE_NAME).exists()  # not loaded by default: it costs on near goals (cube.md)
