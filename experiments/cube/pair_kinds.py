@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy as np
 
+from agent.evaluation import wilson_interval
+
 CUBE_XYZ = slice(14, 17)
 RESTING_Z = 0.02  # the cube's centre on the table (m)
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a success fraction."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def needs_grasp(start: np.ndarray, goal: np.ndarray, moved: float, lifted: float) -> bool:
@@ -60,7 +51,7 @@ def main(argv=None) -> int:
     for path in args.results:
         for planner, kinds in split(path, args.moved, args.lifted).items():
             for kind, (ok, n) in kinds.items():
-                lo, hi = wilson(ok, n)
+                lo, hi = wilson_interval(ok, n)
                 frac = f"{ok}/{n} ({100 * ok / n:.0f} %)" if n else "0/0"
                 print(f"| {path} | {planner} | {kind} | {frac} | {100 * lo:.0f}–{100 * hi:.0f} % |")
     return 0

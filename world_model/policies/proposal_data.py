@@ -42,6 +42,11 @@ class EncodedEpisodes:
                                np.concatenate([p.ep_len for p in parts]), parts[0].frameskip)
 
 
+def encode_datasets(model, paths, progress: bool = True) -> EncodedEpisodes:
+    """``encode_dataset`` of every file in ``paths``, joined into one set of episodes (``EncodedEpisodes.concat``)."""
+    return EncodedEpisodes.concat([encode_dataset(model, path, progress=progress) for path in paths])
+
+
 def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
     """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).
 

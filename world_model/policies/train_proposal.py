@@ -18,7 +18,7 @@ import torch
 from common.cli_help import essentials, help_style
 from common.cli_errors import UserInputError, run_cli
 from world_model.policies.proposal import ProposalPolicy
-from world_model.policies.proposal_data import EncodedEpisodes, HindsightSampler, encode_dataset, split_episodes
+from world_model.policies.proposal_data import EncodedEpisodes, HindsightSampler, encode_datasets, split_episodes
 from world_model.policies.fit_mlp import fit_keeping_best
 
 
@@ -139,7 +139,7 @@ def _main(argv) -> int:
     model = LeWM.load(folder)
     for path in args.data:  # before minutes of encoding
         check_horizon(path, args.horizon, model.cfg.frameskip)
-    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
+    data = encode_datasets(model, args.data, progress=not args.no_progress)
     policy, metrics = train_proposal(data, model.cfg.embed_dim, args.horizon, args.steps, args.batch,
                                      max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                      progress=not args.no_progress)

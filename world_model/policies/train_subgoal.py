@@ -17,7 +17,7 @@ import torch
 from common.cli_help import essentials, help_style
 from common.cli_errors import UserInputError, run_cli
 from world_model.policies.fit_mlp import fit_keeping_best
-from world_model.policies.proposal_data import EncodedEpisodes, SubgoalSampler, encode_dataset, split_episodes
+from world_model.policies.proposal_data import EncodedEpisodes, SubgoalSampler, encode_datasets, split_episodes
 from world_model.policies.subgoal import SubgoalPolicy
 
 
@@ -111,7 +111,7 @@ def _main(argv) -> int:
     check_seed(args)
     check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)
-    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
+    data = encode_datasets(model, args.data, progress=not args.no_progress)
     policy, metrics = train_subgoal(data, model.cfg.embed_dim, args.subgoal_blocks, args.max_goal_blocks,
                                     args.steps, args.batch, seed=args.seed, progress=not args.no_progress)
     metrics["data"] = [str(path) for path in args.data]

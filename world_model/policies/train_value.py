@@ -26,7 +26,7 @@ import torch
 from common.cli_errors import UserInputError, run_cli
 from common.cli_help import essentials, help_style
 from common.io_utils import atomic_write
-from world_model.policies.proposal_data import EncodedEpisodes, encode_dataset, split_episodes
+from world_model.policies.proposal_data import EncodedEpisodes, encode_datasets, split_episodes
 from world_model.training.trainer import warmup_cosine
 from world_model.policies.value import ESTIMATORS, GoalValue
 from world_model.policies.value_data import ValueSampler
@@ -207,7 +207,7 @@ def _main(argv) -> int:
         raise UserInputError(f"--out {out} is a file; name a folder")
     out.mkdir(parents=True, exist_ok=True)
     model = LeWM.load(folder)
-    data = EncodedEpisodes.concat([encode_dataset(model, path, progress=not args.no_progress) for path in args.data])
+    data = encode_datasets(model, args.data, progress=not args.no_progress)
     value, metrics = train_value(data, model.cfg.embed_dim, args.estimator, args.steps, args.batch, tau=args.tau,
                                  max_goal_blocks=args.max_goal_blocks, seed=args.seed,
                                  state_path=out / STATE_FILE, save_every=args.save_every, resume=args.resume,
