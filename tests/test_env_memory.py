@@ -1,5 +1,7 @@
 """Evaluation runs its episodes in groups that fit in memory instead of being killed by the kernel."""
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -13,13 +15,15 @@ FAST = dict(num_samples=8, n_iters=1, horizon=2, device="cpu")
 
 
 class HeavyEnv:
-    """Holds ``size`` bytes of written (so resident) memory until closed."""
+    """Holds ``size`` bytes of written (so resident) memory until closed, in pages of its own: an anonymous map,
+    not the allocator's, which may hand back memory an earlier test freed and is still resident (no growth)."""
 
     def __init__(self, size: int):
-        self.block = np.ones(size, np.uint8)
+        self.block = mmap.mmap(-1, size)
+        np.frombuffer(self.block, np.uint8)[:] = 1
 
     def close(self):
-        self.block = None
+        self.block.close()
 
 
 @pytest.mark.parametrize("wanted, per_env, have, expected", [
