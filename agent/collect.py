@@ -259,8 +259,9 @@ def dataset_attrs(cfg: CollectConfig) -> dict:
 def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
     """Collects ``cfg.episodes`` episodes into ``out`` (HDF5), resuming an interrupted run.
 
-    Returns a summary: episodes, frames (as recorded), seconds spent collecting in this call, frames per second,
-    the shortest and longest episode (frames) and how many episodes the env ended before ``cfg.steps``.
+    Returns a summary: episodes, frames (as recorded), seconds spent collecting in this call and
+    ``collected_now`` (the episodes this call collected: fewer than ``episodes`` when it resumed), frames per
+    second, the shortest and longest episode (frames) and how many episodes the env ended before ``cfg.steps``.
     """
     import envs
     from envs.policies import check_policy
@@ -300,7 +301,7 @@ def collect(cfg: CollectConfig, out: str | os.PathLike, workers: int = 2, progre
     shutil.rmtree(parts)
     lengths = [len(ep["pixels"]) for ep in episodes]  # as recorded: an episode the env ended early is shorter
     frames = sum(lengths[i] for i in todo)
-    return {"episodes": cfg.episodes, "frames": sum(lengths), "seconds": seconds,
+    return {"episodes": cfg.episodes, "frames": sum(lengths), "seconds": seconds, "collected_now": len(todo),
             "shortest_episode": min(lengths), "longest_episode": max(lengths),
             "ended_early": sum(n < cfg.steps + 1 for n in lengths),
             "frames_per_second": frames / seconds if seconds > 0 and frames else float("nan")}

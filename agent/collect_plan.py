@@ -12,7 +12,8 @@ A plan (YAML) names the task, the episode length, the shard size and groups of s
 
 Each shard is one ordinary ``lewm-collect`` HDF5 file in the output folder (``<policy>_s<seed>.h5``); the groups'
 shards are interleaved in proportion, so a collection stopped early still mixes its policies as planned. A
-``manifest.json`` beside them records the plan and, per finished shard, its episodes, frames, seconds and the
+``manifest.json`` beside them records the plan and, per finished shard, its episodes, frames, seconds (null for a
+shard finished by a resumed run, whose ``resumed`` entry gives that run's episodes and seconds) and the
 CPU; rerunning the same command skips finished shards and resumes the unfinished one from its finished episodes
 (``agent.collect``). A plan that contradicts the folder's manifest is refused.
 """
@@ -115,14 +116,20 @@ def collect_plan(plan: dict, folder, workers: int = 1, max_shards: int | None = 
             break
         cfg = CollectConfig(env=plan["env"], episodes=shard.episodes, steps=plan["steps"],
                             image_size=plan["image_size"], seed=shard.seed, policy=shard.policy)
+        resumed = {}
         if not out.is_file():
             summary = collect(cfg, out, workers=workers, progress=progress)
             seconds = summary["seconds"]
+            if summary["collected_now"] < shard.episodes:
+                # Part of the shard came from an earlier run, whose time is not known here: the shard's own time
+                # stays unknown rather than understated, and this run's share is recorded apart.
+                resumed = {"resumed": {"episodes": summary["collected_now"], "seconds": seconds}}
+                seconds = None
         else:  # merged by an earlier run that stopped before recording it
             summary, seconds = {"episodes": shard.episodes, "frames": None}, None
         manifest["shards"][shard.name] = {"file": out.name, "policy": shard.policy, "seed": shard.seed,
                                           "episodes": summary["episodes"], "frames": summary["frames"],
-                                          "seconds": seconds, "workers": workers, "cpu": cpu_label(),
+                                          "seconds": seconds, **resumed, "workers": workers, "cpu": cpu_label(),
                                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
         done_now += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.cube_oracle import CubeOraclePolicy, MarkovCubeOraclePolicy, WideCubeOraclePolicy
-from envs.push_policy import PushPolicy
+from envs.push_policy import FastPushPolicy, PushPolicy, PushTurnPolicy
 
 
 class HeldRandomPolicy:
@@ -135,8 +135,8 @@ class DoorSeekingPolicy:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, CubeOraclePolicy,
-                                      WideCubeOraclePolicy, MarkovCubeOraclePolicy)}
+POLICIES = {cls.name: cls for cls in (HeldRandomPolicy, DoorSeekingPolicy, PushPolicy, PushTurnPolicy,
+                                      FastPushPolicy, CubeOraclePolicy, WideCubeOraclePolicy, MarkovCubeOraclePolicy)}
 
 
 def check_policy(name: str, task: str) -> None:
@@ -156,8 +156,8 @@ def make_policy(name: str, task: str, action_dim: int, rng: np.random.Generator,
     check_policy(name, task)
     if name == DoorSeekingPolicy.name:
         return DoorSeekingPolicy(action_dim, rng, door_prob=door_prob, max_hold=max_hold)
-    if name == PushPolicy.name:
-        return PushPolicy(action_dim, rng)
+    if issubclass(POLICIES[name], PushPolicy):
+        return POLICIES[name](action_dim, rng)
     if issubclass(POLICIES[name], CubeOraclePolicy):
         return POLICIES[name](env, rng)
     return HeldRandomPolicy(action_dim, rng, max_hold=max_hold, low=np.asarray(low, np.float64),

@@ -39,6 +39,24 @@ def test_a_plan_is_collected_across_runs_and_recorded_in_the_manifest(tmp_path):
         collect_plan({**PLAN, "steps": 6}, folder, workers=1, progress=False)
 
 
+def test_a_shard_finished_by_a_resumed_run_does_not_claim_the_time_of_its_last_run_only(tmp_path):
+    """A stop mid-shard, then a resume: the shard's seconds are unknown (None), not this run's few seconds."""
+    from agent.collect import CollectConfig, _collect_part, _prepare_parts
+
+    plan = {k: v for k, v in PLAN.items() if k != "heldout"} | {"groups": [{"policy": "held_random", "shards": 1,
+                                                                             "seed": 10}]}
+    folder = tmp_path / "data"
+    folder.mkdir()
+    cfg = CollectConfig(env="reacher", episodes=2, steps=4, image_size=24, seed=10, policy="held_random")
+    parts = folder / "held_random_s10.h5.parts"
+    _prepare_parts(cfg, parts)
+    _collect_part((cfg, str(parts), 0))  # the earlier run stopped after one of the two episodes
+    shard = collect_plan(plan, folder, workers=1, progress=False)["shards"]["held_random_s10"]
+    assert shard["seconds"] is None
+    assert shard["resumed"]["episodes"] == 1 and shard["resumed"]["seconds"] > 0
+    assert shard["frames"] == 10
+
+
 @pytest.mark.parametrize("text, message", [
     ("[1, 2]", "needs 'env', 'steps'"),
     ("env: reacher\nsteps: 0\nepisodes_per_shard: 2\ngroups: [{policy: a, shards: 1, seed: 0}]", "'steps' must be"),
@@ -69,6 +87,16 @@ def test_the_shipped_cube_plan_reads_and_reaches_ogbench_scale():
     frames = sum(s.episodes for s in shards if not s.name.startswith("heldout")) * (plan["steps"] + 1)
     assert plan["env"] == "cube" and frames >= 1_000_000
     assert {s.policy for s in shards} == {"oracle", "oracle_wide"}
+
+
+def test_the_shipped_pusht_plan_mixes_both_push_policies_and_keeps_the_first_models_heldout():
+    from envs.policies import check_policy
+    plan = load_plan("experiments/configs/pusht_data.yaml")
+    shards = plan_shards(plan)
+    assert {s.policy for s in shards if not s.name.startswith("heldout")} == {"push", "push_turn"}
+    for s in shards:
+        check_policy(s.policy, plan["env"])
+    assert shards[0].name == "heldout_push_s1" and shards[0].episodes == 100  # the LeWM protocol's pairs
 
 
 @pytest.mark.slow

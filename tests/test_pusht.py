@@ -1,5 +1,5 @@
 """Push-T over gym-pusht: the env contract, exact states and images, relative actions, both success tests, the
-push data policy and the free protocol's task goal."""
+push data policies and the free protocol's task goal."""
 
 import gymnasium as gym
 import numpy as np
@@ -135,6 +135,38 @@ def test_push_policy_needs_the_state_and_fits_only_pusht():
         policy(None, {})
     with pytest.raises(ValueError, match="works only for pusht"):
         make_policy("push", "reacher", 2, np.random.default_rng(0))
+
+
+def test_push_turn_draws_each_push_line_off_the_block_centre():
+    from envs.push_policy import PushTurnPolicy
+    policy = PushTurnPolicy(2, np.random.default_rng(0), straight_prob=0.0, wander_prob=0.0)
+    qpos = np.array([100.0, 100.0, 256.0, 256.0, 0.3])
+    centre = block_centre(qpos)
+    for _ in range(20):
+        policy._new_cycle(qpos)
+        start, end = policy._route[-2], policy._route[-1]
+        d = (end - start) / np.linalg.norm(end - start)
+        miss = abs(np.cross(d, centre - start))  # the push line's distance from the centre, px
+        assert 15.0 - 1e-6 <= miss <= 50.0 + 1e-6
+
+
+def _policy_motion(env, name, seeds=(0, 1, 2), steps=200):
+    """Mean block speed (px per step) and mean |turn| (rad per step) of a data policy over a few episodes."""
+    speed, turn = [], []
+    for seed in seeds:
+        _, states, _ = record_policy(env, make_policy(name, "pusht", 2, np.random.default_rng(seed)), seed, steps)
+        speed.append(np.linalg.norm(np.diff(states[:, 2:4], axis=0), axis=1).mean())
+        turn.append(np.abs(np.diff(np.unwrap(states[:, 4]))).mean())
+    return np.mean(speed), np.mean(turn)
+
+
+def test_the_second_data_policy_turns_the_block_more_and_the_evaluation_policy_pushes_faster(env):
+    push, push_turn, push_fast = (_policy_motion(env, name) for name in ("push", "push_turn", "push_fast"))
+    assert push_turn[1] > 1.2 * push[1] and push_turn[0] > push[0]
+    assert push_fast[0] > 1.3 * push[0]
+    for name in ("push_turn", "push_fast"):
+        with pytest.raises(ValueError, match="works only for pusht"):
+            make_policy(name, "cube", 5, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("bad,match", [(np.zeros(3), "must have 5 values"), (np.full(5, np.nan), "finite")])
