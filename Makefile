@@ -6,6 +6,8 @@
 # TORCH_INDEX= for pip's own index and config (an offline machine with local wheels).
 PYTHON ?= python3
 VENV ?= .venv
+# Data and long runs live outside the checkout: $LEWM_DATA, by default the user's cache folder.
+LEWM_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lewm
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
@@ -159,31 +161,49 @@ realtime-bench: setup bench-deps
 bench-deps: setup
 	$(PIP) install -q --no-deps stable-worldmodel==0.1.1 einops
 
-# ---- the pusht model, from scratch (about 2 h on a 2-core CPU) -------------------------------------------------
-# gym-pusht under lewm/PushT-v0: 3,000 training and 100 held-out episodes of 200 steps of the scripted push policy
-# (about 15 min with 2 workers), 8,000 steps of the cpu preset with the spatial-softmax keypoint encoder and the pixel
-# decoder, plus a training-only linear readout of the recorded state (state_lambda; about 1.5 h on 2 threads),
-# shipped with its held-out states and a proposal policy; then the LeWM protocol (pose success) and the Push-T task
-# (coverage, 300 steps) with MPPI and CEM sampling independent per-step noise and scoring plans by their nearest
-# predicted step, and the checkpoint's planner chosen from them and recorded with those settings
-# (experiments/pusht/pusht.md, sections 8, 10 and 11).
+# ---- the pusht model (about 2.5 h on a 2-core CPU once the data is there) ----------------------------------------
+# gym-pusht under lewm/PushT-v0. First model: 3,000 training and 100 held-out episodes of 200 steps of the scripted
+# push policy, 8,000 steps of the cpu preset with the spatial-softmax keypoint encoder, the pixel decoder and a
+# training-only linear readout of the recorded state (state_lambda), shipped before 2026-12-07 16:00 and read out of
+# git history here (PUSHT_PREVIOUS; pusht-model-first rebuilds it from scratch, about 2 h). The shipped model is it
+# fine-tuned on the collection plan experiments/configs/pusht_data.yaml (make pusht-data: push and push_turn, half
+# and half, into $$LEWM_DATA/pusht), shipped with its held-out states, a proposal policy and a goal value; then
+# make pusht-eval (experiments/pusht/pusht.md, sections 8, 10, 11 and 12).
+PUSHT_PREVIOUS := da9aad6
+PUSHT_SHARDS := $(LEWM_DATA)/pusht/push_s100.h5 $(LEWM_DATA)/pusht/push_s101.h5 \
+	$(LEWM_DATA)/pusht/push_turn_s200.h5 $(LEWM_DATA)/pusht/push_turn_s201.h5
 PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --planner mppi --planner cem --noise-corr 0 \
 	--cost min
 PUSHT_RECORDS := experiments/pusht/pusht_eval
-.PHONY: pusht-model pusht-eval
-pusht-model: setup
+.PHONY: pusht-data pusht-model pusht-model-first pusht-eval
+pusht-data: setup
+	$(VENV)/bin/lewm-collect --plan experiments/configs/pusht_data.yaml --out $(LEWM_DATA)/pusht
+	[ -f $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 ] || { mkdir -p $(LEWM_DATA)/pusht_eval && \
+		$(VENV)/bin/lewm-collect --env pusht --policy push_fast --episodes 50 --steps 200 --seed 7 --workers 1 \
+		--out $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5; }
+
+pusht-model: pusht-data
+	mkdir -p $(LEWM_DATA)/runs/pusht_previous
+	git archive $(PUSHT_PREVIOUS) world_model/checkpoints/pusht | tar -x --strip-components=3 \
+		-C $(LEWM_DATA)/runs/pusht_previous
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_mixed.yaml \
+		--init $(LEWM_DATA)/runs/pusht_previous --data $(PUSHT_SHARDS) --threads 1 --out $(LEWM_DATA)/runs/pusht_mixed \
+		$$([ -f $(LEWM_DATA)/runs/pusht_mixed/train_state.pt ] && echo --resume)
+	$(VENV)/bin/lewm-ship --run $(LEWM_DATA)/runs/pusht_mixed --heldout $(LEWM_DATA)/pusht/heldout_push_s1.h5 --name pusht
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
+		--data $(PUSHT_SHARDS)
+	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/pusht --data $(PUSHT_SHARDS)
+	$(MAKE) pusht-eval
+
+# The first model, from scratch (about 2 h): 603,000 frames of the push policy. pusht-model starts from the copy
+# in git history; to start from this one instead, pass its runs/pusht_state3k/model to lewm-train --init.
+pusht-model-first: setup
 	mkdir -p data runs
 	[ -f data/pusht3k.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 3000 --steps 200 \
 		--seed 0 --out data/pusht3k.h5
-	[ -f data/pusht_heldout.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push --episodes 100 --steps 200 \
-		--seed 1 --out data/pusht_heldout.h5
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_state3k.yaml \
 		--data data/pusht3k.h5 --out runs/pusht_state3k --threads 2 \
 		$$([ -f runs/pusht_state3k/train_state.pt ] && echo --resume)
-	$(VENV)/bin/lewm-ship --run runs/pusht_state3k --heldout data/pusht_heldout.h5 --name pusht
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
-		--data data/pusht3k.h5
-	$(MAKE) pusht-eval
 
 pusht-eval: setup
 	for seed in 0 1 2 3 4; do $(PUSHT_EVAL) --suite lewm --seed $$seed --out $(PUSHT_RECORDS)/state3k_min_seed$$seed \
@@ -198,7 +218,6 @@ pusht-eval: setup
 # fine-tuned from the model shipped before 2026-12-07 14:35 (read out of git history) with the state readout on;
 # shipped with the held-out shard's states, a proposal policy, a goal value and a directed waypoint graph; then the
 # evaluations of world_model/checkpoints/cube/README.md. Data and runs live in $$LEWM_DATA (outside the checkout).
-LEWM_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lewm
 CUBE_SHARDS := $(foreach s,1000 1001 1002 1003 1004 1005 1006 1007,$(LEWM_DATA)/cube/oracle_s$(s).h5) \
 	$(LEWM_DATA)/cube/oracle_wide_s2000.h5 $(LEWM_DATA)/cube/oracle_wide_s2001.h5
 CUBE_SMALL := $(LEWM_DATA)/cube/oracle_s1000.h5 $(LEWM_DATA)/cube/oracle_s1001.h5 $(LEWM_DATA)/cube/oracle_wide_s2000.h5
@@ -247,7 +266,7 @@ cube-eval: setup
 # look, into $$LEWM_DATA/cube (default ~/.cache/lewm/cube). Rerun to resume: manifest.json there says what is done.
 .PHONY: cube-data
 cube-data: setup
-	$(VENV)/bin/lewm-collect --plan experiments/configs/cube_data.yaml
+	$(VENV)/bin/lewm-collect --plan experiments/configs/cube_data.yaml --out $(LEWM_DATA)/cube
 
 # ---- your own environment: gymnasium's MuJoCo Reacher-v5, collect -> train -> evaluate (about 35 min here) -----
 # A third-party env through envs.gym_task.GymTaskEnv: pixels from render() with a top-down camera (the default
