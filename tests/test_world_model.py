@@ -220,5 +220,15 @@ def test_config_errors_are_one_line(tmp_path):
         LeWMConfig.from_dict({"keypoint_moments": "yes"})
     with pytest.raises(ConfigError, match="unknown preset"):
         LeWMConfig.preset("huge")
+    with pytest.raises(ConfigError, match="lr must be a finite number, got 'fast'"):
+        LeWMConfig.from_dict({"lr": "fast"})
+
+
+def test_numbers_yaml_reads_as_strings_are_numbers(tmp_path):
+    """YAML 1.1 reads 2e-4 (no dot) as a string; lewm-train --set lr=2e-4 and a config file saying so work."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("preset: cpu\nlr: 2e-4\nsteps: 1e3\n")
+    loaded = LeWMConfig.from_yaml(cfg)
+    assert loaded.lr == pytest.approx(2e-4) and loaded.steps == 1000 and isinstance(loaded.steps, int)
     with pytest.raises(FileNotFoundError):
         LeWMConfig.from_yaml(tmp_path / "missing.yaml")

@@ -312,6 +312,12 @@ def _is_sha256(value) -> bool:
 
 def _coerce(name: str, type_name: str, value):
     """Checks/converts a YAML value for a field annotated ``type_name`` ("int", "float", "str", ...)."""
+    if type_name in ("int", "float") and isinstance(value, str):
+        # YAML 1.1 reads 2e-4 (no dot) as a string: a number written so is still a number.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if type_name == "int":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or float(value) != int(value):
