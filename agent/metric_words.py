@@ -30,6 +30,7 @@ WORDS = {
     "highest_lift": lambda v, mean: f"the cube was lifted {_cm(v)} at most" + (" (mean)" if mean else ""),
     # Push-T (lewm/PushT-v0): px and rad; coverage is a fraction of the goal T's area
     "coverage": lambda v, mean: f"the block covers {100 * v:.0f} % of the goal T" + (" (mean)" if mean else ""),
+    "max_coverage": lambda v, mean: f"at best it covered {100 * v:.0f} %" + (" (mean)" if mean else ""),
     "coverage_success": lambda v, mean: f"coverage test (block over 95 % of the goal T): {_passed(v, mean)}",
     "pusher_distance": lambda v, mean: f"pusher {v:.1f} px from its goal" + (" (mean)" if mean else ""),
     "block_distance": lambda v, mean: f"block {v:.1f} px from its goal" + (" (mean)" if mean else ""),

@@ -105,7 +105,21 @@ def test_coverage_success_and_the_task_goal():
     shifted = goal + np.array([0.0, 0.0, 12.0, 0.0, 0.0])
     assert 0.5 < e.coverage(shifted, goal) < 0.95 and not e.is_success(shifted, goal)
     _, info = e.reset(options={"state": np.r_[100.0, 100.0, 256.0, 256.0, np.pi / 4], "goal_state": goal})
-    assert info["success"] and info["coverage_success"]
+    assert info["success"] and info["coverage_success"] and info["max_coverage"] == pytest.approx(1.0)
+    e.close()
+
+
+def test_max_coverage_keeps_the_best_moment_of_the_episode_and_restarts_at_reset():
+    e = PushTEnv(image_size=SIZE, success="coverage")
+    goal = e.sample_goal_state(np.random.default_rng(0))
+    pusher_below_block = np.r_[256.0, 330.0, 256.0, 256.0, np.pi / 4]
+    _, info = e.reset(options={"state": pusher_below_block, "goal_state": goal})
+    assert info["max_coverage"] == pytest.approx(info["coverage"]) and info["coverage"] > 0.95
+    for _ in range(8):  # push the block up and off its goal
+        _, _, _, _, info = e.step(np.array([0.0, -1.0]))
+    assert info["coverage"] < 0.9 and info["max_coverage"] > 0.95
+    _, info = e.reset(options={"state": np.r_[100.0, 100.0, 150.0, 150.0, 0.0], "goal_state": goal})
+    assert info["max_coverage"] == pytest.approx(info["coverage"]) and info["coverage"] < 0.5
     e.close()
     with pytest.raises(ValueError, match="success must be"):
         PushTEnv(success="area")
@@ -220,7 +234,7 @@ def test_free_suite_is_the_push_t_task_with_coverage_reported(tiny_pusht_checkpo
     agent = make_agent(str(tiny_pusht_checkpoint), task="pusht", num_samples=8, n_iters=1, horizon=2, device="cpu")
     s = to_jsonable(evaluate("pusht", "free", agent, episodes=2, seed=0, budget=3, progress=False))
     assert s["budget"] == 3 and s["error_unit"] == "px"
-    measures = {"coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error"}
+    measures = {"coverage", "max_coverage", "coverage_success", "pusher_distance", "block_distance", "angle_error"}
     assert set(s["metrics"]) == measures and 0.0 <= s["metrics"]["coverage"] < 0.95
     assert all(set(e["metrics"]) == measures for e in s["per_episode"])
     assert "coverage " in markdown_table([s]) and " px |" in markdown_table([s])

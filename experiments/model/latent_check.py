@@ -5,7 +5,8 @@
 
 Encodes every 4th held-out frame and prints
 - a 5-nearest-neighbour regression and a linear (ridge) readout of the state from the embeddings (fit on the first
-  half of the frames, scored on the second): R^2 per state quantity (``TARGETS``; for the cube also the gripper's
+  half of the frames, scored on the second; with ``--fit-data`` fit on training files' frames, scored on all):
+  R^2 per state quantity (``TARGETS``; for the cube also the gripper's
   x, y, z, from the arm's joints by forward kinematics). A planner's latent cost can only steer what this recovers.
 - how the latent distance between two random frames (squared Euclidean / 2D) follows the displacement of the robot
   and of the object: rank correlations (``MOVES``).
@@ -66,29 +67,51 @@ def latent_distance(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return ((a - b) ** 2).sum(1).numpy() / (2 * a.shape[1])
 
 
+def encode_file(model: LeWM, path: str, stride: int = 4):
+    """Every ``stride``-th frame of a dataset: embeddings (N, D), qpos (N, nq) float64, episode index (N,)."""
+    with h5py.File(path, "r") as f:
+        rows = np.arange(0, len(f["qpos"]), stride)
+        pixels, qpos = torch.from_numpy(f["pixels"][rows]), f["qpos"][rows].astype(np.float64)
+        episode = np.repeat(np.arange(len(f["ep_len"])), f["ep_len"][:])[rows]
+    with torch.no_grad():
+        z = torch.cat([model.encode(pixels[i:i + 500]) for i in range(0, len(pixels), 500)]).float()
+    return z, qpos, episode
+
+
+def state_targets(task: str, qpos: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The named state quantities of ``TARGETS`` (and the cube's gripper x, y, z): names, values (N, K)."""
+    names, targets = zip(*((k, fn(qpos)) for k, fn in TARGETS[task].items()))
+    targets = np.stack(targets, 1)
+    if task == "cube":
+        names, targets = (*names, "gripper x", "gripper y", "gripper z"), np.hstack([targets, gripper_xyz(qpos)])
+    return names, targets
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=sorted(TARGETS), required=True)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="held-out trajectories of the task (lewm-collect)")
+    p.add_argument("--fit-data", nargs="+", metavar="FILE", help="fit the readouts on these files' frames (every "
+                   "4th) and score them on all of --data's (default: fit on the first half of --data, score the rest)")
     args = p.parse_args()
     model = LeWM.load(args.checkpoint).eval()
-    with h5py.File(args.data, "r") as f:
-        rows = np.arange(0, len(f["qpos"]), 4)
-        pixels, qpos = torch.from_numpy(f["pixels"][rows]), f["qpos"][rows].astype(np.float64)
-        episode = np.repeat(np.arange(len(f["ep_len"])), f["ep_len"][:])[rows]
-    with torch.no_grad():
-        z = torch.cat([model.encode(pixels[i:i + 500]) for i in range(0, len(pixels), 500)]).float()
-    names, targets = zip(*((k, fn(qpos)) for k, fn in TARGETS[args.task].items()))
-    targets = np.stack(targets, 1)
-    if args.task == "cube":
-        names, targets = (*names, "gripper x", "gripper y", "gripper z"), np.hstack([targets, gripper_xyz(qpos)])
-    half = len(z) // 2
-    neighbours = torch.cdist(z[half:], z[:half]).topk(5, largest=False).indices.numpy()
-    truth = targets[half:]
-    weight, bias = ridge_linear(z[:half].double().numpy(), targets[:half])
-    for label, predicted in (("5-NN", targets[:half][neighbours].mean(1)),
-                             ("linear", z[half:].double().numpy() @ weight + bias)):
+    z, qpos, episode = encode_file(model, args.data)
+    names, targets = state_targets(args.task, qpos)
+    if args.fit_data:
+        fitted = [encode_file(model, path) for path in args.fit_data]
+        z_fit = torch.cat([f[0] for f in fitted])
+        _, fit_targets = state_targets(args.task, np.concatenate([f[1] for f in fitted]))
+        z_score, truth = z, targets
+        print(f"readouts fit on {len(z_fit)} frames of {len(args.fit_data)} file(s), "
+              f"scored on {len(z)} held-out frames")
+    else:
+        half = len(z) // 2
+        z_fit, fit_targets, z_score, truth = z[:half], targets[:half], z[half:], targets[half:]
+    neighbours = torch.cdist(z_score, z_fit).topk(5, largest=False).indices.numpy()
+    weight, bias = ridge_linear(z_fit.double().numpy(), fit_targets)
+    for label, predicted in (("5-NN", fit_targets[neighbours].mean(1)),
+                             ("linear", z_score.double().numpy() @ weight + bias)):
         r2 = 1 - ((truth - predicted) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
         print(f"{label} R^2:", ", ".join(f"{n} {v:.3f}" for n, v in zip(names, r2)))
     robot_move, object_move, stayed = MOVES[args.task]
