@@ -172,8 +172,7 @@ bench-deps: setup
 PUSHT_PREVIOUS := da9aad6
 PUSHT_SHARDS := $(LEWM_DATA)/pusht/push_s100.h5 $(LEWM_DATA)/pusht/push_s101.h5 \
 	$(LEWM_DATA)/pusht/push_turn_s200.h5 $(LEWM_DATA)/pusht/push_turn_s201.h5
-PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --planner mppi --planner cem --noise-corr 0 \
-	--cost min
+PUSHT_EVAL := $(VENV)/bin/lewm-eval --env pusht --episodes 50 --no-waypoints --noise-corr 0 --cost min
 PUSHT_RECORDS := experiments/pusht/pusht_eval
 .PHONY: pusht-data pusht-model pusht-model-first pusht-eval
 pusht-data: setup
@@ -181,6 +180,8 @@ pusht-data: setup
 	[ -f $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 ] || { mkdir -p $(LEWM_DATA)/pusht_eval && \
 		$(VENV)/bin/lewm-collect --env pusht --policy push_fast --episodes 50 --steps 200 --seed 7 --workers 1 \
 		--out $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5; }
+	[ -f $(LEWM_DATA)/pusht_eval/heldout_push_turn_s8.h5 ] || $(VENV)/bin/lewm-collect --env pusht --policy push_turn \
+		--episodes 50 --steps 200 --seed 8 --workers 1 --out $(LEWM_DATA)/pusht_eval/heldout_push_turn_s8.h5
 
 pusht-model: pusht-data
 	mkdir -p $(LEWM_DATA)/runs/pusht_previous
@@ -206,11 +207,23 @@ pusht-model-first: setup
 		$$([ -f runs/pusht_state3k/train_state.pt ] && echo --resume)
 
 pusht-eval: setup
-	for seed in 0 1 2 3 4; do $(PUSHT_EVAL) --suite lewm --seed $$seed --out $(PUSHT_RECORDS)/state3k_min_seed$$seed \
-		|| exit 1; done
-	$(PUSHT_EVAL) --suite free --out $(PUSHT_RECORDS)/state3k_task_min
+	for seed in 0 1 2 3 4; do for planner in mppi cem; do \
+		$(PUSHT_EVAL) --planner $$planner --suite lewm --seed $$seed \
+		--out $(PUSHT_RECORDS)/mixed_$$(test $$planner = cem && echo cem_)min_seed$$seed || exit 1; done; done
+	$(PUSHT_EVAL) --planner mppi --suite free --out $(PUSHT_RECORDS)/mixed_task_min
+	$(PUSHT_EVAL) --planner cem --suite free --out $(PUSHT_RECORDS)/mixed_cem_task_min
+	$(PUSHT_EVAL) --planner mppi --suite lewm --nontrivial --seed 0 \
+		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed
+	$(PUSHT_EVAL) --planner cem --suite lewm --nontrivial --seed 0 \
+		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed_cem
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
-		--setting cost=min $(PUSHT_RECORDS)/state3k_min_seed*/results.json $(PUSHT_RECORDS)/state3k_task_min/results.json
+		--setting cost=min $(PUSHT_RECORDS)/mixed_*min_seed*/results.json $(PUSHT_RECORDS)/mixed_*task_min/results.json \
+		$(PUSHT_RECORDS)/unseen_fast_mixed*/results.json
+	$(PUSHT_EVAL) --planner mppi --suite lewm --nontrivial --seed 0 \
+		--eval-data $(LEWM_DATA)/pusht_eval/heldout_push_turn_s8.h5 --out $(PUSHT_RECORDS)/turn_pairs_mixed
+	for seed in 0 1; do $(PUSHT_EVAL) --planner mppi --suite lewm --seed $$seed --cost value \
+		--out $(PUSHT_RECORDS)/mixed_value_seed$$seed || exit 1; done
+	$(PUSHT_EVAL) --planner mppi --suite free --cost value --out $(PUSHT_RECORDS)/mixed_task_value
 
 # ---- the shipped cube model (about 2 h on a 2-core CPU once the data is there) ----------------------------------
 # OGBench's single cube under lewm/Cube-v0, in its one look. The collection plan's shards (make cube-data: 9.2 ms a

@@ -155,7 +155,10 @@ def _main(argv) -> int:
     if len(totals) < 2:
         raise UserInputError(f"only {', '.join(totals)} was evaluated on {folder}: a choice needs two planners or more")
     winner = choose(totals)
-    nontrivial = " (lewm: non-trivial pairs)" if any(r["settings"].get("nontrivial_pairs_only") for r in runs) else ""
+    lewm_runs = [r for r in runs if r.get("suite") == "lewm"]
+    only = sum(bool(r["settings"].get("nontrivial_pairs_only")) for r in lewm_runs)
+    nontrivial = ("" if not only else " (lewm: non-trivial pairs)" if only == len(lewm_runs)
+                  else f" (lewm: {only} of {len(lewm_runs)} runs on non-trivial pairs only)")
     evidence = f"pooled over {len(args.results)} file(s){nontrivial}: {describe(totals)}"
     if settings:
         evidence += f"; runs made with {', '.join(f'{k} {v}' for k, v in settings.items())}"

@@ -119,7 +119,13 @@ def test_choose_planner_pools_runs_and_records_the_winner(tmp_path, capsys):
     choice = json.loads((folder / FILE_NAME).read_text())
     assert choice["planner"] == "proposal" and "lewm: proposal 90/100 (0.040 s" in choice["evidence"]
     assert "mppi 71/100" in choice["evidence"]
-    assert checkpoint_planner(folder, PLANNERS) == "proposal"
+    assert checkpoint_planner(folder, PLANNERS) == "proposal" and "(lewm: non-trivial pairs)" in choice["evidence"]
+    every_pair = run_summary("mppi", 40, folder) | {"settings": {}}
+    (tmp_path / "all_pairs.json").write_text(json.dumps([every_pair, run_summary("proposal", 41, folder) | {
+        "settings": {}}]))
+    assert choose_planner.main(["--checkpoint", str(folder), *files, str(tmp_path / "all_pairs.json")]) == 0
+    choice = json.loads((folder / FILE_NAME).read_text())
+    assert "(lewm: 4 of 6 runs on non-trivial pairs only)" in choice["evidence"]
     alone = tmp_path / "alone.json"
     alone.write_text(json.dumps([run_summary("proposal", 30, folder)]))
     assert "needs two planners" in refused(capsys, choose_planner, ["--checkpoint", str(folder), str(alone)])
