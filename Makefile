@@ -120,19 +120,18 @@ reacher-proposal pointmass-proposal tworoom-proposal: %-proposal: setup
 proposals: reacher-proposal pointmass-proposal tworoom-proposal
 
 # ---- the shipped goal values (docs/value.md; about 10 min per task on a 2-core CPU) -----------------------------
-# Collects each model's training episodes into the data folder ($$LEWM_DATA, default ~/.cache/lewm; reacher 400 and
-# two rooms 300, as the proposal policies') and trains value.safetensors with the world model frozen (TD estimator,
-# goals up to 20 blocks ahead: the episodes' length); then the free goals without the waypoint graph, on the latent
-# distance and on the value (value-eval).
-DATA_HOME := $(or $(LEWM_DATA),$(HOME)/.cache/lewm)
-.PHONY: values value-eval reacher-value tworoom-value
-values: reacher-value tworoom-value
-reacher-value tworoom-value: %-value: setup
-	mkdir -p $(DATA_HOME)/easy
-	[ -f $(DATA_HOME)/easy/$*.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes $(PROPOSAL_EPISODES_$*) --steps 100 \
-		--seed 0 --policy $(POLICY_$*) --workers 1 --out $(DATA_HOME)/easy/$*.h5
+# Collects each model's training episodes into the data folder ($$LEWM_DATA, default ~/.cache/lewm; reacher 400,
+# point mass and two rooms 300, as the proposal policies') and trains value.safetensors with the world model frozen
+# (TD estimator, goals up to 20 blocks ahead: the episodes' length); then the free goals without the waypoint graph,
+# on the latent distance and on the value (value-eval).
+.PHONY: values value-eval reacher-value pointmass-value tworoom-value
+values: reacher-value pointmass-value tworoom-value
+reacher-value pointmass-value tworoom-value: %-value: setup
+	mkdir -p $(LEWM_DATA)/easy
+	[ -f $(LEWM_DATA)/easy/$*.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes $(PROPOSAL_EPISODES_$*) --steps 100 \
+		--seed 0 --policy $(POLICY_$*) --workers 1 --out $(LEWM_DATA)/easy/$*.h5
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/$* \
-		--data $(DATA_HOME)/easy/$*.h5 --max-goal-blocks 20
+		--data $(LEWM_DATA)/easy/$*.h5 --max-goal-blocks 20
 
 value-eval: setup
 	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --out experiments/value/reacher_free_nograph_all
@@ -224,6 +223,8 @@ pusht-eval: setup
 	for seed in 0 1; do $(PUSHT_EVAL) --planner mppi --suite lewm --seed $$seed --cost value \
 		--out $(PUSHT_RECORDS)/mixed_value_seed$$seed || exit 1; done
 	$(PUSHT_EVAL) --planner mppi --suite free --cost value --out $(PUSHT_RECORDS)/mixed_task_value
+	$(PUSHT_EVAL) --planner mppi --suite lewm --nontrivial --seed 0 --cost value \
+		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed_value
 
 # ---- the shipped cube model (about 2 h on a 2-core CPU once the data is there) ----------------------------------
 # OGBench's single cube under lewm/Cube-v0, in its one look. The collection plan's shards (make cube-data: 9.2 ms a
