@@ -19,7 +19,7 @@ import torch
 from agent.action_box import planner_box
 from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
-from agent.latent_cost import COSTS, latent_goal_cost, readout_map
+from agent.latent_cost import COSTS, VALUE_COSTS, latent_goal_cost, readout_map
 from agent.goal_handling import GoalHandling
 from agent.gradient_refine import refine_plan
 from agent.pretrained import agent_parts
@@ -42,7 +42,8 @@ class Agent(GoalHandling):
         cost: ``"all"`` scores the mean squared latent distance to the goal over every predicted step;
             ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
             model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``);
-            ``"value"`` the action blocks to the goal by the learned goal value ``value``.
+            ``"value"`` the action blocks to the goal by the learned goal value ``value``; ``"value_far"`` the value
+            while it puts the goal far, ``"min"`` once near (``agent.latent_cost``).
         value: a ``world_model.policies.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
             bf16 where this machine runs it measurably faster (``world_model.rollout.precision``), fp32 elsewhere.
@@ -82,10 +83,10 @@ class Agent(GoalHandling):
                  compile_rollout: bool = False, replan_steps: int | None = None, value=None):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
-        if cost == "value" and value is None:
-            raise ValueError("cost 'value' needs a goal value (value.safetensors, trained by lewm-train-value)")
-        if cost == "value" and refine_steps:
-            raise ValueError("gradient refinement (refine_steps) works on the latent distance costs, not 'value'")
+        if cost in VALUE_COSTS and value is None:
+            raise ValueError(f"cost {cost!r} needs a goal value (value.safetensors, trained by lewm-train-value)")
+        if cost in VALUE_COSTS and refine_steps:
+            raise ValueError(f"gradient refinement (refine_steps) works on the latent distance costs, not {cost!r}")
         if cost == "readout":
             readout_map(world_model)  # refuses a model without a readout now, not at the first plan
         cfg = world_model.cfg

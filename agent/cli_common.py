@@ -63,7 +63,7 @@ def add_planner_options(g) -> None:
     ``--value``."""
     import argparse
 
-    from agent.latent_cost import COSTS
+    from agent.latent_cost import COSTS, VALUE_FAR_BLOCKS
     from agent.pretrained import shipped_checkpoints
     from agent.waypoints import FILE_NAME
 
@@ -71,7 +71,8 @@ def add_planner_options(g) -> None:
     g.add_argument("--cost", choices=COSTS,
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
-                        "predicted step), value (action blocks to the goal by the checkpoint's goal value); "
+                        "predicted step), value (action blocks to the goal by the checkpoint's goal value), value_far "
+                        f"(value while it puts the goal over {VALUE_FAR_BLOCKS:g} blocks away, then min); "
                         "default: the checkpoint's planning.json, else all")
     g.add_argument("--waypoints", action=SwitchOrValue, metavar="FILE",
                    help="approach far goals through a waypoint graph: --waypoints the checkpoint's waypoints.npz, "

@@ -7,7 +7,11 @@ from typing import Callable
 import torch
 
 
-COSTS = ("all", "terminal", "readout", "min", "value")
+COSTS = ("all", "terminal", "readout", "min", "value", "value_far")
+VALUE_COSTS = ("value", "value_far")  # the costs that need a goal value
+# Cost "value_far": an env whose goal the value puts further than this many action blocks away ranks plans by the
+# value, a nearer one by the nearest predicted step ("min"). The LeWM protocol's goals are 5 blocks ahead.
+VALUE_FAR_BLOCKS = 8.0
 
 
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
@@ -21,11 +25,17 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     weighs alike, whatever share of the latent it takes; "min": the nearest of the H predicted steps (a plan
     counts by the best moment it passes, as a success does when an episode stops on it); "value": the action
     blocks to the goal by the learned goal value ``value`` (``world_model.policies.value.GoalValue``),
-    ``min_h (h + d(z_h, g))``: the blocks the plan takes to its best point plus the value's estimate of the rest.
+    ``min_h (h + d(z_h, g))``: the blocks the plan takes to its best point plus the value's estimate of the rest;
+    "value_far": per env, "value" while the value puts the goal more than ``VALUE_FAR_BLOCKS`` blocks from the
+    latest embedding, "min" once it is nearer (the value ranks far goals, the latent distance the last pixels).
     ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
-    distance = goal_distance(world_model, target.expand(z_hist.shape[0], -1), kind, value)
+    targets = target.expand(z_hist.shape[0], -1)
+    if kind == "value_far":
+        distance = far_value_distance(world_model, z_hist[:, -1], targets, value)
+    else:
+        distance = goal_distance(world_model, targets, kind, value)
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
@@ -37,8 +47,8 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
 
 def goal_distance(world_model, target: torch.Tensor, kind: str, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
-    see :func:`latent_goal_cost`)."""
-    if kind == "value":
+    see :func:`latent_goal_cost`; "value_far" needs the current embedding: :func:`far_value_distance`)."""
+    if kind in VALUE_COSTS:
         return value_distance(value, target)
     space = readout_map(world_model) if kind == "readout" else None
     goal = target[:, None, None].float()  # (B, 1, 1, D)
@@ -77,5 +87,22 @@ def value_distance(value, target: torch.Tensor) -> Callable[[torch.Tensor], torc
         blocks = value(z.to(param.dtype), goal.to(param.dtype)).float()  # (B, N, H)
         ahead = torch.arange(1, z.shape[2] + 1, device=z.device, dtype=blocks.dtype)
         return (blocks + ahead).min(-1).values
+
+    return distance
+
+
+def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, value) -> Callable:
+    """Cost "value_far": per env, :func:`value_distance` where the value puts the goal more than
+    ``VALUE_FAR_BLOCKS`` blocks from ``z_now`` (B, D), else the "min" latent distance; targets (B, D). Each env's
+    candidates are ranked by one cost (the planners' temperatures are relative to a row's own spread)."""
+    far_cost = value_distance(value, target)
+    near_cost = goal_distance(world_model, target, "min")
+    param = next(value.parameters())
+    with torch.inference_mode():
+        blocks_now = value(z_now[:, None, None].to(param.dtype), target[:, None, None].to(param.dtype)).float()
+    far = blocks_now.reshape(-1) > VALUE_FAR_BLOCKS  # (B,)
+
+    def distance(z: torch.Tensor) -> torch.Tensor:
+        return torch.where(far[:, None], far_cost(z), near_cost(z))
 
     return distance

@@ -208,9 +208,9 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                         how_to_rebuild="lewm-choose-planner", **identity)
     goal_value = load_value(value, folder, dev, **identity)
     cost = cost or measured.get("cost", "all")
-    if cost == "value" and goal_value is None:
+    if cost in ("value", "value_far") and goal_value is None:
         if "cost" not in measured or value not in (False, None):
-            raise ValueError(f"cost 'value' needs the checkpoint's goal value, and {folder} has none: train one "
+            raise ValueError(f"cost {cost!r} needs the checkpoint's goal value, and {folder} has none: train one "
                              f"with lewm-train-value, or choose another cost")
         cost = "all"  # the measured choice, switched off by the caller
     if isinstance(planner, str):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import model_sha
 
-from agent.latent_cost import value_distance
+from agent.latent_cost import VALUE_FAR_BLOCKS, far_value_distance, value_distance
 from world_model.policies.proposal_data import EncodedEpisodes, action_blocks
 from world_model.policies.train_value import rank_diagnostics, train_value
 from world_model.policies.value import GoalValue
@@ -101,6 +101,35 @@ def test_the_value_cost_prefers_the_plan_that_reaches_the_goal_sooner():
         value_distance(None, goal)
 
 
+class LineDistance(torch.nn.Module):
+    """A perfect value on a line: |g - z| in blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, z, goal):
+        return (goal - z).abs().sum(-1)
+
+
+def test_value_far_ranks_by_the_value_when_the_goal_is_far_and_by_the_nearest_step_when_near():
+    far_goal, near_goal = VALUE_FAR_BLOCKS + 10.0, 3.0
+    goals = torch.tensor([[far_goal], [near_goal]])
+    now = torch.zeros(2, 1)
+    # Two plans per env: "hop" passes the goal's neighbourhood late, "stop" ends 1 unit short at once.
+    plans = torch.stack([
+        torch.stack([torch.tensor([[1.0], [2.0], [far_goal]]), torch.tensor([[far_goal - 1], [far_goal - 1],
+                                                                            [far_goal - 1]])]),
+        torch.stack([torch.tensor([[1.0], [2.0], [near_goal]]), torch.tensor([[near_goal - 1], [near_goal - 1],
+                                                                              [near_goal - 1]])])])
+    cost = far_value_distance(None, now, goals, LineDistance())(plans)
+    assert cost.shape == (2, 2)
+    assert cost[0].tolist() == value_distance(LineDistance(), goals[:1])(plans[:1])[0].tolist()  # far: blocks
+    assert cost[1].tolist() == [0.0, 1.0]  # near: the squared latent distance of the nearest step
+    with pytest.raises(ValueError, match="needs a goal value"):
+        far_value_distance(None, now, goals, None)
+
+
 def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpoint, tmp_path):
     import shutil
 
@@ -120,9 +149,13 @@ def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpo
     rng = np.random.default_rng(0)
     agent.set_goal(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
     assert agent.act(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).shape == (2,)
+    far = make_agent(str(folder), cost="value_far", horizon=3, num_samples=12, n_iters=2, topk=3, precision="fp32")
+    far.set_goal(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    assert far.act(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).shape == (2,)
     assert make_agent(str(folder), horizon=3).cost == "all"  # loading a value changes nothing by itself
-    with pytest.raises(ValueError, match="needs the checkpoint's goal value"):
-        make_agent(str(tiny_checkpoint), cost="value")
+    for cost in ("value", "value_far"):
+        with pytest.raises(ValueError, match=f"cost '{cost}' needs the checkpoint's goal value"):
+            make_agent(str(tiny_checkpoint), cost=cost)
     other = tmp_path / "other"
     shutil.copytree(tiny_checkpoint, other)
     value.save(other, model_sha256="0" * 64)  # built for another model
