@@ -151,3 +151,10 @@ def test_choose_planner_keeps_success_then_takes_the_fastest(runs, expected, tmp
     assert choose_planner.choose(choose_planner.pooled(summaries)) == expected
     with pytest.raises(ValueError, match="no run of suite"):
         choose_planner.pooled([run_summary("mppi", 1, tmp_path), run_summary("cem", 2, tmp_path, "free")])
+
+
+def test_a_checkpoint_may_record_every_goal_cost():
+    from agent.latent_cost import COSTS
+    from agent.planner_choice import SETTINGS
+
+    assert set(SETTINGS["cost"]) == set(COSTS)
