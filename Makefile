@@ -215,9 +215,19 @@ pusht-eval: setup
 		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed
 	$(PUSHT_EVAL) --planner cem --suite lewm --nontrivial --seed 0 \
 		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed_cem
+	for seed in 0 1 2 3 4; do for planner in mppi cem; do \
+		$(PUSHT_EVAL) --planner $$planner --suite lewm --seed $$seed --cost value_far \
+		--out $(PUSHT_RECORDS)/mixed_$$(test $$planner = cem && echo cem_)value_far_seed$$seed || exit 1; done; done
+	$(PUSHT_EVAL) --planner mppi --suite free --cost value_far --out $(PUSHT_RECORDS)/mixed_task_value_far
+	$(PUSHT_EVAL) --planner cem --suite free --cost value_far --out $(PUSHT_RECORDS)/mixed_cem_task_value_far
+	$(PUSHT_EVAL) --planner mppi --suite lewm --nontrivial --seed 0 --cost value_far \
+		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed_value_far
+	$(PUSHT_EVAL) --planner cem --suite lewm --nontrivial --seed 0 --cost value_far \
+		--eval-data $(LEWM_DATA)/pusht_eval/unseen_push_fast_s7.h5 --out $(PUSHT_RECORDS)/unseen_fast_mixed_cem_value_far
+	# value_far beat min on every row (docs/value.md): the planner is chosen among its runs
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/pusht --setting substep_correlation=0 \
-		--setting cost=min $(PUSHT_RECORDS)/mixed_*min_seed*/results.json $(PUSHT_RECORDS)/mixed_*task_min/results.json \
-		$(PUSHT_RECORDS)/unseen_fast_mixed*/results.json
+		--setting cost=value_far $(PUSHT_RECORDS)/mixed_*value_far_seed*/results.json \
+		$(PUSHT_RECORDS)/mixed_*task_value_far/results.json $(PUSHT_RECORDS)/unseen_fast_mixed*value_far/results.json
 	$(PUSHT_EVAL) --planner mppi --suite lewm --nontrivial --seed 0 \
 		--eval-data $(LEWM_DATA)/pusht_eval/heldout_push_turn_s8.h5 --out $(PUSHT_RECORDS)/turn_pairs_mixed
 	for seed in 0 1; do $(PUSHT_EVAL) --planner mppi --suite lewm --seed $$seed --cost value \

@@ -53,7 +53,7 @@ def test_no_file_or_no_settings_means_none(own_checkpoint):
     ('{"horizon": 2.5}', r"horizon must be an integer in \[1, 64\], got 2.5"),
     ('{"horizon": true}', "horizon must be an integer"),
     ('{"num_samples": 0}', "num_samples must be an integer"),
-    ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, got 'max'"),
+    ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, value, value_far, got 'max'"),
     ('{"cost": 1}', "cost must be one of"),
 ])
 def test_malformed_settings_are_one_clear_error(own_checkpoint, settings, message):

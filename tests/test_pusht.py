@@ -272,8 +272,10 @@ def test_a_task_without_a_shipped_model_says_how_to_train_one(monkeypatch):
 
 @pytest.mark.slow
 def test_the_readme_push_t_example_with_the_shipped_model_moves_the_t_towards_its_goal():
-    """The README's Push-T command, cut to 25 env steps: the shipped model, its proposal policy, the example goal
-    and start load and plan, and the pusher and block end nearer their goal than they started (about 290 px)."""
+    """The README's Push-T command (100 env steps, no video): the shipped model, its proposal policy and goal value,
+    the example goal and start load and plan, and the pusher and block end near their goal (they start about
+    290 px from it; the shipped agent succeeds in 53 steps on a Zen 4 in bf16, and the bound leaves room for
+    another CPU's precision)."""
     import re
     import subprocess
     from pathlib import Path
@@ -283,7 +285,7 @@ def test_the_readme_push_t_example_with_the_shipped_model_moves_the_t_towards_it
     examples = Path(__file__).resolve().parent.parent / "agent" / "examples"
     start = (examples / "pusht_start.txt").read_text().strip()
     result = subprocess.run([installed_command("lewm-plan"), "--env", "pusht", "--goal",
-                             str(examples / "pusht_push_goal.png"), f"--start-state={start}", "--steps", "25",
+                             str(examples / "pusht_push_goal.png"), f"--start-state={start}", "--steps", "100",
                              "--no-progress"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     found = re.search(r"final distance: ([\d.]+) px \(success within 20\.0 px\)", result.stdout)
