@@ -160,6 +160,18 @@ realtime-bench: setup bench-deps
 bench-deps: setup
 	$(PIP) install -q --no-deps stable-worldmodel==0.1.1 einops
 
+# $(call finetune_shipped,NAME,COMMIT,CONFIG,SHARDS,RUN,HELDOUT): the shipped NAME model as git COMMIT holds it,
+# fine-tuned on SHARDS with CONFIG into $$LEWM_DATA/runs/RUN (resumed if a run is there; 1 thread), then shipped as
+# NAME with HELDOUT's states. The cube and Push-T models are made so.
+define finetune_shipped
+	mkdir -p $(LEWM_DATA)/runs/$(1)_previous
+	git archive $(2) world_model/checkpoints/$(1) | tar -x --strip-components=3 -C $(LEWM_DATA)/runs/$(1)_previous
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config $(3) --init $(LEWM_DATA)/runs/$(1)_previous \
+		--data $(strip $(4)) --threads 1 --out $(LEWM_DATA)/runs/$(5) \
+		$$([ -f $(LEWM_DATA)/runs/$(5)/train_state.pt ] && echo --resume)
+	$(VENV)/bin/lewm-ship --run $(LEWM_DATA)/runs/$(5) --heldout $(strip $(6)) --name $(1)
+endef
+
 # ---- the pusht model (about 2.5 h on a 2-core CPU once the data is there) ----------------------------------------
 # gym-pusht under lewm/PushT-v0. First model: 3,000 training and 100 held-out episodes of 200 steps of the scripted
 # push policy, 8,000 steps of the cpu preset with the spatial-softmax keypoint encoder, the pixel decoder and a
@@ -183,13 +195,8 @@ pusht-data: setup
 		--episodes 50 --steps 200 --seed 8 --workers 1 --out $(LEWM_DATA)/pusht_eval/heldout_push_turn_s8.h5
 
 pusht-model: pusht-data
-	mkdir -p $(LEWM_DATA)/runs/pusht_previous
-	git archive $(PUSHT_PREVIOUS) world_model/checkpoints/pusht | tar -x --strip-components=3 \
-		-C $(LEWM_DATA)/runs/pusht_previous
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/pusht_mixed.yaml \
-		--init $(LEWM_DATA)/runs/pusht_previous --data $(PUSHT_SHARDS) --threads 1 --out $(LEWM_DATA)/runs/pusht_mixed \
-		$$([ -f $(LEWM_DATA)/runs/pusht_mixed/train_state.pt ] && echo --resume)
-	$(VENV)/bin/lewm-ship --run $(LEWM_DATA)/runs/pusht_mixed --heldout $(LEWM_DATA)/pusht/heldout_push_s1.h5 --name pusht
+	$(call finetune_shipped,pusht,$(PUSHT_PREVIOUS),experiments/configs/pusht_mixed.yaml,$(PUSHT_SHARDS),pusht_mixed,\
+		$(LEWM_DATA)/pusht/heldout_push_s1.h5)
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/pusht \
 		--data $(PUSHT_SHARDS)
 	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/pusht --data $(PUSHT_SHARDS)
@@ -250,13 +257,8 @@ CUBE_EVAL := $(VENV)/bin/lewm-eval --env cube --checkpoint world_model/checkpoin
 CUBE_RECORDS := experiments/cube/cube_eval
 .PHONY: cube-model cube-eval
 cube-model: cube-data
-	mkdir -p $(LEWM_DATA)/runs/cube_previous
-	git archive $(CUBE_PREVIOUS) world_model/checkpoints/cube | tar -x --strip-components=3 \
-		-C $(LEWM_DATA)/runs/cube_previous
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train --config experiments/configs/cube_scale.yaml \
-		--init $(LEWM_DATA)/runs/cube_previous --data $(CUBE_SHARDS) --threads 1 --out $(LEWM_DATA)/runs/cube_scale \
-		$$([ -f $(LEWM_DATA)/runs/cube_scale/train_state.pt ] && echo --resume)
-	$(VENV)/bin/lewm-ship --run $(LEWM_DATA)/runs/cube_scale --heldout $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --name cube
+	$(call finetune_shipped,cube,$(CUBE_PREVIOUS),experiments/configs/cube_scale.yaml,$(CUBE_SHARDS),cube_scale,\
+		$(LEWM_DATA)/cube/heldout_oracle_s1.h5)
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL)
 	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --estimator td \
 		--max-goal-blocks 40
