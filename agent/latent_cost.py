@@ -48,7 +48,9 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
 def goal_distance(world_model, target: torch.Tensor, kind: str, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
     see :func:`latent_goal_cost`; "value_far" needs the current embedding: :func:`far_value_distance`)."""
-    if kind in VALUE_COSTS:
+    if kind == "value_far":
+        raise ValueError("cost 'value_far' ranks by the current embedding too: build it with far_value_distance")
+    if kind == "value":
         return value_distance(value, target)
     space = readout_map(world_model) if kind == "readout" else None
     goal = target[:, None, None].float()  # (B, 1, 1, D)
@@ -83,12 +85,18 @@ def value_distance(value, target: torch.Tensor) -> Callable[[torch.Tensor], torc
     goal = target[:, None, None].float()  # (B, 1, 1, D)
 
     def distance(z: torch.Tensor) -> torch.Tensor:
-        param = next(value.parameters())
-        blocks = value(z.to(param.dtype), goal.to(param.dtype)).float()  # (B, N, H)
+        blocks = value_blocks(value, z, goal)  # (B, N, H)
         ahead = torch.arange(1, z.shape[2] + 1, device=z.device, dtype=blocks.dtype)
         return (blocks + ahead).min(-1).values
 
     return distance
+
+
+def value_blocks(value, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """The goal value's action blocks from embeddings ``z`` (..., D) to goals ``goal`` (broadcastable), float32
+    (...), run in the value's own dtype."""
+    dtype = next(value.parameters()).dtype
+    return value(z.to(dtype), goal.to(dtype)).float()
 
 
 def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, value) -> Callable:
@@ -97,10 +105,8 @@ def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, v
     candidates are ranked by one cost (the planners' temperatures are relative to a row's own spread)."""
     far_cost = value_distance(value, target)
     near_cost = goal_distance(world_model, target, "min")
-    param = next(value.parameters())
     with torch.inference_mode():
-        blocks_now = value(z_now[:, None, None].to(param.dtype), target[:, None, None].to(param.dtype)).float()
-    far = blocks_now.reshape(-1) > VALUE_FAR_BLOCKS  # (B,)
+        far = value_blocks(value, z_now, target) > VALUE_FAR_BLOCKS  # (B,)
 
     def distance(z: torch.Tensor) -> torch.Tensor:
         return torch.where(far[:, None], far_cost(z), near_cost(z))

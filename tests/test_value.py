@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import model_sha
 
-from agent.latent_cost import VALUE_FAR_BLOCKS, far_value_distance, value_distance
+from agent.latent_cost import VALUE_FAR_BLOCKS, far_value_distance, goal_distance, value_distance
 from world_model.policies.proposal_data import EncodedEpisodes, action_blocks
 from world_model.policies.train_value import rank_diagnostics, train_value
 from world_model.policies.value import GoalValue
@@ -128,6 +128,8 @@ def test_value_far_ranks_by_the_value_when_the_goal_is_far_and_by_the_nearest_st
     assert cost[1].tolist() == [0.0, 1.0]  # near: the squared latent distance of the nearest step
     with pytest.raises(ValueError, match="needs a goal value"):
         far_value_distance(None, now, goals, None)
+    with pytest.raises(ValueError, match="far_value_distance"):  # it needs the current embedding
+        goal_distance(None, goals, "value_far", LineDistance())
 
 
 def test_the_saved_value_loads_the_same_and_the_agent_plans_with_it(tiny_checkpoint, tmp_path):
