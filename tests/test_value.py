@@ -53,6 +53,42 @@ def test_both_estimators_learn_to_order_goals_by_blocks(estimator):
     assert metrics["val_after"]["spearman_per_start"] > 0.9
 
 
+def random_walk_episodes(episodes=80, steps=40, frameskip=2, dim=8, seed=0):
+    """A point that steps +-1 unit at random along a line from a random start (integer positions 0..20 at the
+    start), its 'embedding' a fixed random lift of its position; returns the episodes and the lift (1, dim). The
+    data's own way between two points is a long wander; the shortest is |x - g| / frameskip blocks."""
+    rng = np.random.default_rng(seed)
+    lift = rng.normal(size=(1, dim)).astype(np.float32) / 10
+    zs, lengths = [], []
+    for _ in range(episodes):
+        pos = rng.integers(0, 20) + np.concatenate([[0], np.cumsum(rng.choice([-1, 1], steps))])
+        zs.append(pos[:, None].astype(np.float32) @ lift)
+        lengths.append(steps + 1)
+    ep_len = np.array(lengths)
+    action = np.zeros((ep_len.sum(), 1), np.float32)
+    data = EncodedEpisodes(torch.from_numpy(np.concatenate(zs)),
+                           torch.from_numpy(action_blocks(action, frameskip)), np.cumsum(ep_len) - ep_len, ep_len,
+                           frameskip)
+    return data, torch.from_numpy(lift)
+
+
+@pytest.mark.slow
+def test_the_default_td_value_reads_the_shortest_way_not_the_datas_wander():
+    # Before the defaults moved to tau 0.1 (polyak 0.01), far goals read 2.3-2.5x their shortest distance on this
+    # walk, and the two-room value ranked other-room goals at 0.26 against the true path length (docs/value.md).
+    torch.manual_seed(0)
+    data, lift = random_walk_episodes()
+    value, _ = train_value(data, 8, "td", steps=600, batch=256, max_goal_blocks=20, hidden=64, depth=2,
+                           eval_every=100, progress=False)
+    x = torch.arange(0, 21, dtype=torch.float32)
+    start, goal = (t.reshape(-1, 1) for t in torch.meshgrid(x, x, indexing="ij"))
+    with torch.no_grad():
+        blocks = value(start @ lift, goal @ lift)
+    shortest = (start - goal).abs().reshape(-1) / 2
+    far = shortest >= 4
+    assert float((blocks[far] / shortest[far]).mean()) < 2.0
+
+
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     data = chain_episodes(episodes=20, steps=20)
     settings = dict(estimator="td", steps=30, batch=32, max_goal_blocks=6, hidden=16, depth=1, eval_every=10,

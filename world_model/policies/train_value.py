@@ -91,9 +91,9 @@ def _save_state(path: Path, value, target, optimizer, step: int, best: dict, bes
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def train_value(data: EncodedEpisodes, embed_dim: int, estimator: str = "td", steps: int = 4000, batch: int = 512,
-                lr: float = 1e-3, tau: float = 0.3, max_goal_blocks: int = 40, random_fraction: float = 0.3,
-                random_weight: float = 0.1, polyak: float = 0.005, val_fraction: float = 0.1, seed: int = 0,
+def train_value(data: EncodedEpisodes, embed_dim: int, estimator: str = "td", steps: int = 8000, batch: int = 512,
+                lr: float = 1e-3, tau: float = 0.1, max_goal_blocks: int = 40, random_fraction: float = 0.3,
+                random_weight: float = 0.1, polyak: float = 0.01, val_fraction: float = 0.1, seed: int = 0,
                 hidden: int = 256, depth: int = 3, eval_every: int = 250, state_path: Path | None = None,
                 save_every: int = 500, resume: bool = False, progress: bool = True) -> tuple[GoalValue, dict]:
     """Trains a :class:`GoalValue` on ``data``; keeps the weights that order held-out episodes' goals best
@@ -174,11 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--estimator", choices=ESTIMATORS, default="td",
                           help="td: one-block backups (the better planner on reacher's free goals, 48/50 against "
                                "mc's 41/50: docs/value.md); mc: lower expectile of the data's temporal distance")
-    training.add_argument("--steps", type=int, default=4000, metavar="N", help="optimisation steps")
+    training.add_argument("--steps", type=int, default=8000, metavar="N", help="optimisation steps")
     training.add_argument("--batch", type=int, default=512, metavar="N", help="samples per step")
     training.add_argument("--max-goal-blocks", type=int, default=40, metavar="N",
                           help="the farthest hindsight goal, in action blocks; farther reads as this far")
-    training.add_argument("--tau", type=float, default=0.3, metavar="X",
+    training.add_argument("--tau", type=float, default=0.1, metavar="X",
                           help="expectile: below 0.5 favours the shorter ways")
     training.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the episode split and the draws")
     progress = p.add_argument_group("saved progress and output")
