@@ -67,7 +67,6 @@ reacher-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/reacher.yaml --data data/reacher.h5 \
 		--out runs/reacher_cpu --steps $(REACHER_STEPS) $$([ -f runs/reacher_cpu/train_state.pt ] && echo --resume)
 	$(VENV)/bin/lewm-ship --run runs/reacher_cpu --heldout data/reacher_eval.h5 --name reacher
-	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/reacher --data data/reacher.h5
 	$(MAKE) reacher-eval
 
@@ -81,6 +80,9 @@ reacher-eval: setup
 POLICY_reacher := held_random
 POLICY_pointmass := held_random
 POLICY_tworoom := door_seeking
+# Only the point mass keeps a waypoint graph for far goals; reacher and two rooms reach them by their goal value
+# (make values, value-eval: docs/value.md).
+WAYPOINTS_pointmass := yes
 .PHONY: pointmass-model tworoom-model cross-task-eval
 pointmass-model tworoom-model: %-model: setup
 	mkdir -p data runs
@@ -91,7 +93,7 @@ pointmass-model tworoom-model: %-model: setup
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m world_model.training.train --config experiments/configs/$*.yaml --out runs/$*_cpu \
 		--threads 1 $$([ -f runs/$*_cpu/train_state.pt ] && echo --resume)
 	$(VENV)/bin/lewm-ship --run runs/$*_cpu --heldout data/$*_heldout.h5 --name $*
-	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/$* --data data/$*.h5
+	$(if $(WAYPOINTS_$*),$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/$* --data data/$*.h5)
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/$* --data data/$*.h5
 	$(VENV)/bin/lewm-eval --env $* --suite lewm --planner cem --planner mppi --out experiments/$*/$*_eval
 
@@ -122,8 +124,9 @@ proposals: reacher-proposal pointmass-proposal tworoom-proposal
 # ---- the shipped goal values (docs/value.md; about 10 min per task on a 2-core CPU) -----------------------------
 # Collects each model's training episodes into the data folder ($$LEWM_DATA, default ~/.cache/lewm; reacher 400,
 # point mass and two rooms 300, as the proposal policies') and trains value.safetensors with the world model frozen
-# (TD estimator, goals up to 20 blocks ahead: the episodes' length); then the free goals without the waypoint graph,
-# on the latent distance and on the value (value-eval).
+# (lewm-train-value's defaults: TD, lower expectile 0.1, goals up to 40 blocks); then value-eval: free goals and the
+# LeWM protocol without any graph, CEM and MPPI ranking plans by the value, and lewm-choose-planner writes reacher's
+# and two rooms' planning.json (cost value; they ship no waypoint graph since 2026-12-07).
 .PHONY: values value-eval reacher-value pointmass-value tworoom-value
 values: reacher-value pointmass-value tworoom-value
 reacher-value pointmass-value tworoom-value: %-value: setup
@@ -131,27 +134,27 @@ reacher-value pointmass-value tworoom-value: %-value: setup
 	[ -f $(LEWM_DATA)/easy/$*.h5 ] || $(VENV)/bin/lewm-collect --env $* --episodes $(PROPOSAL_EPISODES_$*) --steps 100 \
 		--seed 0 --policy $(POLICY_$*) --workers 1 --out $(LEWM_DATA)/easy/$*.h5
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/$* \
-		--data $(LEWM_DATA)/easy/$*.h5 --max-goal-blocks 20
+		--data $(LEWM_DATA)/easy/$*.h5
 
 value-eval: setup
-	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --out experiments/value/reacher_free_nograph_all
-	$(VENV)/bin/lewm-eval --env reacher --suite free --no-waypoints --cost value \
-		--out experiments/value/reacher_free_nograph_value_td
-	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi \
-		--out experiments/value/tworoom_free_nograph_mppi_all
-	$(VENV)/bin/lewm-eval --env tworoom --suite free --no-waypoints --planner mppi --cost value \
-		--out experiments/value/tworoom_free_nograph_mppi_value_td
+	for task in reacher tworoom; do for planner in cem mppi; do $(VENV)/bin/lewm-eval --env $$task --suite free \
+		--suite lewm --no-waypoints --planner $$planner --cost value --out experiments/value/$${task}_nograph_$$(test \
+		$$planner = cem && echo cem_)value_tau01 || exit 1; done; done
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/reacher --setting cost=value \
+		--setting horizon=3 --setting num_samples=32 experiments/value/reacher_nograph_*value_tau01/results.json
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/tworoom --setting cost=value \
+		experiments/value/tworoom_nograph_*value_tau01/results.json
+	$(VENV)/bin/lewm-eval --env pointmass --suite free --no-waypoints --seed 1 --cost value \
+		--out experiments/value/pointmass_free_nograph_value_tau01
 
 # The planner each easy task's checkpoint uses by default (about 25 min): the proposal policy alone against MPPI +
-# proposal on both suites; lewm-choose-planner writes two rooms' planning.json (reacher and point mass
-# keep MPPI: their policies alone lose success). Rerun after rebuilding a model: shipping one clears the file.
+# proposal on both suites (reacher and point mass keep MPPI: their policies alone lose success). Since 2026-12-07
+# value-eval writes reacher's and two rooms' planning.json. Rerun after rebuilding a model: shipping one clears it.
 .PHONY: planner-choice
 planner-choice: setup
 	$(VENV)/bin/lewm-eval --env reacher --env pointmass --env tworoom --planner proposal --no-progress \
 		--out experiments/tasks/follow_easy_tasks
 	$(VENV)/bin/lewm-eval --env tworoom --planner mppi --no-progress --out experiments/tworoom/tworoom_mppi_default
-	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/tworoom \
-		experiments/tworoom/tworoom_mppi_default/results.json experiments/tasks/follow_easy_tasks/results.json
 
 realtime-bench: setup bench-deps
 	bash experiments/bench/realtime_bench.sh
