@@ -209,16 +209,18 @@ def test_lewm_train_value_command(tiny_checkpoint, tiny_reacher_h5, tmp_path):
 
     cmd = [installed_command("lewm-train-value"), "--checkpoint", str(tiny_checkpoint), "--data",
            str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--max-goal-blocks", "5", "--tau", "0.3",
-           "--no-progress"]
+           "--polyak", "0.005", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {tmp_path / 'value.safetensors'}: held-out episodes, rank correlation")
     loaded = GoalValue.load(tmp_path)
     assert loaded.max_blocks == 5 and loaded.info["estimator"] == "td" and "val_after" in loaded.info
+    assert (loaded.info["tau"], loaded.info["polyak"]) == (0.3, 0.005)  # the recipe of the shipped Push-T value
     assert loaded.model_sha256 == model_sha(tiny_checkpoint)
     assert not (tmp_path / "value_train_state.pt").exists()  # progress is removed once the value is written
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),
                                   (["--tau", "1.5"], "--tau must be in (0, 1)"),
+                                  (["--polyak", "0"], "--polyak must be in (0, 1)"),
                                   (["--data", str(tmp_path / "none.h5")], "not found"),
                                   (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")))
 

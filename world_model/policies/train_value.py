@@ -179,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--max-goal-blocks", type=int, default=40, metavar="N",
                           help="the farthest hindsight goal, in action blocks; farther reads as this far")
     training.add_argument("--tau", type=float, default=0.1, metavar="X",
-                          help="expectile: below 0.5 favours the shorter ways")
+                          help="expectile: below 0.5 favours the shorter ways; 0.1 stitches the data's episodes into "
+                               "the shortest way (two rooms: rank 0.84 against the true path through the door, 0.25 "
+                               "with 0.3; docs/value.md)")
+    training.add_argument("--polyak", type=float, default=0.01, metavar="X",
+                          help="td: how far the target copy moves towards the value each step")
     training.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the episode split and the draws")
     progress = p.add_argument_group("saved progress and output")
     progress.add_argument("--save-every", type=int, default=500, metavar="N", help="steps between saved progress")
@@ -197,8 +201,9 @@ def _main(argv) -> int:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.max_goal_blocks > 1000 or args.steps > 10_000_000:
         raise UserInputError("--max-goal-blocks must be at most 1000 and --steps at most 10000000")
-    if not 0.0 < args.tau < 1.0:
-        raise UserInputError(f"--tau must be in (0, 1), got {args.tau}")
+    for name in ("tau", "polyak"):
+        if not 0.0 < getattr(args, name) < 1.0:
+            raise UserInputError(f"--{name} must be in (0, 1), got {getattr(args, name)}")
     folder = Path(args.checkpoint)
     if not (folder / "config.yaml").is_file():
         raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
@@ -209,7 +214,7 @@ def _main(argv) -> int:
     model = LeWM.load(folder)
     data = encode_datasets(model, args.data, progress=not args.no_progress)
     value, metrics = train_value(data, model.cfg.embed_dim, args.estimator, args.steps, args.batch, tau=args.tau,
-                                 max_goal_blocks=args.max_goal_blocks, seed=args.seed,
+                                 max_goal_blocks=args.max_goal_blocks, polyak=args.polyak, seed=args.seed,
                                  state_path=out / STATE_FILE, save_every=args.save_every, resume=args.resume,
                                  progress=not args.no_progress)
     metrics["data"] = [str(path) for path in args.data]
