@@ -37,6 +37,9 @@ def check_planner_options(args) -> None:
     corr = getattr(args, "noise_corr", None)
     if corr is not None and not 0.0 <= corr < 1.0:
         raise UserInputError(f"--noise-corr must be in [0, 1), got {corr}")
+    std = getattr(args, "init_std", None)
+    if std is not None and not 0.0 < std < float("inf"):
+        raise UserInputError(f"--init-std must be a finite number > 0, got {std}")
 
 
 def planner_choices() -> list[str]:
@@ -118,8 +121,8 @@ def add_speed_options(g) -> None:
 
 
 def add_tuning_options(g) -> None:
-    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--replan-steps``, ``--refine-steps`` and
-    ``--refine-lr`` (lewm-plan and lewm-eval)."""
+    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--init-std``, ``--replan-steps``,
+    ``--refine-steps`` and ``--refine-lr`` (lewm-plan and lewm-eval)."""
     from agent.pretrained import PLANNER_DEFAULTS, SUBSTEP_CORRELATION
 
     g.add_argument("--horizon", type=int, metavar="N", help="planning horizon in action blocks (default: the "
@@ -127,6 +130,10 @@ def add_tuning_options(g) -> None:
     g.add_argument("--noise-corr", type=float, metavar="X", help="correlation of the sampling noise across the "
                    "env steps of an action block, in [0, 1); 0 = independent per step (default: the "
                    f"checkpoint's planning.json, else {SUBSTEP_CORRELATION})")
+    g.add_argument("--init-std", type=float, metavar="X", help="spread of the sampling noise around the plan that "
+                   "starts each search (the proposal's, or the last plan's tail), in normalised action units; small "
+                   "refines the proposal, large searches wide (default: the checkpoint's planning.json, else "
+                   f"{PLANNER_DEFAULTS['init_std']})")
     g.add_argument("--replan-steps", type=int, metavar="N",
                    help="replan every this many env steps, a divisor of the model's frameskip (default: the "
                         "frameskip, once per action block); smaller reacts sooner and plans more often")
@@ -192,7 +199,8 @@ def speed_settings(args) -> dict:
             "subgoals": subgoals,
             "value": "auto" if getattr(args, "value", None) is None else args.value,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
-            "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr}
+            "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr,
+            "init_std": args.init_std}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

@@ -348,6 +348,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                 "n_iters": agent.planner.n_iters, "warm_iters": agent.warm_iters, "topk": agent.planner.topk,
                 "precision": agent.precision, "proposal": agent.proposal is not None,
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
+                "init_std": getattr(agent.planner, "init_std", None),
                 "waypoints": agent.waypoints is not None,
                 "refine_steps": agent.refine_steps, "refine_lr": agent.refine_lr,
                 "compile_rollout": bool(agent.world_model.compile_rollout),

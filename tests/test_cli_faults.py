@@ -34,6 +34,7 @@ CASES = [
     ("zero-steps", "lewm-plan", ["--goal", "{goal}", "--steps", "0"], ["--steps must be at least 1"]),
     ("zero-iters", "lewm-plan", ["--goal", "{goal}", "--iters", "0"], ["--iters must be at least 1"]),
     ("noise-corr-one", "lewm-plan", ["--goal", "{goal}", "--noise-corr", "1"], ["--noise-corr must be in [0, 1)"]),
+    ("zero-init-std", "lewm-plan", ["--goal", "{goal}", "--init-std", "0"], ["--init-std must be a finite number > 0"]),
     ("bad-start-state", "lewm-plan", ["--goal", "{goal}", "--start-state", "1,2,3"], ["state must have 2 values"]),
     ("no-waypoint-file", "lewm-plan", ["--goal", "{goal}", "--waypoints"], ["no waypoint file"]),
     ("waypoint-file-missing", "lewm-plan", ["--goal", "{goal}", "--waypoints", "{work}/none.npz"],

@@ -30,6 +30,14 @@ def test_recorded_settings_apply_unless_given(own_checkpoint):
     assert asked.planner.substep_correlation == 0.5 and asked.planner.horizon == 4
 
 
+def test_a_recorded_sampling_spread_applies_unless_given(own_checkpoint):
+    # the cube's checkpoint records init_std 0.15: search then refines its proposal instead of replacing it
+    assert make_agent(str(own_checkpoint), planner="mppi", waypoints=False).planner.init_std == 1.0
+    write_planner_choice(own_checkpoint, "mppi", "test", {"init_std": 0.15})
+    assert make_agent(str(own_checkpoint), waypoints=False).planner.init_std == 0.15
+    assert make_agent(str(own_checkpoint), waypoints=False, init_std=0.5).planner.init_std == 0.5
+
+
 def test_a_recorded_cost_is_the_agents_unless_given(own_checkpoint):
     assert make_agent(str(own_checkpoint), waypoints=False).cost == "all"
     write_planner_choice(own_checkpoint, "mppi", "test", {"cost": "min"})
@@ -51,6 +59,7 @@ def test_no_file_or_no_settings_means_none(own_checkpoint):
     ('{"substep_correlation": 1.5}', r"substep_correlation must be a number in \[0.0, 0.999\], got 1.5"),
     ('{"substep_correlation": "0"}', "substep_correlation must be a number"),
     ('{"horizon": 2.5}', r"horizon must be an integer in \[1, 64\], got 2.5"),
+    ('{"init_std": 0}', r"init_std must be a number in \[0.001, 10.0\], got 0"),
     ('{"horizon": true}', "horizon must be an integer"),
     ('{"num_samples": 0}', "num_samples must be an integer"),
     ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, value, value_far, got 'max'"),
