@@ -26,8 +26,9 @@ FILE_NAME = "planning.json"
 DEFAULT_PLANNER = "mppi"
 # What "settings" may set: make_agent's planner keyword arguments, each with its allowed range, and the agent's
 # goal cost (AGENT_SETTINGS), with its allowed values (agent.latent_cost.COSTS).
-SETTINGS = {"substep_correlation": (0.0, 0.999), "horizon": (1, 64), "num_samples": (2, 100_000), "init_std": (0.001, 10.0),
-            "n_iters": (1, 1_000), "cost": ("all", "terminal", "readout", "min", "value", "value_far")}
+SETTINGS = {"substep_correlation": (0.0, 0.999), "horizon": (1, 64), "num_samples": (2, 100_000),
+            "init_std": (0.001, 10.0), "n_iters": (1, 1_000),
+            "cost": ("all", "terminal", "readout", "min", "value", "value_far")}
 AGENT_SETTINGS = ("cost",)
 
 
