@@ -165,11 +165,12 @@ def test_torchrun_two_processes_data_parallel(tmp_path, tiny_yaml, tiny_reacher_
 
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+    # --standalone: a rendezvous on a free local port, not the fixed 29500 another job on the machine may hold
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
                            "world_model.training.train", "--config", tiny_yaml(steps=2, eval_every=2), "--data",
                            str(tiny_reacher_h5), "--out", str(run), "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[:2000] + "\n...\n" + proc.stderr[-2000:]
     meta = records(run, "meta")[0]
     assert meta["world_size"] == 2 and [r["step"] for r in records(run, "train")] == [1, 2]
     assert LeWM.load(run / "model").cfg.batch_size == 8
