@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from agent.latent_cost import value_blocks
 from envs.registry import make
 from envs.point_mass import ARENA_HALF_WIDTH, MASS_RADIUS
 from envs.two_room import AGENT_RADIUS, DOOR_CENTRE_Y, DOOR_HALF_WIDTH, FREE_HALF_WIDTH, is_free
@@ -64,8 +65,7 @@ def geodesic_check(task: str, model: LeWM, value: GoalValue, starts: int = 300, 
     points = free_positions(task, starts + goals, rng)
     with torch.inference_mode():
         z = model.encode(np.stack([env.render_state(q).copy() for q in points]))
-        blocks = value(z[:starts, None].to(next(value.parameters()).dtype),
-                       z[None, starts:].to(next(value.parameters()).dtype)).float().numpy()
+        blocks = value_blocks(value, z[:starts, None], z[None, starts:]).numpy()
     env.close()
     path = shortest_path if task == "tworoom" else lambda p, g: float(np.linalg.norm(p - g))
     truth = np.array([[path(p, g) / METRES_PER_BLOCK[task] for g in points[starts:]] for p in points[:starts]])
