@@ -172,6 +172,7 @@ def _main(argv: list[str] | None) -> int:
     from agent.eval_replay import failure_videos
     from agent.report import SUITE_TITLES, markdown_table, write_reports
     from world_model.policies.subgoal import SubgoalPolicy
+    from agent.value_subgoals import ValueSubgoals
 
     import_for(args.checkpoint, args.env_import)
     specs = [envs.task_spec(t) for t in (args.env or ["reacher"])]
@@ -200,7 +201,8 @@ def _main(argv: list[str] | None) -> int:
     for task, folder, eval_data, planner, agent, kwargs in _prepare_runs(args, tasks, suites, planners):
         high_level = agent.waypoints
         label = agent.planner_name + ("" if high_level is None else
-                                      "+subgoals" if isinstance(high_level, SubgoalPolicy) else "+waypoints")
+                                      "+subgoals" if isinstance(high_level, SubgoalPolicy) else
+                                      "+value-subgoals" if isinstance(high_level, ValueSubgoals) else "+waypoints")
         for suite in suites:
             frames = [] if args.video_failures else None
             if args.ray is not None:

@@ -208,6 +208,8 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                         how_to_rebuild="lewm-choose-planner", **identity)
     goal_value = load_value(value, folder, dev, **identity)
     cost = cost or measured.get("cost", "all")
+    replan_steps = measured.get("replan_steps") if replan_steps is None else replan_steps
+    subgoals = measured.get("subgoals", "auto") if subgoals == "auto" else subgoals
     if cost in ("value", "value_far") and goal_value is None:
         if "cost" not in measured or value not in (False, None):
             raise ValueError(f"cost {cost!r} needs the checkpoint's goal value, and {folder} has none: train one "
@@ -327,15 +329,26 @@ def _subgoals_or_waypoints(subgoals, waypoints, folder: Path, device, model_sha2
 
 
 def _value_subgoals(goal_value, waypoints, folder: Path, identity: dict):
-    """``agent.value_subgoals.ValueSubgoals`` over the nodes of the waypoint file ``waypoints`` names (the
-    checkpoint's ``waypoints.npz`` unless a file is given), within the graph's reach."""
+    """``agent.value_subgoals.ValueSubgoals`` over the checkpoint's subgoal frames (``agent.subgoal_frames``), or,
+    without them or when a waypoint file is named, over the nodes of the waypoint file ``waypoints`` names (the
+    checkpoint's ``waypoints.npz`` unless a file is given)."""
+    from agent.subgoal_frames import FILE_NAME, HOW_TO_BUILD, SubgoalFrames
     from agent.value_subgoals import ValueSubgoals
 
     if goal_value is None:
         raise ValueError("value subgoals rank data frames by the checkpoint's goal value, and none is loaded: train "
                          "one with lewm-train-value")
-    graph = load_waypoints(True if waypoints in ("auto", None, False, True) else waypoints, folder, **identity)
-    return ValueSubgoals(goal_value, graph.nodes, reach=graph.reach)
+    named_graph = waypoints not in ("auto", None, False, True)
+    frames = None if named_graph else _optional_file(
+        "auto", folder, FILE_NAME, SubgoalFrames, lambda path: SubgoalFrames.load(path), "subgoal frames file",
+        HOW_TO_BUILD, **identity)
+    if frames is not None:
+        return frames.high_level(goal_value)
+    if not named_graph and not (folder / "waypoints.npz").exists():
+        raise ValueError(f"value subgoals pick data frames, and {folder} has neither {FILE_NAME} nor waypoints.npz: "
+                         f"build the frames with {HOW_TO_BUILD}")
+    graph = load_waypoints(True if not named_graph else waypoints, folder, **identity)
+    return ValueSubgoals(goal_value, graph.nodes)
 
 
 def load_waypoints(waypoints, folder: Path, model_sha256: str | None = None, trust_unverified: bool = False):

@@ -64,6 +64,8 @@ def test_no_file_or_no_settings_means_none(own_checkpoint):
     ('{"num_samples": 0}', "num_samples must be an integer"),
     ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, value, value_far, got 'max'"),
     ('{"cost": 1}', "cost must be one of"),
+    ('{"subgoals": "graph"}', "subgoals must be one of value, got 'graph'"),
+    ('{"replan_steps": 0}', r"replan_steps must be an integer in \[1, 64\], got 0"),
 ])
 def test_malformed_settings_are_one_clear_error(own_checkpoint, settings, message):
     (own_checkpoint / FILE_NAME).write_text(f'{{"planner": "mppi", "settings": {settings}}}')

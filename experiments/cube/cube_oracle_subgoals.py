@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-proposal", action="store_true", help="plan without the proposal policy (search alone)")
     p.add_argument("--samples", type=int, help="planner samples per iteration (default: the checkpoint's)")
     p.add_argument("--iters", type=int, help="planner iterations (default: the checkpoint's)")
+    p.add_argument("--replan-steps", type=int, help="env steps between two plans (default: one action block)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON file for the per-episode records")
     args = p.parse_args(argv)
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     search = {k: v for k, v in (("num_samples", args.samples), ("n_iters", args.iters)) if v is not None}
     agent = make_agent(args.checkpoint, planner=args.planner, device="cpu", waypoints=None, subgoals=None,
-                       proposal=None if args.no_proposal else "auto", **search)
+                       proposal=None if args.no_proposal else "auto", replan_steps=args.replan_steps, **search)
     # the checkpoint's task (cube); observations: (S, S, 3) uint8 frames
     env = envs.make_task_env(agent.world_model.cfg.task, agent.world_model.cfg.image_size)
     rng = np.random.default_rng(args.seed)

@@ -50,32 +50,44 @@ def encode_datasets(model, paths, progress: bool = True) -> EncodedEpisodes:
 def encode_dataset(model, path, batch: int = 512, progress: bool = True) -> EncodedEpisodes:
     """Embeds every frame of an HDF5 trajectory dataset with ``model``'s encoder (no autograd).
 
-    The file is checked first (``world_model.data.check_data.check_file``: per-episode checksums, no NaN or
-    infinite action inside an episode, no action far outside its box), and must be the model's task.
+    The file is checked first (:func:`check_model_data`).
 
     Raises:
         UserInputError: the file is not a trajectory dataset, fails a check, was collected on another task, or its
             frames or actions do not fit the model.
+    """
+    fs = model.cfg.frameskip
+    check_model_data(model, path)
+    with open_dataset(path, REQUIRED_COLUMNS) as f:
+        pixels, ep_len, ep_offset = f["pixels"], f["ep_len"][:].astype(np.int64), f["ep_offset"][:].astype(np.int64)
+        action = np.nan_to_num(f["action"][:].astype(np.float32))  # only each episode's last action is NaN
+        z = encode_frames(model, pixels, batch=batch, progress=progress)
+    blocks = model.normalize_actions(torch.from_numpy(action_blocks(action, fs))).float()
+    return EncodedEpisodes(z, blocks, ep_offset, ep_len, fs)
+
+
+def check_model_data(model, path) -> None:
+    """Refuses a dataset ``model`` cannot use: one that fails ``world_model.data.check_data.check_file``
+    (per-episode checksums, no NaN or infinite action inside an episode, no action far outside its box), was
+    collected on another task, or holds frames or actions of other sizes than the model's.
+
+    Raises:
+        UserInputError: naming what is wrong.
     """
     from common.cli_errors import UserInputError
     from world_model.data.check_data import check_file
     from world_model.training.run_data import task_key
 
     cfg = model.cfg
-    fs = cfg.frameskip
     data_task = check_file(path)["env"]
     if cfg.task and data_task and task_key(cfg.task) != task_key(data_task):
         raise UserInputError(f"{path} was collected on task {data_task!r} but the model was trained for "
                              f"{cfg.task!r}; use the model's own data")
     with open_dataset(path, REQUIRED_COLUMNS) as f:
-        pixels, ep_len, ep_offset = f["pixels"], f["ep_len"][:].astype(np.int64), f["ep_offset"][:].astype(np.int64)
-        if pixels.shape[1:] != (cfg.image_size, cfg.image_size, 3) or f["action"].shape[1] != cfg.action_dim:
-            raise UserInputError(f"{path} holds {pixels.shape[1]} px frames and {f['action'].shape[1]}-D actions; the "
+        pixels, actions = f["pixels"], f["action"]
+        if pixels.shape[1:] != (cfg.image_size, cfg.image_size, 3) or actions.shape[1] != cfg.action_dim:
+            raise UserInputError(f"{path} holds {pixels.shape[1]} px frames and {actions.shape[1]}-D actions; the "
                                  f"model takes {cfg.image_size} px and {cfg.action_dim}-D actions")
-        action = np.nan_to_num(f["action"][:].astype(np.float32))  # only each episode's last action is NaN
-        z = encode_frames(model, pixels, batch=batch, progress=progress)
-    blocks = model.normalize_actions(torch.from_numpy(action_blocks(action, fs))).float()
-    return EncodedEpisodes(z, blocks, ep_offset, ep_len, fs)
 
 
 def split_episodes(data: EncodedEpisodes, val_fraction: float, seed: int):
