@@ -262,10 +262,12 @@ pusht-eval: setup
 # OGBench's single cube under lewm/Cube-v0, in its one look. The collection plan's shards (make cube-data: 9.2 ms a
 # frame with 2 workers), then 6,000 steps of experiments/configs/cube_scale.yaml on 10 of them (501,000 frames),
 # fine-tuned from the model shipped before 2026-12-07 14:35 (read out of git history) with the state readout on;
-# shipped with the held-out shard's states, a proposal policy, a goal value and a directed waypoint graph; then the
+# shipped with the held-out shard's states, a proposal policy, a goal value and the value subgoals' frames; then the
 # evaluations of world_model/checkpoints/cube/README.md. Data and runs live in $$LEWM_DATA (outside the checkout).
 CUBE_SHARDS := $(foreach s,1000 1001 1002 1003 1004 1005 1006 1007,$(LEWM_DATA)/cube/oracle_s$(s).h5) \
 	$(LEWM_DATA)/cube/oracle_wide_s2000.h5 $(LEWM_DATA)/cube/oracle_wide_s2001.h5
+# the value-guided high level's 50,000 frames (--subgoals value): every 5th frame of five shards
+CUBE_FRAMES := $(foreach s,1002 1003 1004 1005 1006,$(LEWM_DATA)/cube/oracle_s$(s).h5)
 CUBE_SMALL := $(LEWM_DATA)/cube/oracle_s1000.h5 $(LEWM_DATA)/cube/oracle_s1001.h5 $(LEWM_DATA)/cube/oracle_wide_s2000.h5
 CUBE_PREVIOUS := 5855a31
 CUBE_EVAL := $(VENV)/bin/lewm-eval --env cube --checkpoint world_model/checkpoints/cube --max-envs 25
@@ -277,35 +279,26 @@ cube-model: cube-data
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL)
 	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --estimator td \
 		--max-goal-blocks 40
-	$(VENV)/bin/lewm-waypoints --checkpoint world_model/checkpoints/cube --data $(LEWM_DATA)/cube/oracle_s1000.h5 \
-		--link 0.02 --reach 0.05 --directed --lead 2 --out world_model/checkpoints/cube/waypoints_directed.npz
+	$(VENV)/bin/lewm-subgoal-frames --checkpoint world_model/checkpoints/cube --data $(CUBE_FRAMES) --reach 2
 	$(MAKE) cube-eval
 
-# The LeWM protocol on the held-out shard's non-trivial pairs (the proposal policy alone, MPPI ranked by the goal
-# value); the better becomes the checkpoint's default (planning.json). Then pairs from a data policy the model
-# never saw (OGBench's Markov oracle, seed 7), and OGBench's five tasks (the free suite) through the directed graph.
+# The LeWM protocol on the held-out shard's non-trivial pairs (the proposal policy and MPPI ranked by the goal
+# value, both with the value subgoals, which only far goals engage); the better becomes the checkpoint's default
+# (planning.json, with subgoals=value). Then pairs from a data policy the model never saw (OGBench's Markov oracle,
+# seed 7), and OGBench's five tasks (the free suite, seeds 0 and 1), with the default agent.
 cube-eval: setup
 	[ -f $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 ] || $(VENV)/bin/lewm-collect --env cube --policy oracle_markov \
 		--episodes 50 --steps 100 --seed 7 --workers 1 --out $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5
-	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner proposal \
-		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/scale_lewm_proposal
-	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner mppi --cost value \
-		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/scale_lewm_mppi_value
-	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube \
-		$(CUBE_RECORDS)/scale_lewm_proposal/results.json $(CUBE_RECORDS)/scale_lewm_mppi_value/results.json
-	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --no-waypoints --planner proposal \
-		--eval-data $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 --out $(CUBE_RECORDS)/scale_markov_proposal
-	# the value (expectile 0.1) blended with the latent distance: held-out, the Markov oracle's pairs, OGBench's tasks
-	for pairs in cube/heldout_oracle_s1:lewm cube_eval/unseen_markov_s7:markov; do $(CUBE_EVAL) --episodes 50 \
-		--suite lewm --nontrivial --no-waypoints --planner mppi --cost value_far --eval-data \
-		$(LEWM_DATA)/$${pairs%%:*}.h5 --out $(CUBE_RECORDS)/scale_$${pairs##*:}_mppi_value_far_tau01 || exit 1; done
-	$(CUBE_EVAL) --episodes 25 --suite free --seed 0 --no-waypoints --planner mppi --cost value_far \
-		--out $(CUBE_RECORDS)/scale_ogbench_mppi_value_far_tau01
-	$(CUBE_EVAL) --episodes 25 --suite free --seed 0 --planner proposal --subgoals value \
-		--waypoints world_model/checkpoints/cube/waypoints_directed.npz \
-		--out $(CUBE_RECORDS)/scale_ogbench_proposal_valuesubgoals
-	$(CUBE_EVAL) --episodes 25 --suite free --seed 0 --planner proposal \
-		--waypoints world_model/checkpoints/cube/waypoints_directed.npz --out $(CUBE_RECORDS)/scale_ogbench_proposal_graph
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --planner proposal --subgoals value \
+		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/vsub_lewm_r2f10
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --planner mppi --cost value --subgoals value \
+		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/vsub_lewm_mppi_value
+	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube --setting subgoals=value \
+		$(CUBE_RECORDS)/vsub_lewm_r2f10/results.json $(CUBE_RECORDS)/vsub_lewm_mppi_value/results.json
+	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial \
+		--eval-data $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 --out $(CUBE_RECORDS)/vsub_markov_r2f10
+	for seed in 0 1; do $(CUBE_EVAL) --episodes 25 --suite free --seed $$seed \
+		--out $(CUBE_RECORDS)/vsub_ogbench_r2f10_seed$$seed || exit 1; done
 
 # ---- the cube's data at OGBench's scale (resumable, outside the checkout) ---------------------------------------
 # experiments/configs/cube_data.yaml: 20 shards of 100 episodes x 500 steps (1 M frames) of OGBench's pick-and-place

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "subgoal (default 3)")
     use.add_argument("--goal-blocks", type=float, default=3.0, metavar="BLOCKS",
                      help="aim at the goal itself once the value puts it this near (default 3)")
+    use.add_argument("--far", type=float, default=None, metavar="BLOCKS",
+                     help="only a goal the value puts over this many blocks away when first seen gets subgoals; a "
+                          "nearer one is the low level's alone (default: every goal)")
     p.add_argument_group("output").add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -55,9 +58,9 @@ def _main(argv) -> int:
         raise UserInputError(f"--every must be at least 1, got {args.every}")
     if not 1 <= args.max_frames <= MAX_FRAMES:
         raise UserInputError(f"--max-frames must be in [1, {MAX_FRAMES}], got {args.max_frames}")
-    if not args.reach > 0 or not args.goal_blocks >= 0:
-        raise UserInputError(f"--reach must be positive and --goal-blocks at least 0, got {args.reach} and "
-                             f"{args.goal_blocks}")
+    if not args.reach > 0 or not args.goal_blocks >= 0 or not (args.far is None or args.far >= 0):
+        raise UserInputError(f"--reach must be positive, --goal-blocks and --far at least 0, got {args.reach}, "
+                             f"{args.goal_blocks} and {args.far}")
     if args.out is not None and args.out.suffix != ".safetensors":
         raise UserInputError(f"--out must name a .safetensors file, got {args.out}")
     for path in args.data:
@@ -69,7 +72,7 @@ def _main(argv) -> int:
     started = time.perf_counter()
     model = LeWM.load(args.checkpoint)
     frames, info = build_subgoal_frames(model, args.data, args.every, args.max_frames, not args.no_progress,
-                                        args.seed, reach=args.reach, goal_blocks=args.goal_blocks)
+                                        args.seed, reach=args.reach, goal_blocks=args.goal_blocks, far=args.far)
     out = frames.save(args.out or args.checkpoint / FILE_NAME, info={**info, "seconds": time.perf_counter() - started},
                       model_sha256=model.checkpoint_sha256)
     print(f"{len(frames.frames)} frames from {len(args.data)} file(s); {out} ({out.stat().st_size / 1e6:.1f} MB) in "

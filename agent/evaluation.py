@@ -30,6 +30,9 @@ from tqdm import tqdm
 from agent.episode_end import step_end
 
 SUITES = ("lewm", "free")  # each task's budgets: envs.task_spec(name).defaults (envs.task.TaskDefaults)
+# A run's "subgoals" setting by the agent's high level (``Agent.waypoints``; a waypoint graph, or none: None), as
+# planning.json names it (agent.planner_choice.SETTINGS)
+HIGH_LEVELS = {"ValueSubgoals": "value", "SubgoalPolicy": "learned"}
 
 
 def suite_budget(task: str, suite: str) -> int:
@@ -350,7 +353,7 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                 "substep_correlation": getattr(agent.planner, "substep_correlation", 0.0),
                 "init_std": getattr(agent.planner, "init_std", None),
                 "waypoints": agent.waypoints is not None,
-                "high_level": None if agent.waypoints is None else type(agent.waypoints).__name__,
+                "subgoals": HIGH_LEVELS.get(type(agent.waypoints).__name__),
                 "refine_steps": agent.refine_steps, "refine_lr": agent.refine_lr,
                 "compile_rollout": bool(agent.world_model.compile_rollout),
                 "nontrivial_pairs_only": bool(nontrivial and suite == "lewm"), "envs_at_once": group}

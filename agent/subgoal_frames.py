@@ -31,20 +31,25 @@ class SubgoalFrames(nn.Module):
         embed_dim: D, the world model's latent size.
         reach: blocks, by the goal value, within which a frame may be the next subgoal.
         goal_blocks: blocks, by the goal value, under which the agent aims at the goal itself.
+        far: blocks, by the goal value when a goal is first seen, over which it gets subgoals (None: every goal).
     """
 
-    def __init__(self, count: int, embed_dim: int, reach: float = 3.0, goal_blocks: float = 3.0):
+    def __init__(self, count: int, embed_dim: int, reach: float = 3.0, goal_blocks: float = 3.0,
+                 far: float | None = None):
         super().__init__()
         if min(count, embed_dim) < 1:
             raise ValueError(f"count and embed_dim must be >= 1, got {count} and {embed_dim}")
         if not reach > 0 or not goal_blocks >= 0:
             raise ValueError(f"reach must be positive and goal_blocks at least 0, got {reach} and {goal_blocks}")
-        self.dims = dict(count=count, embed_dim=embed_dim, reach=float(reach), goal_blocks=float(goal_blocks))
+        if far is not None and not far >= 0:
+            raise ValueError(f"far must be at least 0 (or None), got {far}")
+        self.dims = dict(count=count, embed_dim=embed_dim, reach=float(reach), goal_blocks=float(goal_blocks),
+                         far=None if far is None else float(far))
         self.register_buffer("frames", torch.zeros(count, embed_dim))
 
     @classmethod
     def of(cls, embeddings: torch.Tensor, **settings) -> "SubgoalFrames":
-        """Frames holding ``embeddings`` (M, D), with ``settings`` (``reach``, ``goal_blocks``)."""
+        """Frames holding ``embeddings`` (M, D), with ``settings`` (``reach``, ``goal_blocks``, ``far``)."""
         frames = cls(*embeddings.shape, **settings)
         frames.frames.copy_(embeddings)
         return frames
@@ -53,7 +58,8 @@ class SubgoalFrames(nn.Module):
         """The ``ValueSubgoals`` over these frames, ranked by ``value``, with the file's settings."""
         from agent.value_subgoals import ValueSubgoals
 
-        return ValueSubgoals(value, self.frames, reach=self.dims["reach"], goal_blocks=self.dims["goal_blocks"])
+        return ValueSubgoals(value, self.frames, reach=self.dims["reach"], goal_blocks=self.dims["goal_blocks"],
+                             far=self.dims.get("far"))
 
     def save(self, folder_or_file, info: dict | None = None, model_sha256: str | None = None) -> Path:
         """Writes the frames (float16) to ``folder/subgoal_frames.safetensors``, or to the ``.safetensors`` file
@@ -94,7 +100,7 @@ def build_subgoal_frames(model, paths, every: int = 5, max_frames: int = 50_000,
     files, ``max_frames`` in all) with ``model``'s encoder; each file is checked and must be the model's task
     (``world_model.policies.proposal_data.encode_dataset``'s checks).
 
-    ``settings``: ``reach`` and ``goal_blocks`` (see :class:`SubgoalFrames`).
+    ``settings``: ``reach``, ``goal_blocks`` and ``far`` (see :class:`SubgoalFrames`).
 
     Returns:
         The frames and a summary (files, frames per file, every).

@@ -5,7 +5,10 @@ embeddings, with per-task link and reach settings. With a goal value (``world_mo
 needed: the value already says how many action blocks each data frame is from the goal, and how many from here.
 At each replan the agent aims at the frame, among those the value puts within ``reach`` blocks of its current
 embedding, with the fewest blocks left to the goal; once the value puts the goal itself within ``goal_blocks``, at
-the goal. Both settings are in action blocks, so the same ones serve every task.
+the goal. With ``far`` set, only a goal the value puts over ``far`` blocks away when the agent first sees it gets
+subgoals at all; a nearer one is the low level's alone, all the way (on the cube, subgoals cost near goals a few
+points: the low level reaches them better straight). The settings are in action blocks, so the same ones serve
+every task.
 
 This is HIQL's high level (a subgoal a few steps ahead that gains most by the value) with the subgoal picked among
 real embeddings of the data instead of regressed: a regressed subgoal is the mean of where the data went, which
@@ -35,23 +38,35 @@ class ValueSubgoals:
         goal_blocks: blocks, by the value, under which the agent aims at the goal itself.
         candidates: how many frames nearest the current embedding (latent distance) the value ranks at a replan;
             bounds a replan's cost when ``M`` is large.
+        far: blocks, by the value when a goal is first seen, over which that goal gets subgoals; None: every goal.
     """
 
     def __init__(self, value, nodes: torch.Tensor, reach: float = 3.0, goal_blocks: float = 3.0,
-                 candidates: int = 4096):
+                 candidates: int = 4096, far: float | None = None):
         if not nodes.ndim == 2 or len(nodes) == 0:
             raise ValueError(f"nodes must be a non-empty (M, D) array, got shape {tuple(nodes.shape)}")
         if not reach > 0 or not goal_blocks >= 0:
             raise ValueError(f"reach must be positive and goal_blocks at least 0, got {reach} and {goal_blocks}")
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
+        if far is not None and not far >= 0:
+            raise ValueError(f"far must be at least 0 (or None), got {far}")
         self.value, self.nodes = value, nodes.float()
         self.reach, self.goal_blocks, self.candidates = float(reach), float(goal_blocks), int(candidates)
+        self.far = None if far is None else float(far)
         self._to_goal: dict[str, torch.Tensor] = {}
+        self._seen: set[str] = set()  # goals seen since the last reset
+        self._near_goals: set[str] = set()  # those the value put within ``far`` blocks when first seen
 
     def reset(self) -> None:
-        """Forgets the per-goal values (a new set of goals)."""
+        """Forgets the per-goal values and which goals were near (a new set of goals)."""
         self._to_goal.clear()
+        self._seen.clear()
+        self._near_goals.clear()
+
+    @staticmethod
+    def _key(goal: torch.Tensor) -> str:
+        return hashlib.sha1(goal.float().cpu().numpy().tobytes()).hexdigest()
 
     def _param(self) -> torch.Tensor:
         return next(self.value.parameters())
@@ -59,7 +74,7 @@ class ValueSubgoals:
     @torch.inference_mode()
     def _blocks_to_goal(self, goal: torch.Tensor) -> torch.Tensor:
         """(M,) value of every frame to ``goal`` (D,), cached per goal."""
-        key = hashlib.sha1(goal.float().cpu().numpy().tobytes()).hexdigest()
+        key = self._key(goal)
         if key not in self._to_goal:
             param = self._param()
             self._to_goal[key] = self.value(self.nodes.to(param), goal.to(param)[None]).float().cpu()
@@ -74,7 +89,13 @@ class ValueSubgoals:
         goals = goal.float().cpu().expand(here.shape[0], -1)
         direct = self.value(here.to(param), goals.to(param)).float().cpu()  # (N,) blocks from here to the goal
         targets = goals.clone()
-        far = (direct > self.goal_blocks).nonzero().flatten().tolist()
+        keys = [self._key(g) for g in goals]
+        if self.far is not None:  # first sight of a goal decides whether it is far enough for subgoals
+            for key, blocks in zip(keys, direct.tolist()):
+                if key not in self._seen and blocks <= self.far:
+                    self._near_goals.add(key)
+        self._seen.update(keys)
+        far = [i for i in (direct > self.goal_blocks).nonzero().flatten().tolist() if keys[i] not in self._near_goals]
         if not far:
             return targets.to(device=goal.device, dtype=goal.dtype)
         k = min(self.candidates, len(self.nodes))

@@ -61,6 +61,19 @@ def test_reach_is_read_by_the_value_not_by_how_alike_frames_look():
     assert target.tolist() == [[1.0, 2.0]]  # along the wall: 2 blocks from here, 9 from the goal
 
 
+def test_a_goal_near_when_first_seen_is_the_low_levels_alone():
+    high = ValueSubgoals(LineValue(), line_nodes(), reach=2.0, goal_blocks=1.0, far=5.0)
+    near_goal, far_goal = torch.tensor([[4.0, 0.0]]), torch.tensor([[10.0, 0.0]])
+    here = torch.tensor([[0.0, 0.0]])
+    assert high.subgoals(here, near_goal).tolist() == [[4.0, 0.0]]  # 4 blocks when first seen: straight at it
+    assert high.subgoals(here, far_goal).tolist() == [[2.0, 0.0]]  # 10 blocks: a subgoal
+    assert high.subgoals(torch.tensor([[6.0, 0.0]]), far_goal).tolist() == [[8.0, 0.0]]  # still far: subgoals on
+    high.reset()
+    assert high.subgoals(torch.tensor([[6.0, 0.0]]), far_goal).tolist() == [[10.0, 0.0]]  # seen anew, 4 blocks
+    unset = ValueSubgoals(LineValue(), line_nodes(), reach=2.0, goal_blocks=1.0)
+    assert unset.subgoals(here, near_goal).tolist() == [[2.0, 0.0]]  # without far, every goal gets subgoals
+
+
 def test_only_the_nearest_candidates_are_ranked():
     high = ValueSubgoals(LineValue(), line_nodes(), reach=5.0, goal_blocks=0.0, candidates=2)
     # nearest two frames to x = 0: x = 0 and x = 1; x = 1 is nearer the goal
@@ -76,7 +89,8 @@ def test_a_frame_no_nearer_the_goal_than_here_is_not_a_subgoal():
 @pytest.mark.parametrize("kwargs, message", [({"nodes": torch.zeros(0, 2)}, "non-empty"),
                                              ({"reach": 0.0}, "reach must be positive"),
                                              ({"goal_blocks": -1.0}, "goal_blocks at least 0"),
-                                             ({"candidates": 0}, "candidates must be at least 1")])
+                                             ({"candidates": 0}, "candidates must be at least 1"),
+                                             ({"far": -1.0}, "far must be at least 0")])
 def test_bad_settings_are_refused(kwargs, message):
     settings = {"nodes": line_nodes(), **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -96,7 +110,7 @@ def test_frames_file_round_trip_in_float16(tmp_path):
     path = frames.save(tmp_path, info={"every": 5}, model_sha256="ab" * 32)
     assert path.name == FILE_NAME
     back = SubgoalFrames.load(tmp_path)
-    assert back.dims == {"count": 7, "embed_dim": 4, "reach": 2.0, "goal_blocks": 3.0}
+    assert back.dims == {"count": 7, "embed_dim": 4, "reach": 2.0, "goal_blocks": 3.0, "far": None}
     high = back.high_level(LineValue())
     assert high.reach == 2.0 and high.goal_blocks == 3.0 and torch.equal(high.nodes, back.frames)
     assert torch.allclose(back.frames, frames.frames.half().float()) and back.frames.dtype == torch.float32
@@ -134,7 +148,7 @@ def test_lewm_subgoal_frames_builds_what_the_agent_and_planning_json_use(tiny_ch
         make_agent(str(folder), subgoals="value")
     done = subprocess.run([installed_command("lewm-subgoal-frames"), "--checkpoint", str(folder), "--data",
                            str(tiny_reacher_h5), "--every", "4", "--max-frames", "20", "--goal-blocks", "1",
-                           "--no-progress"],
+                           "--far", "8", "--no-progress"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     frames = SubgoalFrames.load(folder)
@@ -143,7 +157,7 @@ def test_lewm_subgoal_frames_builds_what_the_agent_and_planning_json_use(tiny_ch
 
     agent = make_agent(str(folder), subgoals="value")
     assert isinstance(agent.waypoints, ValueSubgoals) and torch.equal(agent.waypoints.nodes, frames.frames)
-    assert agent.waypoints.goal_blocks == 1.0 and agent.waypoints.reach == 3.0
+    assert (agent.waypoints.goal_blocks, agent.waypoints.reach, agent.waypoints.far) == (1.0, 3.0, 8.0)
     assert make_agent(str(folder)).waypoints is None  # not without the measured choice
     write_planner_choice(folder, "mppi", "test", {"subgoals": "value", "replan_steps": 1})
     chosen = make_agent(str(folder))
@@ -160,5 +174,21 @@ def test_lewm_subgoal_frames_bad_input_is_one_clear_line(tiny_checkpoint, tiny_r
         (("--max-frames", "70000"), "--max-frames must be in [1, 65536], got 70000"),
         (("--out", "frames.npz"), "--out must name a .safetensors file"),
         (("--data", "missing.h5"), "no dataset missing.h5"),
-        (("--reach", "0"), "--reach must be positive and --goal-blocks at least 0, got 0.0 and 3.0"),
+        (("--reach", "0"), "--reach must be positive, --goal-blocks and --far at least 0, got 0.0, 3.0 and None"),
     ])
+
+
+@pytest.mark.slow
+def test_the_shipped_cube_aims_far_goals_at_value_subgoals():
+    from agent.agent import make_agent
+    from agent.pretrained import shipped_checkpoints
+    from world_model import LeWM
+
+    folder = shipped_checkpoints()["cube"]
+    frames = SubgoalFrames.load(folder)
+    assert frames.model_sha256 == model_sha(folder) and frames.frames.shape[1] == LeWM.load(folder).cfg.embed_dim
+    agent = make_agent("cube")  # planning.json chooses them
+    high = agent.waypoints
+    assert isinstance(high, ValueSubgoals) and (high.reach, high.goal_blocks, high.far) == (2.0, 3.0, 10.0)
+    assert make_agent("cube", subgoals=False).waypoints is None
+    assert not (folder / "waypoints_directed.npz").exists()  # retired: 1/25 on OGBench's tasks (docs/value.md)

@@ -274,14 +274,3 @@ def test_lewm_waypoints_writes_a_directed_graph_under_its_own_name(tiny_reacher_
         assert main(bad) == 2
         error = capsys.readouterr().err
         assert error.startswith("lewm-waypoints: error: ") and error.count("\n") == 1, error
-
-
-@pytest.mark.slow
-def test_the_shipped_directed_cube_graph_loads_for_its_model():
-    from agent.pretrained import shipped_checkpoints
-
-    folder = shipped_checkpoints()["cube"]
-    graph = WaypointGraph.load(folder / "waypoints_directed.npz")
-    assert graph.directed and graph.lead == 2 and len(set(graph.episode.tolist())) == 79  # one shard, to --max-nodes
-    assert graph.nodes.shape[1] == LeWM.load(folder).cfg.embed_dim
-    assert not (folder / FILE_NAME).exists()  # not loaded by default: it costs on near goals (cube.md)
