@@ -86,9 +86,10 @@ def add_planner_options(g) -> None:
                    const="learned",
                    help="aim each replan at a subgoal on the way to the goal, in place of waypoints: learned (the "
                         "checkpoint's subgoal.safetensors, what --subgoals alone means) or value (the data frame "
-                        "within reach that the goal value puts nearest the goal: the frames of the checkpoint's "
-                        "waypoint file, needs value.safetensors); --no-subgoals: none; default: learned when the "
-                        "checkpoint has subgoal.safetensors")
+                        "that the goal value puts within reach and nearest the goal: the checkpoint's "
+                        "subgoal_frames.safetensors from lewm-subgoal-frames, else its waypoint file's frames; "
+                        "needs value.safetensors); --no-subgoals: none; default: the checkpoint's planning.json "
+                        "(the cube's: value), else learned when the checkpoint has subgoal.safetensors")
     g.add_argument("--proposal", action=argparse.BooleanOptionalAction, default=None,
                    help="seed the planner with the checkpoint's proposal policy (proposal.safetensors); default: "
                         "when the checkpoint has one")
