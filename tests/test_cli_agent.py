@@ -111,3 +111,25 @@ def test_eval_with_waypoints_labels_its_rows(tiny_checkpoint, tiny_reacher_h5, t
     assert result.returncode == 0, result.stderr
     (row,) = json.loads((out / "results.json").read_text())
     assert row["planner"] == "mppi+waypoints" and row["settings"]["waypoints"] is True
+
+
+def test_eval_with_value_subgoals_labels_and_records_them(tiny_checkpoint, tiny_reacher_h5, tmp_path):
+    """--subgoals value over the checkpoint's subgoal frames: the row's label and its settings say so, which is what
+    lewm-choose-planner --setting subgoals=value counts."""
+    from conftest import model_sha
+
+    from agent.subgoal_frames import build_subgoal_frames
+    from world_model import LeWM
+    from world_model.policies.value import GoalValue
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    GoalValue(32, hidden=16, depth=1).save(folder, model_sha256=model_sha(folder))
+    frames, _ = build_subgoal_frames(LeWM.load(folder), [tiny_reacher_h5], every=4, max_frames=20, progress=False)
+    frames.save(folder, model_sha256=model_sha(folder))
+    out = tmp_path / "eval"
+    result = run("lewm-eval", "--suite", "free", "--episodes", 2, "--budget", 4, "--checkpoint", folder,
+                 "--subgoals", "value", "--out", out, *FAST)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["planner"] == "mppi+value-subgoals" and row["settings"]["subgoals"] == "value"
