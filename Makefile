@@ -266,7 +266,7 @@ pusht-eval: setup
 # evaluations of world_model/checkpoints/cube/README.md. Data and runs live in $$LEWM_DATA (outside the checkout).
 CUBE_SHARDS := $(foreach s,1000 1001 1002 1003 1004 1005 1006 1007,$(LEWM_DATA)/cube/oracle_s$(s).h5) \
 	$(LEWM_DATA)/cube/oracle_wide_s2000.h5 $(LEWM_DATA)/cube/oracle_wide_s2001.h5
-# the value-guided high level's 50,000 frames (--subgoals value): every 5th frame of five shards
+# the value-guided high level's frames (--subgoals value): every 5th frame of whole episodes of five shards, 20,000
 CUBE_FRAMES := $(foreach s,1002 1003 1004 1005 1006,$(LEWM_DATA)/cube/oracle_s$(s).h5)
 CUBE_SMALL := $(LEWM_DATA)/cube/oracle_s1000.h5 $(LEWM_DATA)/cube/oracle_s1001.h5 $(LEWM_DATA)/cube/oracle_wide_s2000.h5
 CUBE_PREVIOUS := 5855a31
@@ -279,7 +279,8 @@ cube-model: cube-data
 	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL)
 	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --estimator td \
 		--max-goal-blocks 40
-	$(VENV)/bin/lewm-subgoal-frames --checkpoint world_model/checkpoints/cube --data $(CUBE_FRAMES) --reach 2
+	$(VENV)/bin/lewm-subgoal-frames --checkpoint world_model/checkpoints/cube --data $(CUBE_FRAMES) \
+		--max-frames 20000 --reach 2 --far 10
 	$(MAKE) cube-eval
 
 # The LeWM protocol on the held-out shard's non-trivial pairs (the proposal policy and MPPI ranked by the goal
