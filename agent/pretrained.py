@@ -340,7 +340,7 @@ def _value_subgoals(goal_value, waypoints, folder: Path, identity: dict):
                          "one with lewm-train-value")
     named_graph = waypoints not in ("auto", None, False, True)
     frames = None if named_graph else _optional_file(
-        "auto", folder, FILE_NAME, SubgoalFrames, lambda path: SubgoalFrames.load(path), "subgoal frames file",
+        "auto", folder, FILE_NAME, SubgoalFrames, SubgoalFrames.load, "subgoal frames file",
         HOW_TO_BUILD, **identity)
     if frames is not None:
         return frames.high_level(goal_value)

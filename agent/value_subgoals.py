@@ -72,9 +72,8 @@ class ValueSubgoals:
         return next(self.value.parameters())
 
     @torch.inference_mode()
-    def _blocks_to_goal(self, goal: torch.Tensor) -> torch.Tensor:
-        """(M,) value of every frame to ``goal`` (D,), cached per goal."""
-        key = self._key(goal)
+    def _blocks_to_goal(self, goal: torch.Tensor, key: str) -> torch.Tensor:
+        """(M,) value of every frame to ``goal`` (D,), cached per goal under its ``key`` (:meth:`_key`)."""
         if key not in self._to_goal:
             param = self._param()
             self._to_goal[key] = self.value(self.nodes.to(param), goal.to(param)[None]).float().cpu()
@@ -103,7 +102,7 @@ class ValueSubgoals:
         frames = self.nodes[near]  # (F, k, D)
         from_here = self.value(here[far, None].expand_as(frames).to(param), frames.to(param)).float().cpu()
         for row, i in enumerate(far):
-            left = self._blocks_to_goal(goals[i])[near[row]]  # (k,)
+            left = self._blocks_to_goal(goals[i], keys[i])[near[row]]  # (k,)
             left = torch.where(from_here[row] <= self.reach, left, torch.full_like(left, float("inf")))
             best = int(torch.argmin(left))
             if left[best] < direct[i]:  # a frame on the way, not one farther than the goal is now

@@ -117,14 +117,12 @@ def test_eval_with_value_subgoals_labels_and_records_them(tiny_checkpoint, tiny_
     """--subgoals value over the checkpoint's subgoal frames: the row's label and its settings say so, which is what
     lewm-choose-planner --setting subgoals=value counts."""
     from conftest import model_sha
+    from test_value_subgoals import value_checkpoint
 
     from agent.subgoal_frames import build_subgoal_frames
     from world_model import LeWM
-    from world_model.policies.value import GoalValue
 
-    folder = tmp_path / "ckpt"
-    shutil.copytree(tiny_checkpoint, folder)
-    GoalValue(32, hidden=16, depth=1).save(folder, model_sha256=model_sha(folder))
+    folder = value_checkpoint(tiny_checkpoint, tmp_path)
     frames, _ = build_subgoal_frames(LeWM.load(folder), [tiny_reacher_h5], every=4, max_frames=20, progress=False)
     frames.save(folder, model_sha256=model_sha(folder))
     out = tmp_path / "eval"

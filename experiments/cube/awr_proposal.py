@@ -23,24 +23,6 @@ from world_model.policies.proposal_data import HindsightSampler, encode_datasets
 from world_model.policies.train_proposal import explained
 
 
-class GoalBlocksSampler(HindsightSampler):
-    """``HindsightSampler`` whose batches also hold ``k`` (B,): the blocks from each start to its goal."""
-
-    def sample(self, batch: int) -> dict[str, torch.Tensor]:
-        fs, h = self.data.frameskip, self.horizon
-        i = self.rng.integers(0, len(self.rows), batch)
-        rows, t, left = self.rows[i], self.t_in_episode[i], self.blocks_left[i]
-        k = self.rng.integers(1, np.minimum(left, self.max_goal_blocks) + 1)
-        has_prev = t >= fs
-        j = np.arange(h)
-        mask = j[None] < np.minimum(k, h)[:, None]
-        block_rows = np.where(mask, rows[:, None] + fs * j[None], rows[:, None])
-        z = self.data.z
-        return {"z": z[rows], "z_prev": z[np.where(has_prev, rows - fs, rows)], "has_prev": torch.from_numpy(has_prev),
-                "goal": z[rows + fs * k], "plan": self.data.blocks[block_rows], "mask": torch.from_numpy(mask),
-                "k": torch.from_numpy(k).float()}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default="world_model/checkpoints/cube")
@@ -59,7 +41,7 @@ def main(argv=None) -> int:
     data = encode_datasets(model, args.data)
     torch.manual_seed(args.seed)
     train_data, val_data, _ = split_episodes(data, 0.1, args.seed)
-    train = GoalBlocksSampler(train_data, 5, 8, seed=args.seed)
+    train = HindsightSampler(train_data, 5, 8, seed=args.seed)
     val = HindsightSampler(val_data, 5, 8, seed=args.seed + 1)
     policy = ProposalPolicy(model.cfg.embed_dim, data.blocks.shape[1], 5, hidden=512, depth=2, dropout=0.5)
     generator = torch.Generator().manual_seed(args.seed)

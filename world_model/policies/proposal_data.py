@@ -137,7 +137,8 @@ class HindsightSampler:
         return len(self.rows)
 
     def sample(self, batch: int) -> dict[str, torch.Tensor]:
-        """z, z_prev, goal (B, D); has_prev (B,) bool; plan (B, H, A_block); mask (B, H) bool."""
+        """z, z_prev, goal (B, D); has_prev (B,) bool; plan (B, H, A_block); mask (B, H) bool; k (B,) float: the
+        blocks from each start to its goal (what the data took to reach it)."""
         fs, h = self.data.frameskip, self.horizon
         i = self.rng.integers(0, len(self.rows), batch)
         rows, t, left = self.rows[i], self.t_in_episode[i], self.blocks_left[i]
@@ -148,7 +149,8 @@ class HindsightSampler:
         block_rows = np.where(mask, rows[:, None] + fs * j[None], rows[:, None])
         z = self.data.z
         return {"z": z[rows], "z_prev": z[np.where(has_prev, rows - fs, rows)], "has_prev": torch.from_numpy(has_prev),
-                "goal": z[rows + fs * k], "plan": self.data.blocks[block_rows], "mask": torch.from_numpy(mask)}
+                "goal": z[rows + fs * k], "plan": self.data.blocks[block_rows], "mask": torch.from_numpy(mask),
+                "k": torch.from_numpy(k).float()}
 
 
 class SubgoalSampler(HindsightSampler):
