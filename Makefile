@@ -280,7 +280,7 @@ CUBE_RECORDS := experiments/cube/cube_eval
 cube-model: cube-data
 	$(call finetune_shipped,cube,$(CUBE_PREVIOUS),experiments/configs/cube_scale.yaml,$(CUBE_SHARDS),cube_scale,\
 		$(LEWM_DATA)/cube/heldout_oracle_s1.h5)
-	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL)
+	$(VENV)/bin/lewm-train-proposal --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --dropout 0.1
 	$(VENV)/bin/lewm-train-value --checkpoint world_model/checkpoints/cube --data $(CUBE_SMALL) --estimator td \
 		--max-goal-blocks 40
 	$(VENV)/bin/lewm-subgoal-frames --checkpoint world_model/checkpoints/cube --data $(CUBE_FRAMES) \
@@ -295,15 +295,15 @@ cube-eval: setup
 	[ -f $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 ] || $(VENV)/bin/lewm-collect --env cube --policy oracle_markov \
 		--episodes 50 --steps 100 --seed 7 --workers 1 --out $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5
 	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --planner proposal --subgoals value \
-		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/prop8k_lewm
+		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/prop8k_d01_lewm
 	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial --planner mppi --cost value --subgoals value \
 		--eval-data $(LEWM_DATA)/cube/heldout_oracle_s1.h5 --out $(CUBE_RECORDS)/vsub_lewm_mppi_value
 	$(VENV)/bin/lewm-choose-planner --checkpoint world_model/checkpoints/cube --setting subgoals=value \
-		$(CUBE_RECORDS)/prop8k_lewm/results.json $(CUBE_RECORDS)/vsub_lewm_mppi_value/results.json
+		$(CUBE_RECORDS)/prop8k_d01_lewm/results.json $(CUBE_RECORDS)/vsub_lewm_mppi_value/results.json
 	$(CUBE_EVAL) --episodes 50 --suite lewm --nontrivial \
-		--eval-data $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 --out $(CUBE_RECORDS)/prop8k_markov
+		--eval-data $(LEWM_DATA)/cube_eval/unseen_markov_s7.h5 --out $(CUBE_RECORDS)/prop8k_d01_markov
 	for seed in 0 1 2 3 4; do $(CUBE_EVAL) --episodes 25 --suite free --seed $$seed \
-		--out $(CUBE_RECORDS)/prop8k_ogbench_seed$$seed || exit 1; done
+		--out $(CUBE_RECORDS)/prop8k_d01_ogbench_seed$$seed || exit 1; done
 
 # ---- the cube's data at OGBench's scale (resumable, outside the checkout) ---------------------------------------
 # experiments/configs/cube_data.yaml: 20 shards of 100 episodes x 500 steps (1 M frames) of OGBench's pick-and-place

@@ -93,6 +93,9 @@ CASES = [
     ("train-proposal-seed-negative", "lewm-train-proposal", ["--checkpoint", "{checkpoint}", "--data",
                                                              "{reacher_h5}", "--seed", "-1", "--out", "{work}"],
      ["--seed", "-1"]),
+    ("train-proposal-dropout-one", "lewm-train-proposal", ["--checkpoint", "{checkpoint}", "--data",
+                                                           "{reacher_h5}", "--dropout", "1", "--out", "{work}"],
+     ["--dropout must be in [0, 1), got 1.0"]),
     ("train-subgoal-out-is-a-file", "lewm-train-subgoal", ["--checkpoint", "{checkpoint}", "--data", "{reacher_h5}",
                                                            "--out", "{text}"], ["--out", "is a file"]),
     # ---- lewm-eval

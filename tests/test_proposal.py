@@ -174,11 +174,13 @@ def test_lewm_train_proposal_command(tiny_checkpoint, tiny_reacher_h5, tmp_path)
     from conftest import assert_clean_cli_errors, installed_command
 
     cmd = [installed_command("lewm-train-proposal"), "--checkpoint", str(tiny_checkpoint), "--data",
-           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--horizon", "3", "--no-progress"]
+           str(tiny_reacher_h5), "--out", str(tmp_path), "--steps", "20", "--horizon", "3", "--dropout", "0.1",
+           "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {tmp_path / 'proposal.safetensors'}")
-    assert ProposalPolicy.load(tmp_path).horizon == 3
+    loaded = ProposalPolicy.load(tmp_path)
+    assert loaded.horizon == 3 and loaded.dims["dropout"] == 0.1
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be at least 1"),
                             (["--data", str(tmp_path / "none.h5")], "dataset not found"),
                             (["--checkpoint", str(tmp_path)], "is not a checkpoint folder")))

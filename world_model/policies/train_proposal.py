@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--batch", type=int, default=512, metavar="N", help="samples per step")
     training.add_argument("--max-goal-blocks", type=int, default=8, metavar="N",
                           help="hindsight goals are 1..this many blocks ahead")
+    training.add_argument("--dropout", type=float, default=0.5, metavar="P",
+                          help="dropout after each hidden layer while training, in [0, 1)")
     training.add_argument("--seed", type=int, default=0, metavar="N",
                           help="seed of the train/validation split of the episodes, the proposal network's initial "
                                "weights and the training samples")
@@ -130,6 +132,8 @@ def _main(argv) -> int:
     for name in ("horizon", "steps", "batch", "max_goal_blocks"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise UserInputError(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.horizon > MAX_HORIZON:
         raise UserInputError(f"--horizon {args.horizon}: a proposal plans at most {MAX_HORIZON} blocks ahead (the "
                              f"planners' horizon is 5 by default)")
@@ -145,7 +149,7 @@ def _main(argv) -> int:
         check_horizon(path, args.horizon, model.cfg.frameskip)
     data = encode_datasets(model, args.data, progress=not args.no_progress)
     policy, metrics = train_proposal(data, model.cfg.embed_dim, args.horizon, args.steps, args.batch,
-                                     max_goal_blocks=args.max_goal_blocks, seed=args.seed,
+                                     max_goal_blocks=args.max_goal_blocks, seed=args.seed, dropout=args.dropout,
                                      progress=not args.no_progress)
     metrics["data"] = [str(path) for path in args.data]
     # float16 on disk, as the checkpoints; the model's weights digest ties the file to the model it was trained for
