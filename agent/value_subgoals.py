@@ -55,14 +55,12 @@ class ValueSubgoals:
         self.reach, self.goal_blocks, self.candidates = float(reach), float(goal_blocks), int(candidates)
         self.far = None if far is None else float(far)
         self._to_goal: dict[str, torch.Tensor] = {}
-        self._seen: set[str] = set()  # goals seen since the last reset
-        self._near_goals: set[str] = set()  # those the value put within ``far`` blocks when first seen
+        self._gets_subgoals: dict[str, bool] = {}  # per goal seen since the last reset, decided at first sight
 
     def reset(self) -> None:
         """Forgets the per-goal values and which goals were near (a new set of goals)."""
         self._to_goal.clear()
-        self._seen.clear()
-        self._near_goals.clear()
+        self._gets_subgoals.clear()
 
     @staticmethod
     def _key(goal: torch.Tensor) -> str:
@@ -89,12 +87,9 @@ class ValueSubgoals:
         direct = self.value(here.to(param), goals.to(param)).float().cpu()  # (N,) blocks from here to the goal
         targets = goals.clone()
         keys = [self._key(g) for g in goals]
-        if self.far is not None:  # first sight of a goal decides whether it is far enough for subgoals
-            for key, blocks in zip(keys, direct.tolist()):
-                if key not in self._seen and blocks <= self.far:
-                    self._near_goals.add(key)
-        self._seen.update(keys)
-        far = [i for i in (direct > self.goal_blocks).nonzero().flatten().tolist() if keys[i] not in self._near_goals]
+        for key, blocks in zip(keys, direct.tolist()):  # first sight of a goal decides whether it gets subgoals
+            self._gets_subgoals.setdefault(key, self.far is None or blocks > self.far)
+        far = [i for i in (direct > self.goal_blocks).nonzero().flatten().tolist() if self._gets_subgoals[keys[i]]]
         if not far:
             return targets.to(device=goal.device, dtype=goal.dtype)
         k = min(self.candidates, len(self.nodes))
