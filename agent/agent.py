@@ -19,7 +19,7 @@ import torch
 from agent.action_box import planner_box
 from agent.episode_state import EpisodeState
 from agent.images import to_rgb_frames
-from agent.latent_cost import COSTS, VALUE_COSTS, latent_goal_cost, readout_map
+from agent.latent_cost import COSTS, READOUT_COSTS, VALUE_COSTS, latent_goal_cost, readout_map
 from agent.goal_handling import GoalHandling
 from agent.gradient_refine import refine_plan
 from agent.pretrained import agent_parts
@@ -43,7 +43,13 @@ class Agent(GoalHandling):
             ``"terminal"`` only the last one (the LeWM paper's cost); ``"readout"`` as "all" in the units of the
             model's state readout (models trained with ``state_lambda > 0``; see ``agent.latent_cost``);
             ``"value"`` the action blocks to the goal by the learned goal value ``value``; ``"value_far"`` the value
-            while it puts the goal far, ``"min"`` once near (``agent.latent_cost``).
+            while it puts the goal far, ``"min"`` once near; ``"value_readout"`` the value while far, the nearest
+            predicted step in the readout's units once near (``agent.latent_cost``).
+        success_qpos: the qpos indices the goal is judged by (a task's ``success_qpos``: Push-T's coverage reads the
+            block's x, y and angle, 2-4; the cube task the cube's position, 14-16): the readout costs count only
+            those entries, so the arm or the pusher's pose does not compete with the object's. ``None`` or empty:
+            every entry. ``lewm-eval`` and ``lewm-plan`` set it from the env; the attribute may be set between
+            episodes.
         value: a ``world_model.policies.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
             bf16 where this machine runs it measurably faster (``world_model.rollout.precision``), fp32 elsewhere.
@@ -80,15 +86,15 @@ class Agent(GoalHandling):
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
                  precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1,
-                 compile_rollout: bool = False, replan_steps: int | None = None, value=None):
+                 compile_rollout: bool = False, replan_steps: int | None = None, value=None, success_qpos=None):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
         if cost in VALUE_COSTS and value is None:
             raise ValueError(f"cost {cost!r} needs a goal value (value.safetensors, trained by lewm-train-value)")
         if cost in VALUE_COSTS and refine_steps:
             raise ValueError(f"gradient refinement (refine_steps) works on the latent distance costs, not {cost!r}")
-        if cost == "readout":
-            readout_map(world_model)  # refuses a model without a readout now, not at the first plan
+        if cost in READOUT_COSTS:
+            readout_map(world_model, success_qpos)  # refuses a model without a readout now, not at the first plan
         cfg = world_model.cfg
         if planner.action_dim != cfg.action_block_dim:
             raise ValueError(f"planner.action_dim is {planner.action_dim} but the model's action block has "
@@ -105,6 +111,7 @@ class Agent(GoalHandling):
         if self.replan_steps < cfg.frameskip and receding_horizon != 1:
             raise ValueError(f"--replan-steps {self.replan_steps} replans within a block: receding_horizon must be 1")
         self.cost = cost
+        self.success_qpos = None if success_qpos is None else tuple(int(i) for i in success_qpos)
         self.device = next(world_model.parameters()).device
         self.precision = resolve_precision("bf16" if autocast else precision, self.device)
         if warm_iters is not None and warm_iters < 1:
@@ -294,7 +301,7 @@ class Agent(GoalHandling):
         plan = result.actions.to(self.device)
         if self.refine_steps:
             plan, _ = refine_plan(self.world_model, z_hist, a_hist, target, plan, *self._box, self.refine_steps,
-                                  self.refine_lr, self.cost)
+                                  self.refine_lr, self.cost, self.success_qpos)
         state.plan[idx] = plan
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -317,7 +324,8 @@ class Agent(GoalHandling):
     def _cost(self, z_hist: torch.Tensor, a_hist: torch.Tensor | None,
               target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
-        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast, self.value)
+        return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast, self.value,
+                                self.success_qpos)
 
     @property
     def autocast(self) -> bool:
@@ -333,7 +341,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-               value="auto", **planner_settings) -> Agent:
+               value="auto", success_qpos=None, **planner_settings) -> Agent:
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
@@ -367,4 +375,4 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                                  precision=precision, proposal=proposal, refine_steps=refine_steps,
                                  refine_lr=refine_lr, compile_rollout=compile_rollout, replan_steps=replan_steps,
                                  subgoals=subgoals, trust_unverified=trust_unverified, value=value,
-                                 **planner_settings)
+                                 success_qpos=success_qpos, **planner_settings)

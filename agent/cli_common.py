@@ -75,7 +75,9 @@ def add_planner_options(g) -> None:
                    help="goal cost: all (latent distance over the horizon), terminal (last step only), readout "
                         "(distance in the state readout of a model trained with state_lambda), min (the nearest "
                         "predicted step), value (action blocks to the goal by the checkpoint's goal value), value_far "
-                        f"(value while it puts the goal over {VALUE_FAR_BLOCKS:g} blocks away, then min); "
+                        f"(value while it puts the goal over {VALUE_FAR_BLOCKS:g} blocks away, then min), "
+                        "value_readout (value while far, then the nearest predicted step in the readout's units, "
+                        "counting only the state the task's success test reads, e.g. the cube and not the arm); "
                         "default: the checkpoint's planning.json, else all")
     g.add_argument("--waypoints", action=SwitchOrValue, metavar="FILE",
                    help="approach far goals through a waypoint graph: --waypoints the checkpoint's waypoints.npz, "

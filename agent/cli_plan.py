@@ -172,6 +172,7 @@ def _main(argv: list[str] | None) -> int:
     check_plan_memory(agent)
     apply_threads(agent, args.threads)
     env = make_task_env(agent, spec.name, args.tolerance)
+    agent.success_qpos = tuple(getattr(env, "success_qpos", ()))  # the readout costs count what success reads
     start = _floats(args.start_state, "--start-state") if args.start_state else None
     if start is not None:  # named as the user wrote it, before the env is reset
         from envs.goal_env import check_state

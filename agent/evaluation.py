@@ -230,6 +230,7 @@ def run_episodes(make_env, agent, pairs: list[Pair], budget: int, progress: bool
         start_infos.append(info)
     frames = [[o] for o in obs] if frames_out is not None else None
     agent.reset()
+    agent.success_qpos = tuple(getattr(envs_[0], "success_qpos", ()))  # what this suite's success test reads
     agent.set_goal(np.stack(goals))
     agent.plan_seconds.clear()
     batch_sizes: list[int] = []

@@ -7,15 +7,18 @@ from typing import Callable
 import torch
 
 
-COSTS = ("all", "terminal", "readout", "min", "value", "value_far")
-VALUE_COSTS = ("value", "value_far")  # the costs that need a goal value
-# Cost "value_far": an env whose goal the value puts further than this many action blocks away ranks plans by the
-# value, a nearer one by the nearest predicted step ("min"). The LeWM protocol's goals are 5 blocks ahead.
+COSTS = ("all", "terminal", "readout", "min", "value", "value_far", "value_readout")
+VALUE_COSTS = ("value", "value_far", "value_readout")  # the costs that need a goal value
+READOUT_COSTS = ("readout", "value_readout")  # the costs that need a state readout
+# Costs "value_far" and "value_readout": an env whose goal the value puts further than this many action blocks away
+# ranks plans by the value, a nearer one by the nearest predicted step ("min", or its readout twin). The LeWM
+# protocol's goals are 5 blocks ahead.
 VALUE_FAR_BLOCKS = 8.0
 
 
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
-                     kind: str, precision_context: Callable, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
+                     kind: str, precision_context: Callable, value=None, success_qpos=None
+                     ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Cost of candidate plans (B, N, H, A_block) -> (B, N) for histories z_hist (B, Th, D), a_hist
     (B, Th-1, A_block) or None, and targets (B or 1, D).
 
@@ -27,15 +30,18 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     blocks to the goal by the learned goal value ``value`` (``world_model.policies.value.GoalValue``),
     ``min_h (h + d(z_h, g))``: the blocks the plan takes to its best point plus the value's estimate of the rest;
     "value_far": per env, "value" while the value puts the goal more than ``VALUE_FAR_BLOCKS`` blocks from the
-    latest embedding, "min" once it is nearer (the value ranks far goals, the latent distance the last pixels).
-    ``precision_context()`` wraps the rollout.
+    latest embedding, "min" once it is nearer (the value ranks far goals, the latent distance the last pixels);
+    "value_readout": as "value_far", with the near goals ranked by the nearest predicted step in the readout's units.
+    ``success_qpos``: the qpos indices the task's success test reads (``Task.success_qpos``); the readout costs
+    count only the readout targets of those entries (None or empty: all). ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
     targets = target.expand(z_hist.shape[0], -1)
-    if kind == "value_far":
-        distance = far_value_distance(world_model, z_hist[:, -1], targets, value)
+    if kind in ("value_far", "value_readout"):
+        near = "readout_min" if kind == "value_readout" else "min"
+        distance = far_value_distance(world_model, z_hist[:, -1], targets, value, near, success_qpos)
     else:
-        distance = goal_distance(world_model, targets, kind, value)
+        distance = goal_distance(world_model, targets, kind, value, success_qpos)
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
@@ -45,14 +51,16 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     return cost
 
 
-def goal_distance(world_model, target: torch.Tensor, kind: str, value=None) -> Callable[[torch.Tensor], torch.Tensor]:
+def goal_distance(world_model, target: torch.Tensor, kind: str, value=None, success_qpos=None
+                  ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
-    see :func:`latent_goal_cost`; "value_far" needs the current embedding: :func:`far_value_distance`)."""
-    if kind == "value_far":
-        raise ValueError("cost 'value_far' ranks by the current embedding too: build it with far_value_distance")
+    see :func:`latent_goal_cost`; "readout_min": the nearest predicted step in the readout's units, the near half
+    of "value_readout"; "value_far" and "value_readout" need the current embedding: :func:`far_value_distance`)."""
+    if kind in ("value_far", "value_readout"):
+        raise ValueError(f"cost {kind!r} ranks by the current embedding too: build it with far_value_distance")
     if kind == "value":
         return value_distance(value, target)
-    space = readout_map(world_model) if kind == "readout" else None
+    space = readout_map(world_model, success_qpos) if kind in ("readout", "readout_min") else None
     goal = target[:, None, None].float()  # (B, 1, 1, D)
     if space is not None:
         goal = space(goal)
@@ -61,18 +69,27 @@ def goal_distance(world_model, target: torch.Tensor, kind: str, value=None) -> C
         dist = ((z if space is None else space(z)) - goal).pow(2).sum(-1)  # (B, N, H)
         if kind == "terminal":
             return dist[..., -1]
-        return dist.min(-1).values if kind == "min" else dist.mean(-1)
+        return dist.min(-1).values if kind in ("min", "readout_min") else dist.mean(-1)
 
     return distance
 
 
-def readout_map(world_model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's state readout as a float32 map (..., D) -> (..., K); ValueError for a model trained without one."""
+def readout_map(world_model, success_qpos=None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's state readout as a float32 map (..., D) -> (..., K'), keeping the K' of its K targets that read
+    the qpos indices ``success_qpos`` (None or empty: all K). ValueError for a model trained without a readout, or
+    for indices that name none of its targets."""
     head = getattr(world_model, "state_head", None)
     if head is None:
-        raise ValueError("cost 'readout' needs a model trained with a state readout (state_lambda > 0); this one has "
-                         "none: use cost 'all'")
+        raise ValueError("the readout costs need a model trained with a state readout (state_lambda > 0); this one "
+                         "has none: use cost 'all' or 'value_far'")
     weight, bias = head.affine()
+    if success_qpos:
+        reads = head.target_qpos()
+        keep = [k for k, q in enumerate(reads) if q in {int(i) for i in success_qpos}]
+        if not keep:
+            raise ValueError(f"success_qpos {list(success_qpos)} names no entry of the model's state readout, which "
+                             f"reads qpos 0-{max(reads)}")
+        weight, bias = weight[keep], bias[keep]
     return lambda z: torch.nn.functional.linear(z, weight, bias)
 
 
@@ -99,12 +116,14 @@ def value_blocks(value, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     return value(z.to(dtype), goal.to(dtype)).float()
 
 
-def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, value) -> Callable:
-    """Cost "value_far": per env, :func:`value_distance` where the value puts the goal more than
-    ``VALUE_FAR_BLOCKS`` blocks from ``z_now`` (B, D), else the "min" latent distance; targets (B, D). Each env's
-    candidates are ranked by one cost (the planners' temperatures are relative to a row's own spread)."""
+def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, value, near: str = "min",
+                       success_qpos=None) -> Callable:
+    """Costs "value_far" and "value_readout": per env, :func:`value_distance` where the value puts the goal more
+    than ``VALUE_FAR_BLOCKS`` blocks from ``z_now`` (B, D), else the ``near`` distance ("min", or "readout_min" over
+    ``success_qpos``); targets (B, D). Each env's candidates are ranked by one cost (the planners' temperatures are
+    relative to a row's own spread)."""
     far_cost = value_distance(value, target)
-    near_cost = goal_distance(world_model, target, "min")
+    near_cost = goal_distance(world_model, target, near, success_qpos=success_qpos)
     with torch.inference_mode():
         far = value_blocks(value, z_now, target) > VALUE_FAR_BLOCKS  # (B,)
 

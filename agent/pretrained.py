@@ -181,7 +181,7 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                 task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                 refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                 replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-                value="auto", **planner_settings) -> tuple[dict, str]:
+                value="auto", success_qpos=None, **planner_settings) -> tuple[dict, str]:
     """What :func:`agent.agent.make_agent` builds, before it is an agent: ``Agent``'s constructor arguments (the
     loaded model, the planner, the companion policies, the settings) and the planner's name (what ``"auto"``
     resolved to). The arguments, their defaults and errors are ``make_agent``'s; this module never imports
@@ -210,7 +210,9 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
     cost = cost or measured.get("cost", "all")
     replan_steps = measured.get("replan_steps") if replan_steps is None else replan_steps
     subgoals = measured.get("subgoals", "auto") if subgoals == "auto" else subgoals
-    if cost in ("value", "value_far") and goal_value is None:
+    from agent.latent_cost import VALUE_COSTS
+
+    if cost in VALUE_COSTS and goal_value is None:
         if "cost" not in measured or value not in (False, None):
             raise ValueError(f"cost {cost!r} needs the checkpoint's goal value, and {folder} has none: train one "
                              f"with lewm-train-value, or choose another cost")
@@ -249,7 +251,7 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                  precision=precision,
                  proposal=policy,
                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
-                 replan_steps=replan_steps, value=goal_value)
+                 replan_steps=replan_steps, value=goal_value, success_qpos=success_qpos)
     return parts, name
 
 def _check_task(model, folder: Path, task: str | None) -> None:

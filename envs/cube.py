@@ -82,6 +82,7 @@ class CubeEnv(GoalImageTask, _StockCubeEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     nq, nv = 21, 20
     angle_qpos: tuple[int, ...] = ()
+    success_qpos = tuple(range(CUBE_XYZ.start, CUBE_XYZ.stop))  # the cube's x, y, z: the arm does not count
     error_unit = "m"
     success_tolerance = SUCCESS_DISTANCE
     action_repeat = 25  # physics steps per env step

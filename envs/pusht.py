@@ -107,6 +107,11 @@ class PushTEnv(GoalImageTask, _StockPushT):
         Diffusion Policy's and LeRobot's Push-T score, averaged over episodes)."""
         return {k: float(info[k]) for k in self.REPORTED}
 
+    @property
+    def success_qpos(self) -> tuple:
+        """The qpos entries ``is_success`` reads: the block's x, y and angle for coverage; all five for the pose."""
+        return (2, 3, 4) if self.success == "coverage" else ()
+
     def success_words(self) -> str:
         """Which of the two success tests this env runs."""
         if self.success == "pose":

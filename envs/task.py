@@ -68,6 +68,9 @@ class Task(Protocol):
             ``success_tolerance`` (``"rad"``, ``"m"``, ``"px"``). look: the name of what the images look like ("" if
             it never changed; a model trained on another look must not plan in it). samples_goals: whether
             ``sample_state`` / ``sample_goal_state`` / ``free_pair`` work (the free suite needs them).
+        Optional (``TaskBase`` has the default): success_qpos, the indices of ``qpos`` that ``is_success`` reads,
+            ``()`` for all of them; the agent's readout costs count only those (the cube task: the cube's, not
+            the arm's).
 
     Hooks (states are float arrays: ``qpos`` (nq,), a start ``qpos`` then ``qvel`` (nq + nv,)):
         reset(seed=, options={"state", "goal_state"}) -> (obs, info); step(action) -> gymnasium's 5-tuple; every
@@ -147,6 +150,7 @@ class TaskBase:
     look: str = ""
     look_note: str = ""
     samples_goals: bool = True
+    success_qpos: tuple = ()  # the qpos indices is_success reads; () = all
 
     @property
     def step_seconds(self) -> float | None:

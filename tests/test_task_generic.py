@@ -229,3 +229,19 @@ def test_resume_accepts_a_manifest_written_before_new_settings(tmp_path):
     old = {k: v for k, v in asdict(cfg).items() if k != "door_prob"}
     (parts / "manifest.json").write_text(json.dumps(old))
     assert _prepare_parts(cfg, parts) == [0, 1]
+
+
+def test_an_evaluation_tells_the_agent_what_its_success_test_reads():
+    # Push-T's coverage test reads the block alone; its pose test reads all five entries.
+    pair = evaluation.Pair(np.array([100.0, 100.0, 300.0, 300.0, 0.5] + [0.0] * 5), np.array([256.0, 440.0, 256.0,
+                                                                                                 256.0, 0.785]))
+    seen = []
+    agent = type("StillAgent", (), {})()
+    agent.plan_seconds, agent.success_qpos = [], None
+    agent.reset = agent.keep = lambda *a: None
+    agent.set_goal = lambda goal: seen.append(agent.success_qpos)
+    agent.act = lambda obs: (agent.plan_seconds.append(0.0), np.zeros((len(obs), 2), np.float32))[1]
+    for success, reads in (("coverage", (2, 3, 4)), ("pose", ())):
+        evaluation.run_episodes(lambda: envs.make("pusht", image_size=16, success=success).unwrapped, agent, [pair],
+                                budget=1, progress=False)
+        assert seen[-1] == reads

@@ -238,3 +238,32 @@ def test_several_datasets_are_joined_episode_by_episode():
     assert torch.equal(joined.z[joined.ep_offset[3]], b.z[0])  # the second file's first frame
     with pytest.raises(ValueError, match="different frameskips"):
         EncodedEpisodes.concat([a, EncodedEpisodes(b.z, b.blocks, b.ep_offset, b.ep_len, 3)])
+
+
+def test_value_readout_ranks_near_goals_in_the_readout_of_what_success_reads():
+    # Embeddings of 3 entries read out as they are (qpos 0-2, no angles); success reads entry 2 only. Near the
+    # goal, "value_readout" ignores entries 0-1, where "value_far"'s latent distance does not.
+    from world_model.model.state_head import StateHead
+
+    class Model:
+        state_head = StateHead(3, [0.0] * 3, [1.0] * 3, angle_qpos=[])
+
+    with torch.no_grad():
+        Model.state_head.readout.weight.copy_(torch.eye(3))
+        Model.state_head.readout.bias.zero_()
+
+    class Blocks(torch.nn.Module):  # a value that puts every goal 1 block away: always near
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, z, goal):
+            return torch.ones(torch.broadcast_shapes(z.shape, goal.shape)[:-1])
+
+    goal, now = torch.zeros(1, 3), torch.zeros(1, 3)
+    arm_off = torch.tensor([[[5.0, 5.0, 0.1]]])   # the object almost there, the arm far off
+    object_off = torch.tensor([[[0.0, 0.0, 1.0]]])  # the arm at its goal pose, the object 1 away
+    plans = torch.stack([arm_off, object_off])[None]  # (1, 2, 1, 3)
+    readout = far_value_distance(Model(), now, goal, Blocks(), "readout_min", success_qpos=(2,))(plans)
+    latent = far_value_distance(Model(), now, goal, Blocks())(plans)
+    assert readout.argmin().item() == 0 and latent.argmin().item() == 1

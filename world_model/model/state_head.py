@@ -67,6 +67,15 @@ class StateHead(nn.Module):
                                  f"gives {raw.shape[1]}; train on the data the run was started on")
         return (raw - self.mean) / self.std
 
+    def target_qpos(self) -> list[int]:
+        """The qpos index each of the K targets reads (an angle's cos and sin both name the angle), in target order."""
+        angles = set(range(10**6) if self.angle_qpos is None else (int(i) for i in self.angle_qpos))
+        index, qpos = [], 0
+        while len(index) < self.mean.shape[0]:
+            index += [qpos] * (2 if qpos in angles else 1)
+            qpos += 1
+        return index
+
     def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The readout as detached float32 (K, D) weight and (K,) bias: targets = z @ weight.T + bias."""
         return self.readout.weight.detach().float(), self.readout.bias.detach().float()
