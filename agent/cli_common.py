@@ -124,8 +124,10 @@ def add_speed_options(g) -> None:
 
 
 def add_tuning_options(g) -> None:
-    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--init-std``, ``--replan-steps``,
-    ``--refine-steps`` and ``--refine-lr`` (lewm-plan and lewm-eval)."""
+    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--init-std``, ``--proposal-guard``,
+    ``--replan-steps``, ``--refine-steps`` and ``--refine-lr`` (lewm-plan and lewm-eval)."""
+    import argparse
+
     from agent.pretrained import PLANNER_DEFAULTS, SUBSTEP_CORRELATION
 
     g.add_argument("--horizon", type=int, metavar="N", help="planning horizon in action blocks (default: the "
@@ -137,6 +139,10 @@ def add_tuning_options(g) -> None:
                    "starts each search (the proposal's, or the last plan's tail), in normalised action units; small "
                    "refines the proposal, large searches wide (default: the checkpoint's planning.json, else "
                    f"{PLANNER_DEFAULTS['init_std']})")
+    g.add_argument("--proposal-guard", action=argparse.BooleanOptionalAction,
+                   help="keep the proposal policy's plan wherever the cost scores the searched plan no lower, so the "
+                        "search only adds to the proposal (one more rollout a replan; default: the checkpoint's "
+                        "planning.json, else off)")
     g.add_argument("--replan-steps", type=int, metavar="N",
                    help="replan every this many env steps, a divisor of the model's frameskip (default: the "
                         "frameskip, once per action block); smaller reacts sooner and plans more often")
@@ -203,7 +209,7 @@ def speed_settings(args) -> dict:
             "value": "auto" if getattr(args, "value", None) is None else args.value,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr,
-            "init_std": args.init_std}
+            "init_std": args.init_std, "proposal_guard": getattr(args, "proposal_guard", None)}
 
 
 def parse_indices(text: str, option: str) -> tuple[int, ...]:

@@ -31,14 +31,17 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     ``min_h (h + d(z_h, g))``: the blocks the plan takes to its best point plus the value's estimate of the rest;
     "value_far": per env, "value" while the value puts the goal more than ``VALUE_FAR_BLOCKS`` blocks from the
     latest embedding, "min" once it is nearer (the value ranks far goals, the latent distance the last pixels);
-    "value_readout": as "value_far", with the near goals ranked by the nearest predicted step in the readout's units.
+    "value_readout": as "value_far", with the near goals ranked by the nearest predicted step in the readout's units
+    of the entries ``success_qpos`` names (as "value_far" where it names none).
     ``success_qpos``: the qpos indices the task's success test reads (``Task.success_qpos``); the readout costs
     count only the readout targets of those entries (None or empty: all). ``precision_context()`` wraps the rollout.
     """
     device = z_hist.device
     targets = target.expand(z_hist.shape[0], -1)
     if kind in ("value_far", "value_readout"):
-        near = "readout_min" if kind == "value_readout" else "min"
+        # Where the success test reads every entry, the latent distance counts them all, and measured better than
+        # the readout over all of them (Push-T's pose test: docs/planning.md).
+        near = "readout_min" if kind == "value_readout" and success_qpos else "min"
         distance = far_value_distance(world_model, z_hist[:, -1], targets, value, near, success_qpos)
     else:
         distance = goal_distance(world_model, targets, kind, value, success_qpos)

@@ -159,6 +159,7 @@ INTEGER_SETTINGS = ("num_samples", "n_iters", "warm_iters", "horizon", "topk", "
                     "refine_steps", "replan_steps", "shift_steps")
 NUMBER_SETTINGS = ("init_std", "min_std", "temperature", "noise_corr", "substep_correlation", "refine_lr", "momentum",
                    "alpha")
+BOOL_SETTINGS = ("proposal_guard",)
 
 
 def check_setting_types(settings: dict) -> None:
@@ -169,6 +170,8 @@ def check_setting_types(settings: dict) -> None:
     for key, value in settings.items():
         if value is None:
             continue
+        if key in BOOL_SETTINGS and not isinstance(value, (bool, np.bool_)):
+            raise UserInputError(f"{key} must be true or false, got {value!r} ({type(value).__name__})")
         is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
         if key in INTEGER_SETTINGS and not is_int:
             raise UserInputError(f"{key} must be an integer, got {value!r} ({type(value).__name__})")

@@ -51,6 +51,9 @@ class SamplingPlanner:
             the substeps' noise is independent, and it averages out: a system driven by such candidates barely
             moves, and a goal that needs a large motion is never found. Correlated noise samples held actions,
             like the data policy's.
+        proposal_guard: with ``proposals``, return the best proposal instead of the searched plan where the cost
+            puts the proposal at least as low (one more ``cost_fn`` call, on the searched plan and the proposals):
+            the search can then only add to a proposal policy, never undo it, as far as the cost can tell.
 
     Traits a subclass may set (read by the agent's factory, ``planners.registry``):
         needs_proposal: the planner executes a proposal policy's plan, so an agent must have one.
@@ -78,6 +81,7 @@ class SamplingPlanner:
         eval_final: bool = True,
         substeps: int = 1,
         substep_correlation: float = 0.0,
+        proposal_guard: bool = False,
     ) -> None:
         topk = num_samples if topk is None else topk
         _check(horizon >= 1, f"horizon must be >= 1, got {horizon}")
@@ -101,6 +105,7 @@ class SamplingPlanner:
         self.init_std = init_std
         self.min_std = min_std
         self.eval_final = eval_final
+        self.proposal_guard = bool(proposal_guard)
         self.device = resolve_device(device)
         self.dtype = dtype
         # Costs are ranked in at least float32 so that a bf16 candidate dtype does not coarsen the ranking.
@@ -224,9 +229,22 @@ class SamplingPlanner:
             if return_history:
                 history.append(elite_costs.mean(dim=1))
         mean = self._clip(mean)
+        if self.proposal_guard and self._proposals is not None:
+            mean, final_costs = self._guarded(cost_fn, mean)
+        else:
+            final_costs = self._evaluate(cost_fn, mean[:, None])[:, 0] if self.eval_final else last_mean_cost
         self.end_plan(mean, std)
-        final_costs = self._evaluate(cost_fn, mean[:, None])[:, 0] if self.eval_final else last_mean_cost
         return PlanResult(mean, final_costs, mean, std, torch.stack(history) if return_history else None)
+
+    def _guarded(self, cost_fn: CostFn, mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``proposal_guard``: per problem, the searched plan ``mean`` (B, H, A) or the best proposal, whichever
+        costs less (a tie keeps the proposal), and its cost (B,)."""
+        proposals = self._clip(self._proposals)
+        costs = self._evaluate(cost_fn, torch.cat([mean[:, None], proposals], dim=1))  # (B, 1 + P)
+        best_cost, best = costs[:, 1:].min(dim=1)
+        use = best_cost <= costs[:, 0]
+        chosen = torch.where(use[:, None, None], proposals[torch.arange(len(best)), best], mean)
+        return chosen, torch.where(use, best_cost, costs[:, 0])
 
     def _sample(self, mean: torch.Tensor, std: torch.Tensor, iteration: int) -> torch.Tensor:
         """Candidates ``(B, N_i, H, A)``: ``mean + std * noise``, injected ones, candidate 0 = mean, clipped."""

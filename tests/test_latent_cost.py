@@ -91,3 +91,27 @@ def test_the_tasks_say_what_their_success_test_reads():
     coverage, pose = object.__new__(PushTEnv), object.__new__(PushTEnv)
     coverage.success, pose.success = "coverage", "pose"
     assert coverage.success_qpos == (2, 3, 4) and pose.success_qpos == ()
+
+
+def test_value_readout_reads_the_latent_where_the_success_test_reads_everything():
+    from agent.latent_cost import latent_goal_cost
+
+    class Model(_Readout):
+        def rollout(self, z_hist, a_hist, candidates):  # the candidates are the predicted embeddings
+            return candidates
+
+    class Far(torch.nn.Module):  # a value that puts every goal 1 block away: always near
+        def forward(self, z, goal):
+            return torch.ones(torch.broadcast_shapes(z.shape, goal.shape)[:-1])
+
+    value = Far()
+    value.p = torch.nn.Parameter(torch.zeros(()))
+    z = torch.zeros(1, 2, 1, 6)
+    z[0, 0, 0, :2] = torch.tensor([1.0, 2.0])  # the pusher moved
+    z[0, 1, 0, 2] = 3.0                         # the block moved
+    ctx = torch.autocast("cpu", enabled=False)
+    hist, goal = torch.zeros(1, 1, 6), torch.zeros(1, 6)
+    block = latent_goal_cost(Model(), hist, None, goal, "value_readout", lambda: ctx, value, (2, 3, 4))(z)
+    every = latent_goal_cost(Model(), hist, None, goal, "value_readout", lambda: ctx, value, ())(z)
+    torch.testing.assert_close(block, torch.tensor([[0.0, 9.0]]))
+    torch.testing.assert_close(every, torch.tensor([[5.0, 9.0]]))

@@ -214,6 +214,25 @@ def test_a_good_proposal_is_used_by_a_tiny_budget(name):
     assert (helped.costs < alone.costs / 3).all(), (helped.costs, alone.costs)
 
 
+@pytest.mark.parametrize("name", PLANNERS)
+def test_the_proposal_guard_returns_whichever_the_cost_puts_lower(name):
+    """A flat cost (every plan scores alike) makes the search's mean drift; the guard keeps the proposal there. On
+    a slope the search beats a poor proposal and its plan is kept."""
+    batch, horizon, action_dim = 2, 5, 4
+    proposal = torch.full((batch, 1, horizon, action_dim), 0.3)
+    kwargs = dict(horizon=horizon, action_dim=action_dim, num_samples=16, topk=4, n_iters=2, seed=0)
+    flat = lambda c: torch.zeros(c.shape[:2])  # noqa: E731
+    drifted = PLANNERS[name](**kwargs).plan(flat, batch_size=batch, proposals=proposal).actions
+    kept = PLANNERS[name](**kwargs, proposal_guard=True).plan(flat, batch_size=batch, proposals=proposal)
+    assert not torch.allclose(drifted, proposal[:, 0])  # the failure the guard fixes
+    torch.testing.assert_close(kept.actions, proposal[:, 0])
+    cost_fn, _ = quadratic_problem(batch, horizon, action_dim)
+    poor = torch.full((batch, 1, horizon, action_dim), 0.9)
+    searched = PLANNERS[name](**kwargs, proposal_guard=True).plan(cost_fn, batch_size=batch, proposals=poor)
+    assert (searched.costs < cost_fn(poor)[:, 0]).all() and not torch.allclose(searched.actions, poor[:, 0])
+    torch.testing.assert_close(searched.costs, cost_fn(searched.actions[:, None])[:, 0])
+
+
 def test_proposals_are_checked():
     planner = CEM(horizon=5, action_dim=4, num_samples=8, topk=2, n_iters=1)
     cost_fn, _ = quadratic_problem(2)

@@ -267,3 +267,6 @@ def test_value_readout_ranks_near_goals_in_the_readout_of_what_success_reads():
     readout = far_value_distance(Model(), now, goal, Blocks(), "readout_min", success_qpos=(2,))(plans)
     latent = far_value_distance(Model(), now, goal, Blocks())(plans)
     assert readout.argmin().item() == 0 and latent.argmin().item() == 1
+    # A success test that reads every entry: the latent distance, as "value_far" (it measured better there).
+    every = far_value_distance(Model(), now, goal, Blocks(), "min", success_qpos=None)(plans)
+    torch.testing.assert_close(every, latent)
