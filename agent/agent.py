@@ -50,6 +50,9 @@ class Agent(GoalHandling):
             those entries, so the arm or the pusher's pose does not compete with the object's. ``None`` or empty:
             every entry. ``lewm-eval`` and ``lewm-plan`` set it from the env; the attribute may be set between
             episodes.
+        state_probe: a ``world_model.policies.state_probe.StateProbe`` for the model's embeddings: the readout costs
+            read the state through it instead of the model's linear state readout (finer: Push-T's block to about
+            2 px against 6); ``None`` uses the linear one.
         value: a ``world_model.policies.value.GoalValue`` for the model's embeddings (needed by cost ``"value"``).
         precision: ``"fp32"``, ``"bf16"`` (the world model in bf16 while planning, CPU or CUDA), or ``"auto"``:
             bf16 where this machine runs it measurably faster (``world_model.rollout.precision``), fp32 elsewhere.
@@ -86,7 +89,8 @@ class Agent(GoalHandling):
     def __init__(self, world_model: LeWM, planner: SamplingPlanner, receding_horizon: int = 1,
                  cost: str = "all", autocast: bool = False, warm_iters: int | None = None, waypoints=None,
                  precision: str = "fp32", proposal=None, refine_steps: int = 0, refine_lr: float = 0.1,
-                 compile_rollout: bool = False, replan_steps: int | None = None, value=None, success_qpos=None):
+                 compile_rollout: bool = False, replan_steps: int | None = None, value=None, success_qpos=None,
+                 state_probe=None):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
         if cost in VALUE_COSTS and value is None:
@@ -95,6 +99,7 @@ class Agent(GoalHandling):
             raise ValueError(f"gradient refinement (refine_steps) works on the latent distance costs, not {cost!r}")
         if cost in READOUT_COSTS:
             readout_map(world_model, success_qpos)  # refuses a model without a readout now, not at the first plan
+        self.state_probe = None if state_probe is None else state_probe.to(next(world_model.parameters()).device)
         cfg = world_model.cfg
         if planner.action_dim != cfg.action_block_dim:
             raise ValueError(f"planner.action_dim is {planner.action_dim} but the model's action block has "
@@ -301,7 +306,7 @@ class Agent(GoalHandling):
         plan = result.actions.to(self.device)
         if self.refine_steps:
             plan, _ = refine_plan(self.world_model, z_hist, a_hist, target, plan, *self._box, self.refine_steps,
-                                  self.refine_lr, self.cost, self.success_qpos)
+                                  self.refine_lr, self.cost, self.success_qpos, self.state_probe)
         state.plan[idx] = plan
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -325,7 +330,7 @@ class Agent(GoalHandling):
               target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """Cost for histories (B, Th, D), (B, Th-1, A_block) or None, and targets (B or 1, D)."""
         return latent_goal_cost(self.world_model, z_hist, a_hist, target, self.cost, self._autocast, self.value,
-                                self.success_qpos)
+                                self.success_qpos, self.state_probe)
 
     @property
     def autocast(self) -> bool:
@@ -341,7 +346,7 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-               value="auto", success_qpos=None, **planner_settings) -> Agent:
+               value="auto", success_qpos=None, state_probe="auto", **planner_settings) -> Agent:
     """Loads a checkpoint and wires it to a planner; ``task`` (if given) must match the model's task.
 
     ``planner``: a name in ``planners.registry.PLANNERS``, a planner object, or ``"auto"`` (default): the
@@ -375,4 +380,4 @@ def make_agent(name_or_dir: str, planner="auto", device: str = "auto", receding_
                                  precision=precision, proposal=proposal, refine_steps=refine_steps,
                                  refine_lr=refine_lr, compile_rollout=compile_rollout, replan_steps=replan_steps,
                                  subgoals=subgoals, trust_unverified=trust_unverified, value=value,
-                                 success_qpos=success_qpos, **planner_settings)
+                                 success_qpos=success_qpos, state_probe=state_probe, **planner_settings)

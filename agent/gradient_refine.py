@@ -18,7 +18,7 @@ from agent.latent_cost import goal_distance
 
 def refine_plan(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
                 plan: torch.Tensor, low: torch.Tensor, high: torch.Tensor, steps: int, lr: float,
-                kind: str = "all", success_qpos=None) -> tuple[torch.Tensor, torch.Tensor]:
+                kind: str = "all", success_qpos=None, state_probe=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Refines one plan per problem by ``steps`` projected Adam steps on the latent goal cost.
 
     Args:
@@ -30,7 +30,8 @@ def refine_plan(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, 
         steps: gradient steps (>= 1); the cost is evaluated steps + 1 times, each a forward and (but the last) a
             backward pass of one rollout per problem.
         lr: Adam's step size, in normalised action units.
-        kind: the cost (``agent.latent_cost.COSTS``); success_qpos: the qpos entries its readout counts.
+        kind: the cost (``agent.latent_cost.COSTS``); success_qpos, state_probe: what its readout counts and reads
+            through (``agent.latent_cost.readout_map``).
 
     Returns:
         (plan (B, H, A_block), cost (B,)): per problem the lowest-cost plan seen (the input plan included) and its
@@ -42,7 +43,7 @@ def refine_plan(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, 
     z_hist = z_hist.detach().float().clone()
     a_hist = None if a_hist is None else a_hist.detach().float().clone()
     distance = goal_distance(world_model, target.detach().float().clone().expand(z_hist.shape[0], -1), kind,
-                             success_qpos=success_qpos)
+                             success_qpos=success_qpos, state_probe=state_probe)
     low, high = low.to(plan.device, torch.float32), high.to(plan.device, torch.float32)
     x = plan.detach().float().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([x], lr=lr)

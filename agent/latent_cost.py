@@ -17,8 +17,8 @@ VALUE_FAR_BLOCKS = 8.0
 
 
 def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | None, target: torch.Tensor,
-                     kind: str, precision_context: Callable, value=None, success_qpos=None
-                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+                     kind: str, precision_context: Callable, value=None, success_qpos=None,
+                     state_probe=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Cost of candidate plans (B, N, H, A_block) -> (B, N) for histories z_hist (B, Th, D), a_hist
     (B, Th-1, A_block) or None, and targets (B or 1, D).
 
@@ -34,7 +34,9 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     "value_readout": as "value_far", with the near goals ranked by the nearest predicted step in the readout's units
     of the entries ``success_qpos`` names (as "value_far" where it names none).
     ``success_qpos``: the qpos indices the task's success test reads (``Task.success_qpos``); the readout costs
-    count only the readout targets of those entries (None or empty: all). ``precision_context()`` wraps the rollout.
+    count only the readout targets of those entries (None or empty: all), read through ``state_probe``
+    (``world_model.policies.state_probe``) where given, else the model's linear readout. ``precision_context()``
+    wraps the rollout.
     """
     device = z_hist.device
     targets = target.expand(z_hist.shape[0], -1)
@@ -42,9 +44,9 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
         # Where the success test reads every entry, the latent distance counts them all, and measured better than
         # the readout over all of them (Push-T's pose test: docs/planning.md).
         near = "readout_min" if kind == "value_readout" and success_qpos else "min"
-        distance = far_value_distance(world_model, z_hist[:, -1], targets, value, near, success_qpos)
+        distance = far_value_distance(world_model, z_hist[:, -1], targets, value, near, success_qpos, state_probe)
     else:
-        distance = goal_distance(world_model, targets, kind, value, success_qpos)
+        distance = goal_distance(world_model, targets, kind, value, success_qpos, state_probe)
 
     def cost(candidates: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), precision_context():
@@ -54,7 +56,7 @@ def latent_goal_cost(world_model, z_hist: torch.Tensor, a_hist: torch.Tensor | N
     return cost
 
 
-def goal_distance(world_model, target: torch.Tensor, kind: str, value=None, success_qpos=None
+def goal_distance(world_model, target: torch.Tensor, kind: str, value=None, success_qpos=None, state_probe=None
                   ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The cost ``kind`` of predicted embeddings (B, N, H, D) -> (B, N) against targets (B, D) (differentiable;
     see :func:`latent_goal_cost`; "readout_min": the nearest predicted step in the readout's units, the near half
@@ -63,7 +65,7 @@ def goal_distance(world_model, target: torch.Tensor, kind: str, value=None, succ
         raise ValueError(f"cost {kind!r} ranks by the current embedding too: build it with far_value_distance")
     if kind == "value":
         return value_distance(value, target)
-    space = readout_map(world_model, success_qpos) if kind in ("readout", "readout_min") else None
+    space = readout_map(world_model, success_qpos, state_probe) if kind in ("readout", "readout_min") else None
     goal = target[:, None, None].float()  # (B, 1, 1, D)
     if space is not None:
         goal = space(goal)
@@ -77,10 +79,11 @@ def goal_distance(world_model, target: torch.Tensor, kind: str, value=None, succ
     return distance
 
 
-def readout_map(world_model, success_qpos=None) -> Callable[[torch.Tensor], torch.Tensor]:
+def readout_map(world_model, success_qpos=None, state_probe=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's state readout as a float32 map (..., D) -> (..., K'), keeping the K' of its K targets that read
-    the qpos indices ``success_qpos`` (None or empty: all K). ValueError for a model trained without a readout, or
-    for indices that name none of its targets."""
+    the qpos indices ``success_qpos`` (None or empty: all K); through ``state_probe`` (an MLP predicting the same
+    targets) where given, else the linear head. ValueError for a model trained without a readout, or for indices
+    that name none of its targets."""
     head = getattr(world_model, "state_head", None)
     if head is None:
         raise ValueError("the readout costs need a model trained with a state readout (state_lambda > 0); this one "
@@ -93,6 +96,11 @@ def readout_map(world_model, success_qpos=None) -> Callable[[torch.Tensor], torc
             raise ValueError(f"success_qpos {list(success_qpos)} names no entry of the model's state readout, which "
                              f"reads qpos 0-{max(reads)}")
         weight, bias = weight[keep], bias[keep]
+    else:
+        keep = slice(None)
+    if state_probe is not None:
+        dtype = next(state_probe.parameters()).dtype
+        return lambda z: state_probe(z.to(dtype)).float()[..., keep]
     return lambda z: torch.nn.functional.linear(z, weight, bias)
 
 
@@ -120,13 +128,13 @@ def value_blocks(value, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
 
 
 def far_value_distance(world_model, z_now: torch.Tensor, target: torch.Tensor, value, near: str = "min",
-                       success_qpos=None) -> Callable:
+                       success_qpos=None, state_probe=None) -> Callable:
     """Costs "value_far" and "value_readout": per env, :func:`value_distance` where the value puts the goal more
     than ``VALUE_FAR_BLOCKS`` blocks from ``z_now`` (B, D), else the ``near`` distance ("min", or "readout_min" over
-    ``success_qpos``); targets (B, D). Each env's candidates are ranked by one cost (the planners' temperatures are
-    relative to a row's own spread)."""
+    ``success_qpos``, through ``state_probe`` where given); targets (B, D). Each env's candidates are ranked by one
+    cost (the planners' temperatures are relative to a row's own spread)."""
     far_cost = value_distance(value, target)
-    near_cost = goal_distance(world_model, target, near, success_qpos=success_qpos)
+    near_cost = goal_distance(world_model, target, near, success_qpos=success_qpos, state_probe=state_probe)
     with torch.inference_mode():
         far = value_blocks(value, z_now, target) > VALUE_FAR_BLOCKS  # (B,)
 

@@ -184,7 +184,7 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                 task: str | None = None, waypoints="auto", precision: str = "auto", proposal="auto",
                 refine_steps: int = 0, refine_lr: float = 0.1, compile_rollout: bool = False,
                 replan_steps: int | None = None, subgoals="auto", trust_unverified: bool = False,
-                value="auto", success_qpos=None, **planner_settings) -> tuple[dict, str]:
+                value="auto", success_qpos=None, state_probe="auto", **planner_settings) -> tuple[dict, str]:
     """What :func:`agent.agent.make_agent` builds, before it is an agent: ``Agent``'s constructor arguments (the
     loaded model, the planner, the companion policies, the settings) and the planner's name (what ``"auto"``
     resolved to). The arguments, their defaults and errors are ``make_agent``'s; this module never imports
@@ -254,7 +254,8 @@ def agent_parts(name_or_dir: str, planner="auto", device: str = "auto", receding
                  precision=precision,
                  proposal=policy,
                  refine_steps=refine_steps, refine_lr=refine_lr, compile_rollout=compile_rollout,
-                 replan_steps=replan_steps, value=goal_value, success_qpos=success_qpos)
+                 replan_steps=replan_steps, value=goal_value, success_qpos=success_qpos,
+                 state_probe=load_state_probe(state_probe, folder, dev, **identity))
     return parts, name
 
 def _check_task(model, folder: Path, task: str | None) -> None:
@@ -304,6 +305,15 @@ def load_value(value, folder: Path, device, model_sha256: str | None = None, tru
 
     return _optional_file(value, folder, FILE_NAME, GoalValue, lambda path: GoalValue.load(path, map_location=device),
                           "goal value file", "lewm-train-value", model_sha256, trust_unverified)
+
+
+def load_state_probe(probe, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
+    """The ``StateProbe`` that ``make_agent``'s ``state_probe`` argument names (None for False/None); checked
+    against ``model_sha256`` as :func:`load_proposal`."""
+    from world_model.policies.state_probe import FILE_NAME, StateProbe
+
+    return _optional_file(probe, folder, FILE_NAME, StateProbe, lambda path: StateProbe.load(path, map_location=device),
+                          "state probe file", "lewm-train-probe", model_sha256, trust_unverified)
 
 
 def load_subgoals(subgoals, folder: Path, device, model_sha256: str | None = None, trust_unverified: bool = False):
