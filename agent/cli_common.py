@@ -99,6 +99,10 @@ def add_planner_options(g) -> None:
                    help="load the checkpoint's goal value (value.safetensors, lewm-train-value); --no-value plans "
                         "without it, on the latent distance, where the checkpoint's planning.json chose cost "
                         "'value'; default: when the checkpoint has one")
+    g.add_argument("--state-probe", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the state through the checkpoint's state probe (state_probe.safetensors, "
+                        "lewm-train-probe) in the readout costs; --no-state-probe uses the model's linear readout; "
+                        "default: when the checkpoint has one")
 
 
 def add_speed_options(g) -> None:
@@ -207,6 +211,7 @@ def speed_settings(args) -> dict:
             "proposal": "auto" if args.proposal is None else args.proposal,
             "subgoals": subgoals,
             "value": "auto" if getattr(args, "value", None) is None else args.value,
+            "state_probe": "auto" if getattr(args, "state_probe", None) is None else args.state_probe,
             "refine_steps": args.refine_steps, "refine_lr": args.refine_lr, "compile_rollout": args.compile,
             "replan_steps": args.replan_steps, "horizon": args.horizon, "substep_correlation": args.noise_corr,
             "init_std": args.init_std, "proposal_guard": getattr(args, "proposal_guard", None)}

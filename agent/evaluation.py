@@ -357,6 +357,9 @@ def evaluate(task: str, suite: str, agent, episodes: int, seed: int = 0, eval_da
                 "subgoals": HIGH_LEVELS.get(type(agent.waypoints).__name__),
                 "refine_steps": agent.refine_steps, "refine_lr": agent.refine_lr,
                 "compile_rollout": bool(agent.world_model.compile_rollout),
+                "success_qpos": list(agent.success_qpos or ()),
+                "state_probe": getattr(agent, "state_probe", None) is not None,
+                "proposal_guard": bool(getattr(agent.planner, "proposal_guard", False)),
                 "nontrivial_pairs_only": bool(nontrivial and suite == "lewm"), "envs_at_once": group}
     return RunResult(spec.name, suite, planner_name, results, plan_seconds, batch_sizes, budget,
                      time.perf_counter() - start, settings, error_unit=error_unit)

@@ -244,3 +244,12 @@ def test_shipped_companion_files_record_their_model(name):
         assert WaypointGraph.load(graph).model_sha256 == sha
     if (folder / "planning.json").is_file():
         assert json.loads((folder / "planning.json").read_text())["model_sha256"] == sha
+    from safetensors import safe_open
+
+    from world_model.model.model_identity import MODEL_KEY
+    from world_model.model.ship import companion_files
+
+    for path in companion_files(folder):  # the value, the state probe, subgoal frames ...
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), framework="pt") as f:
+                assert (f.metadata() or {}).get(MODEL_KEY) == sha, path.name
