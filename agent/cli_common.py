@@ -99,10 +99,6 @@ def add_planner_options(g) -> None:
                    help="load the checkpoint's goal value (value.safetensors, lewm-train-value); --no-value plans "
                         "without it, on the latent distance, where the checkpoint's planning.json chose cost "
                         "'value'; default: when the checkpoint has one")
-    g.add_argument("--state-probe", action=argparse.BooleanOptionalAction, default=None,
-                   help="read the state through the checkpoint's state probe (state_probe.safetensors, "
-                        "lewm-train-probe) in the readout costs; --no-state-probe uses the model's linear readout; "
-                        "default: when the checkpoint has one")
 
 
 def add_speed_options(g) -> None:
@@ -128,8 +124,8 @@ def add_speed_options(g) -> None:
 
 
 def add_tuning_options(g) -> None:
-    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--init-std``, ``--proposal-guard``,
-    ``--replan-steps``, ``--refine-steps`` and ``--refine-lr`` (lewm-plan and lewm-eval)."""
+    """The shape of the search: ``--horizon``, ``--noise-corr``, ``--init-std``, ``--state-probe``,
+    ``--proposal-guard``, ``--replan-steps``, ``--refine-steps`` and ``--refine-lr`` (lewm-plan and lewm-eval)."""
     import argparse
 
     from agent.pretrained import PLANNER_DEFAULTS, SUBSTEP_CORRELATION
@@ -143,6 +139,10 @@ def add_tuning_options(g) -> None:
                    "starts each search (the proposal's, or the last plan's tail), in normalised action units; small "
                    "refines the proposal, large searches wide (default: the checkpoint's planning.json, else "
                    f"{PLANNER_DEFAULTS['init_std']})")
+    g.add_argument("--state-probe", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the state through the checkpoint's state probe (state_probe.safetensors, "
+                        "lewm-train-probe) in the readout costs; --no-state-probe uses the model's linear readout; "
+                        "default: when the checkpoint has one")
     g.add_argument("--proposal-guard", action=argparse.BooleanOptionalAction,
                    help="keep the proposal policy's plan wherever the cost scores the searched plan no lower, so the "
                         "search only adds to the proposal (one more rollout a replan; default: the checkpoint's "

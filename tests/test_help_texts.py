@@ -15,7 +15,8 @@ COMMANDS = {"lewm-plan": "agent.cli_plan", "lewm-eval": "agent.cli_eval", "lewm-
             "lewm-check-data": "world_model.data.check_data",
             "lewm-waypoints": "agent.cli_waypoints", "lewm-ship": "world_model.model.ship",
             "lewm-choose-planner": "agent.cli_choose_planner", "lewm-merge": "agent.cli_merge",
-            "lewm-train-value": "world_model.policies.train_value", "lewm-import": "world_model.interop.cli",
+            "lewm-train-value": "world_model.policies.train_value",
+            "lewm-train-probe": "world_model.policies.train_state_probe", "lewm-import": "world_model.interop.cli",
             "lewm-export": "world_model.interop.cli"}
 BUILDERS = {"lewm-import": "build_import_parser", "lewm-export": "build_export_parser"}  # else build_parser
 MAINS = {"lewm-import": "import_main", "lewm-export": "export_main"}  # else main

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agent.latent_cost import goal_distance, readout_map
-from tests.conftest import installed_command, tiny_config
+from conftest import installed_command, tiny_config
 from world_model.policies.state_probe import StateProbe
 from world_model.policies.train_state_probe import train_probe
 
@@ -89,3 +89,11 @@ def test_lewm_train_probe_command_and_the_agent_loads_it(readout_checkpoint, tin
                           str(tiny_reacher_h5), "--out", str(tmp_path / "no")], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode != 0 and "state_lambda > 0" in bad.stderr and "Traceback" not in bad.stderr
+    from conftest import assert_clean_cli_errors
+
+    cmd = [installed_command("lewm-train-probe"), "--checkpoint", str(readout_checkpoint), "--data",
+           str(tiny_reacher_h5), "--steps", "20", "--out", str(out)]
+    assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be in [1, 10000000]"),
+                                  (["--data", str(tmp_path / "none.h5")], "not found"),
+                                  (["--checkpoint", str(tmp_path)], "is not a checkpoint folder"),
+                                  (["--out", str(tiny_reacher_h5)], "is a file")))
