@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agent.latent_cost import COSTS
 from common.cli_errors import UserInputError
 
 FILE_NAME = "planning.json"
@@ -28,7 +29,7 @@ DEFAULT_PLANNER = "mppi"
 # goal cost (AGENT_SETTINGS), with its allowed values (agent.latent_cost.COSTS).
 SETTINGS = {"substep_correlation": (0.0, 0.999), "horizon": (1, 64), "num_samples": (2, 100_000),
             "init_std": (0.001, 10.0), "n_iters": (1, 1_000),
-            "cost": ("all", "terminal", "readout", "min", "value", "value_far"), "replan_steps": (1, 64),
+            "cost": COSTS, "replan_steps": (1, 64),
             "subgoals": ("value",)}
 AGENT_SETTINGS = ("cost", "replan_steps", "subgoals")
 

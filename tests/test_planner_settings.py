@@ -62,7 +62,7 @@ def test_no_file_or_no_settings_means_none(own_checkpoint):
     ('{"init_std": 0}', r"init_std must be a number in \[0.001, 10.0\], got 0"),
     ('{"horizon": true}', "horizon must be an integer"),
     ('{"num_samples": 0}', "num_samples must be an integer"),
-    ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, value, value_far, got 'max'"),
+    ('{"cost": "max"}', "cost must be one of all, terminal, readout, min, value, value_far, value_readout, got 'max'"),
     ('{"cost": 1}', "cost must be one of"),
     ('{"subgoals": "graph"}', "subgoals must be one of value, got 'graph'"),
     ('{"replan_steps": 0}', r"replan_steps must be an integer in \[1, 64\], got 0"),
@@ -116,3 +116,13 @@ def test_choose_planner_records_a_cost_from_runs_made_with_it(tmp_path):
     assert choose_planner.main(["--checkpoint", str(folder), "--setting", "cost=min", str(path)]) == 0
     choice = json.loads((folder / FILE_NAME).read_text())
     assert choice["planner"] == "mppi" and choice["settings"] == {"cost": "min"}
+
+
+@pytest.mark.parametrize("name", ["reacher", "pointmass", "tworoom", "cube", "pusht"])
+def test_every_shipped_planning_file_is_one_the_agent_accepts(name):
+    # The pusht file recorded cost value_readout while this check still listed the costs of its own.
+    from agent.latent_cost import COSTS
+    from agent.pretrained import shipped_checkpoints
+
+    settings = checkpoint_settings(shipped_checkpoints()[name])
+    assert settings.get("cost", "all") in COSTS
