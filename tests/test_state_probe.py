@@ -92,8 +92,31 @@ def test_lewm_train_probe_command_and_the_agent_loads_it(readout_checkpoint, tin
     from conftest import assert_clean_cli_errors
 
     cmd = [installed_command("lewm-train-probe"), "--checkpoint", str(readout_checkpoint), "--data",
-           str(tiny_reacher_h5), "--steps", "20", "--out", str(out)]
+           str(tiny_reacher_h5), "--steps", "20", "--out", str(out), "--predicted", "0", "--no-progress"]
     assert_clean_cli_errors(cmd, ((["--steps", "0"], "--steps must be in [1, 10000000]"),
+                                  (["--predicted", "-1"], "--predicted must be in [0, 10000000]"),
+                                  (["--predicted", "10"], "too short for predicted embeddings"),
                                   (["--data", str(tmp_path / "none.h5")], "not found"),
                                   (["--checkpoint", str(tmp_path)], "is not a checkpoint folder"),
                                   (["--out", str(tiny_reacher_h5)], "is a file")))
+
+
+def test_predicted_embeddings_are_paired_with_the_state_the_data_reached(tiny_reacher_h5, tmp_path):
+    from world_model import LeWM
+    from world_model.policies.train_state_probe import encode_states
+
+    with h5py.File(tiny_reacher_h5) as f:
+        nq, ep_len = f["qpos"].shape[1], f["ep_len"][:]
+    k = nq + 2
+    torch.manual_seed(0)
+    model = LeWM(tiny_config(frameskip=1, state_lambda=1.0, state_mean=[0.0] * k, state_std=[1.0] * k,
+                             angle_qpos=[0, 1])).eval()
+    z, targets, episodes = encode_states(model, [tiny_reacher_h5], progress=False)
+    assert len(z) == len(targets) == len(episodes) == ep_len.sum()
+    z2, targets2, episodes2 = encode_states(model, [tiny_reacher_h5], progress=False, predicted=40, horizon=5)
+    assert len(z2) == ep_len.sum() + 40 and set(episodes2) == set(episodes)
+    extra_targets = targets2[len(z):]
+    # every predicted sample's target is the target of a real frame of its episode
+    assert all(any(torch.equal(t, targets[i]) for i in np.flatnonzero(episodes == e))
+               for t, e in zip(extra_targets[:10], episodes2[len(z):len(z) + 10]))
+    assert not torch.equal(z2[len(z):][:5], z[:5])  # rolled out, not copied frames

@@ -21,31 +21,70 @@ import torch
 from common.cli_errors import UserInputError, run_cli
 from common.cli_help import essentials, help_style
 from world_model.data.dataset import open_dataset
-from world_model.model.frame_encoding import encode_frames
 from world_model.policies.fit_mlp import fit_keeping_best
-from world_model.policies.proposal_data import check_model_data
+from world_model.policies.proposal_data import encode_dataset
 from world_model.policies.state_probe import StateProbe
 
 
-def encode_states(model, paths, stride: int = 1, progress: bool = True):
+def encode_states(model, paths, stride: int = 1, progress: bool = True, predicted: int = 0, horizon: int = 5,
+                  seed: int = 0):
     """Every ``stride``-th frame of each file: embeddings (N, D) float32, the state head's targets (N, K) and each
-    frame's episode number (N,), counted across the files."""
+    frame's episode number (N,), counted across the files.
+
+    ``predicted`` > 0 adds that many *predicted* embeddings per file: from random frames with a full history, the
+    model's open-loop rollout of the data's own action blocks, 1 to ``horizon`` blocks ahead, each paired with the
+    state the data reached there. A probe that has seen the predictor's embeddings reads a plan's rollout as
+    it reads a frame, so a planner cannot steer into embeddings the probe reads wrong."""
     zs, targets, episodes, first = [], [], [], 0
     for path in paths:
-        check_model_data(model, path)
-        with open_dataset(path, ("pixels", "qpos", "ep_len", "ep_offset")) as f:
-            rows = np.arange(0, len(f["qpos"]), stride)
-            zs.append(encode_frames(model, f["pixels"], rows, progress=progress))
-            qpos = torch.from_numpy(np.asarray(f["qpos"][rows], np.float64))
-            offsets, lengths = f["ep_offset"][:], f["ep_len"][:]
+        data = encode_dataset(model, path, progress=progress)
+        with open_dataset(path, ("qpos",)) as f:
+            qpos = torch.from_numpy(np.asarray(f["qpos"][:], np.float64))
         with torch.inference_mode():
-            targets.append(model.state_head.targets(qpos))
-        episode = np.searchsorted(offsets, rows, side="right") - 1
-        if np.any(rows >= offsets[episode] + lengths[episode]):
-            raise UserInputError(f"{path}: some frames lie outside every episode; check it with lewm-check-data")
-        episodes.append(episode + first)
-        first += len(lengths)
+            frame_targets = model.state_head.targets(qpos)
+        rows = np.concatenate([np.arange(o, o + n) for o, n in zip(data.ep_offset, data.ep_len)])[::stride]
+        zs.append(data.z[rows])
+        targets.append(frame_targets[rows])
+        episodes.append(np.searchsorted(data.ep_offset, rows, side="right") - 1 + first)
+        if predicted:
+            z, t, e = _rolled_out(model, data, frame_targets, predicted, horizon, seed)
+            zs.append(z)
+            targets.append(t)
+            episodes.append(e + first)
+        first += len(data.ep_len)
     return torch.cat(zs), torch.cat(targets), np.concatenate(episodes)
+
+
+def _rolled_out(model, data, frame_targets: torch.Tensor, count: int, horizon: int, seed: int):
+    """``count`` predicted embeddings (and targets, episodes) of one file's episodes: see ``encode_states``."""
+    fs, hist = data.frameskip, model.cfg.history_size
+    starts, owner = [], []
+    for e, (o, n) in enumerate(zip(data.ep_offset, data.ep_len)):
+        first, last = o + (hist - 1) * fs, o + n - 1 - horizon * fs  # a full history and horizon inside
+        if last >= first:
+            starts.append(np.arange(first, last + 1))
+            owner.append(np.full(last + 1 - first, e))
+    if not starts:
+        raise UserInputError("the episodes are too short for predicted embeddings: pass --predicted 0")
+    starts, owner = np.concatenate(starts), np.concatenate(owner)
+    pick = np.random.default_rng(seed).choice(len(starts), size=min(count // horizon + 1, len(starts)),
+                                              replace=False)
+    t0, owner = torch.from_numpy(starts[pick]), owner[pick]
+    back = torch.arange(-(hist - 1), 1) * fs  # history frames, oldest first
+    ahead = torch.arange(horizon) * fs
+    with torch.inference_mode():
+        out = []
+        for lo in range(0, len(t0), 512):
+            t = t0[lo:lo + 512]
+            z_hist = data.z[t[:, None] + back]
+            a_hist = data.blocks[t[:, None] + back[:-1]]
+            plan = data.blocks[t[:, None] + ahead][:, None]
+            out.append(model.rollout(z_hist, a_hist, plan)[:, 0].float())  # (b, H, D)
+        z = torch.cat(out)
+    reached = t0[:, None] + (ahead + fs)[None]  # the frame each predicted step stands for
+    n = min(count, z.shape[0] * horizon)
+    return (z.reshape(-1, z.shape[-1])[:n], frame_targets[reached.reshape(-1)][:n],
+            np.repeat(owner, horizon)[:n])
 
 
 def train_probe(z: torch.Tensor, targets: torch.Tensor, episodes: np.ndarray, state_std: torch.Tensor,
@@ -101,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--steps", type=int, default=6000, metavar="N", help="optimisation steps")
     training.add_argument("--hidden", type=int, default=512, metavar="N", help="width of the hidden layers")
     training.add_argument("--stride", type=int, default=1, metavar="N", help="use every N-th frame")
+    training.add_argument("--predicted", type=int, default=0, metavar="N",
+                          help="also fit N predicted embeddings per file (the model's rollout of the data's actions, "
+                               "1-5 blocks ahead, with the state reached there); default 0: frames only")
     training.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the episode split and draws")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
@@ -119,15 +161,19 @@ def _main(argv) -> int:
     out = Path(args.out or folder)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {out} is a file; name a folder")
-    model = LeWM.load(folder)
+    model = LeWM.load(folder).eval()
     head = getattr(model, "state_head", None)
     if head is None:
         raise UserInputError(f"{folder} has no state readout (trained with state_lambda 0): a probe learns the "
                              f"readout's targets, so train the model with state_lambda > 0 first")
-    z, targets, episodes = encode_states(model, args.data, args.stride, progress=not args.no_progress)
+    if not 0 <= args.predicted <= 10_000_000:
+        raise UserInputError(f"--predicted must be in [0, 10000000], got {args.predicted}")
+    z, targets, episodes = encode_states(model, args.data, args.stride, progress=not args.no_progress,
+                                         predicted=args.predicted, seed=args.seed)
     probe, metrics = train_probe(z, targets, episodes, head.std, steps=args.steps, hidden=args.hidden,
                                  seed=args.seed, progress=not args.no_progress)
     metrics["data"] = [str(path) for path in args.data]
+    metrics["predicted_per_file"] = args.predicted
     out.mkdir(parents=True, exist_ok=True)
     path = probe.save(out, info=metrics, model_sha256=model.checkpoint_sha256)
     rms = ", ".join(f"{v:.3g}" for v in metrics["after"]["rms"])
