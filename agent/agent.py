@@ -99,7 +99,6 @@ class Agent(GoalHandling):
             raise ValueError(f"gradient refinement (refine_steps) works on the latent distance costs, not {cost!r}")
         if cost in READOUT_COSTS:
             readout_map(world_model, success_qpos)  # refuses a model without a readout now, not at the first plan
-        self.state_probe = None if state_probe is None else state_probe.to(next(world_model.parameters()).device)
         cfg = world_model.cfg
         if planner.action_dim != cfg.action_block_dim:
             raise ValueError(f"planner.action_dim is {planner.action_dim} but the model's action block has "
@@ -130,6 +129,7 @@ class Agent(GoalHandling):
         self.waypoints = waypoints
         self.proposal = None if proposal is None else proposal.to(self.device).eval()
         self.value = None if value is None else value.to(self.device).eval()
+        self.state_probe = None if state_probe is None else state_probe.to(self.device).eval()
         self.frameskip, self.action_dim = cfg.frameskip, cfg.action_dim
         self.image_size, self.history_size = cfg.image_size, cfg.history_size
         self.task = cfg.task

@@ -33,6 +33,14 @@ def check_output_folder(path, option: str) -> Path:
     return path
 
 
+def check_checkpoint_folder(path) -> Path:
+    """``path`` is a checkpoint folder (it holds ``config.yaml``); the folder as a Path."""
+    folder = Path(path)
+    if not (folder / "config.yaml").is_file():
+        raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
+    return folder
+
+
 def check_output_file(path, option: str) -> Path:
     """``path`` names a file we may create or replace: not a folder, in an existing writable folder."""
     path = Path(path)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -137,11 +136,9 @@ def _main(argv) -> int:
     if args.horizon > MAX_HORIZON:
         raise UserInputError(f"--horizon {args.horizon}: a proposal plans at most {MAX_HORIZON} blocks ahead (the "
                              f"planners' horizon is 5 by default)")
-    folder = Path(args.checkpoint)
-    if not (folder / "config.yaml").is_file():
-        raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
-    from common.cli_checks import check_output_folder, check_seed
+    from common.cli_checks import check_checkpoint_folder, check_output_folder, check_seed
 
+    folder = check_checkpoint_folder(args.checkpoint)
     check_seed(args)
     check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -155,12 +154,11 @@ def _main(argv) -> int:
     for name in ("steps", "hidden", "stride"):
         if not 1 <= getattr(args, name) <= 10_000_000:
             raise UserInputError(f"--{name} must be in [1, 10000000], got {getattr(args, name)}")
-    folder = Path(args.checkpoint)
-    if not (folder / "config.yaml").is_file():
-        raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
-    out = Path(args.out or folder)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out} is a file; name a folder")
+    from common.cli_checks import check_checkpoint_folder, check_output_folder, check_seed
+
+    folder = check_checkpoint_folder(args.checkpoint)
+    check_seed(args)
+    out = check_output_folder(args.out or folder, "--out")  # before minutes of encoding, not after
     model = LeWM.load(folder).eval()
     head = getattr(model, "state_head", None)
     if head is None:

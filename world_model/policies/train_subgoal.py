@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import torch
 
@@ -103,11 +102,9 @@ def _main(argv) -> int:
                              f"({args.max_goal_blocks})")
     if args.reach is not None and not args.reach > 0:
         raise UserInputError(f"--reach must be positive, got {args.reach}")
-    folder = Path(args.checkpoint)
-    if not (folder / "config.yaml").is_file():
-        raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
-    from common.cli_checks import check_output_folder, check_seed
+    from common.cli_checks import check_checkpoint_folder, check_output_folder, check_seed
 
+    folder = check_checkpoint_folder(args.checkpoint)
     check_seed(args)
     check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     model = LeWM.load(folder)

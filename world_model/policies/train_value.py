@@ -204,12 +204,11 @@ def _main(argv) -> int:
     for name in ("tau", "polyak"):
         if not 0.0 < getattr(args, name) < 1.0:
             raise UserInputError(f"--{name} must be in (0, 1), got {getattr(args, name)}")
-    folder = Path(args.checkpoint)
-    if not (folder / "config.yaml").is_file():
-        raise UserInputError(f"{folder} is not a checkpoint folder (no config.yaml)")
-    out = Path(args.out or folder)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out} is a file; name a folder")
+    from common.cli_checks import check_checkpoint_folder, check_output_folder, check_seed
+
+    folder = check_checkpoint_folder(args.checkpoint)
+    check_seed(args)
+    out = check_output_folder(args.out or folder, "--out")  # before minutes of training, not after
     out.mkdir(parents=True, exist_ok=True)
     model = LeWM.load(folder)
     data = encode_datasets(model, args.data, progress=not args.no_progress)
